@@ -1,0 +1,65 @@
+# modelops: the README's two commands are `make demo` and `make test`; the rest are for developers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+# Tests and CI read the wine-quality CSVs from a local copy; the demo downloads them when this is unset.
+SHARED_DATA := $(abspath ../shared/data/wine-quality)
+export MODELOPS_STATE_DIR ?= $(CURDIR)/.modelops
+
+.PHONY: help venv demo test test-unit test-component test-cluster lint manifests cluster-build cluster-up \
+        mlflow-ui clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q -r requirements/dev.txt
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q --no-deps -e .
+	touch $@
+
+venv: $(STAMP)  ## create the development environment (all three dependency sets, pinned)
+
+demo: $(STAMP)  ## the main job on an embedded default: train, register, serve, deploy
+	$(PY) -m modelops_demo
+
+test: $(STAMP) cluster-build  ## every test tier: unit, component (MLflow, BentoML), cluster
+	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
+	  $(PY) -m pytest tests -p no:cacheprovider
+
+test-unit: $(STAMP)  ## pure functions only, no servers
+	$(PY) -m pytest tests/unit
+
+test-component: $(STAMP)  ## real MLflow server and bentoml serve on loopback
+	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
+	  $(PY) -m pytest tests/component
+
+test-cluster: $(STAMP) cluster-build  ## the project's control plane (or $$KUBECONFIG with MODELOPS_USE_KUBECONFIG=1)
+	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
+	  $(PY) -m pytest tests/cluster
+
+lint: $(STAMP)  ## ruff and mypy, as in CI
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+cluster-build:  ## build etcd, kube-apiserver, controller-manager, scheduler and kwok into ~/.cache (once)
+	tools/cluster/build.sh >/dev/null
+
+cluster-up: $(STAMP) cluster-build  ## start the local control plane in the foreground (Ctrl-C stops it)
+	$(PY) -m modelops_cluster up
+
+mlflow-ui: $(STAMP)  ## a local MLflow server with the UI on 127.0.0.1:5000 (sqlite + local artifacts)
+	mkdir -p $(MODELOPS_STATE_DIR)/mlflow
+	$(VENV)/bin/mlflow server --host 127.0.0.1 --port 5000 \
+	  --backend-store-uri sqlite:///$(MODELOPS_STATE_DIR)/mlflow/mlflow.db \
+	  --artifacts-destination $(MODELOPS_STATE_DIR)/mlflow/artifacts
+
+clean:  ## remove the environment and local state (the control-plane cache in ~/.cache stays)
+	rm -rf $(VENV) $(MODELOPS_STATE_DIR)
