@@ -1,0 +1,72 @@
+"""Command line: `python -m modelops_cluster up [--workdir DIR]` and `python -m modelops_cluster build`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from modelops_cluster.binaries import BinariesMissing, find_binaries
+from modelops_cluster.cluster import ClusterStartError, LocalCluster
+from modelops_cluster.process import ComponentExited
+
+
+def default_workdir() -> Path:
+    """$MODELOPS_STATE_DIR/cluster, else .modelops/cluster in the current directory."""
+    return Path(os.environ.get("MODELOPS_STATE_DIR", ".modelops")) / "cluster"
+
+
+def run_up(workdir: Path) -> int:
+    """Start the control plane, print how to use it, and keep it running until SIGINT or SIGTERM."""
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    cluster = LocalCluster(workdir)
+    try:
+        cluster.start()
+        print(f"control plane ready in {cluster.started_in:.1f} s; logs in {workdir.resolve() / 'logs'}")
+        print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+        print("Ctrl-C stops it.", file=sys.stderr, flush=True)
+        while not stopping.wait(1.0):
+            for component in cluster.components.values():
+                component.check_running()
+    except (ClusterStartError, ComponentExited) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        cluster.stop()
+    return 0
+
+
+def run_build() -> int:
+    """Build (or find in the cache) the binaries and print their directory."""
+    try:
+        print(find_binaries())
+    except BinariesMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelops_cluster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the local control plane in the foreground")
+    up.add_argument(
+        "--workdir", type=Path, default=default_workdir(), help="state and logs (default: %(default)s)"
+    )
+    sub.add_parser("build", help="build the binaries into the cache (tools/cluster/build.sh)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.command == "up":
+        return run_up(args.workdir)
+    return run_build()
