@@ -1,1 +1,1 @@
-"""placeholder"""
+"""modelops operator: the ModelDeployment CRD and its kopf controller."""

@@ -1,0 +1,143 @@
+"""The Deployment running the model server, configured through the service's environment contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from modelops_operator.builders.common import (
+    HTTP_PORT_NAME,
+    SERVICE_PORT,
+    child_metadata,
+    common_labels,
+    selector_labels,
+)
+from modelops_operator.registry import CREDENTIAL_KEYS, ResolvedModel
+from modelops_operator.spec import DeploymentSpec
+
+CONTAINER_NAME = "model-server"
+RUN_AS_USER = 10001
+URI_VARIABLES = {
+    "predictor": "MODELOPS_PREDICTOR_URI",
+    "drift": "MODELOPS_DRIFT_URI",
+    "outlier": "MODELOPS_OUTLIER_URI",
+}
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def build_env(spec: DeploymentSpec, models: Mapping[str, ResolvedModel], baked: bool) -> list[dict[str, Any]]:
+    """The container environment per the service contract (credentials by secretKeyRef, never inline)."""
+    env: list[dict[str, Any]] = [{"name": "MLFLOW_TRACKING_URI", "value": spec.registry.tracking_uri}]
+    if spec.registry.credentials_secret:
+        env += [
+            {
+                "name": key,
+                "valueFrom": {
+                    "secretKeyRef": {"name": spec.registry.credentials_secret, "key": key, "optional": True}
+                },
+            }
+            for key in CREDENTIAL_KEYS
+        ]
+    # A built image carries its models (and sets these variables itself): the URIs are for pulled images.
+    if not baked:
+        env += [{"name": URI_VARIABLES[role], "value": models[role].uri} for role in URI_VARIABLES]
+    serving = spec.serving
+    env += [
+        {"name": "MODELOPS_SERVICE_NAME", "value": serving.service_name},
+        {"name": "MODELOPS_MONITORING_ENABLED", "value": _flag(serving.monitoring)},
+        {"name": "MODELOPS_LOG_INPUTS", "value": _flag(serving.log_inputs)},
+        {"name": "MODELOPS_DRIFT_WINDOW_SIZE", "value": str(serving.drift_window_size)},
+        {"name": "MODELOPS_DRIFT_WINDOW_MIN_ROWS", "value": str(serving.drift_window_min_rows)},
+        {"name": "MODELOPS_MAX_ROWS", "value": str(serving.max_rows)},
+        {"name": "MODELOPS_MAX_BODY_BYTES", "value": str(serving.max_body_bytes)},
+        {"name": "OMP_NUM_THREADS", "value": "1"},
+    ]
+    return env
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": HTTP_PORT_NAME},
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def models_annotation(models: Mapping[str, ResolvedModel]) -> str:
+    """A readable record of the served versions, e.g. wine_quality/3,wine_quality_drift/3,..."""
+    return ",".join(f"{m.name}/{m.version}" for m in models.values())
+
+
+def build_deployment(
+    owner: Mapping[str, Any],
+    spec: DeploymentSpec,
+    models: Mapping[str, ResolvedModel],
+    image: str,
+    baked: bool = False,
+) -> dict[str, Any]:
+    """The apps/v1 Deployment; a new model version changes the pod template and so rolls the pods."""
+    name = owner["metadata"]["name"]
+    version = models["predictor"].version
+    container = {
+        "name": CONTAINER_NAME,
+        "image": image,
+        "imagePullPolicy": spec.image.pull_policy,
+        "ports": [{"name": HTTP_PORT_NAME, "containerPort": SERVICE_PORT, "protocol": "TCP"}],
+        "env": build_env(spec, models, baked),
+        "resources": {kind: dict(values) for kind, values in spec.resources.items() if values},
+        "startupProbe": _probe("/livez", 5, 60),
+        "livenessProbe": _probe("/livez", 10, 3),
+        "readinessProbe": _probe("/readyz", 5, 3),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+    }
+    if spec.image.pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s} for s in spec.image.pull_secrets]
+    deployment_spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector_labels(name)},
+        "revisionHistoryLimit": 3,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {
+            "metadata": {
+                "labels": common_labels(name, version),
+                "annotations": {
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(SERVICE_PORT),
+                    "prometheus.io/path": "/metrics",
+                    "modelops.dev/models": models_annotation(models),
+                },
+            },
+            "spec": pod_spec,
+        },
+    }
+    # With an HPA the replica count belongs to the autoscaler: leaving it out keeps apply from fighting it.
+    if spec.autoscaling is None:
+        deployment_spec["replicas"] = spec.replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": child_metadata(owner, name, version),
+        "spec": deployment_spec,
+    }

@@ -1,0 +1,440 @@
+"""The ModelDeployment CRD: the schema lives here; the YAML under crds/ and in the chart is generated from it.
+
+python -m modelops_operator.crd --write   # regenerate crds/ and charts/modelops-operator/crds/
+python -m modelops_operator.crd --check   # exit 1 when a generated copy differs (CI, tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+GROUP = "modelops.dev"
+VERSION = "v1alpha1"
+KIND = "ModelDeployment"
+PLURAL = "modeldeployments"
+SINGULAR = "modeldeployment"
+SHORT_NAMES = ["mdep"]
+CATEGORIES = ["modelops"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+CRD_FILENAME = f"{GROUP}_{PLURAL}.yaml"
+# Where the generated copies live, relative to the repository root.
+CRD_TARGETS = (Path("crds") / CRD_FILENAME, Path("charts/modelops-operator/crds") / CRD_FILENAME)
+
+STAGES = ["Staging", "Production"]
+VERSION_PATTERN = r"^[0-9]+$"
+# MLflow aliases: a letter or underscore first; "latest" and "v<digits>" are reserved by MLflow.
+ALIAS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+HOST_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+IMAGE_PATTERN = r"^[^\s]+$"
+MAX_REPLICAS = 100
+
+
+def _str(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+def _int(description: str, minimum: int, maximum: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "integer", "description": description, "minimum": minimum, "maximum": maximum, **extra}
+
+
+def _bool(description: str, default: bool) -> dict[str, Any]:
+    return {"type": "boolean", "description": description, "default": default}
+
+
+def _secret_ref(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "required": ["name"],
+        "properties": {
+            "name": _str("Secret name in the same namespace.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN)
+        },
+    }
+
+
+def _model_ref(role: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": f"The {role} model: a registered model name with either a version or an alias.",
+        "required": ["name"],
+        "properties": {
+            "name": _str("Registered model name in MLflow.", pattern=MODEL_NAME_PATTERN),
+            "version": _str("Model version (digits).", pattern=VERSION_PATTERN, maxLength=20),
+            "alias": _str("Registry alias resolved to a version (e.g. champion).", pattern=ALIAS_PATTERN),
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": "has(self.version) != has(self.alias)",
+                "message": "exactly one of version or alias must be set",
+                "reason": "FieldValueInvalid",
+            }
+        ],
+    }
+
+
+def _quantity_map(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "additionalProperties": {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+        },
+    }
+
+
+def spec_schema() -> dict[str, Any]:
+    """The OpenAPI v3 schema of .spec."""
+    return {
+        "type": "object",
+        "required": ["registry", "models", "image"],
+        "properties": {
+            "registry": {
+                "type": "object",
+                "description": "The MLflow registry the models are resolved in and written back to.",
+                "required": ["trackingUri"],
+                "properties": {
+                    "trackingUri": _str(
+                        "MLflow tracking URI (http(s)://... or databricks).",
+                        pattern=r"^(https?://[^\s]+|databricks(://[^\s]*)?)$",
+                        maxLength=2048,
+                    ),
+                    "credentialsSecret": _secret_ref(
+                        "Secret with MLflow's own variable names as keys: MLFLOW_TRACKING_TOKEN, "
+                        "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, DATABRICKS_HOST/DATABRICKS_TOKEN."
+                    ),
+                },
+            },
+            "models": {
+                "type": "object",
+                "description": "The three registered models served together.",
+                "required": ["predictor", "drift", "outlier"],
+                "properties": {
+                    "predictor": _model_ref("prediction"),
+                    "drift": _model_ref("drift detector"),
+                    "outlier": _model_ref("outlier detector"),
+                },
+            },
+            "image": {
+                "type": "object",
+                "description": "A service image to pull (loads models at start-up) or an in-cluster build.",
+                "properties": {
+                    "reference": _str("Generic service image to run.", pattern=IMAGE_PATTERN, maxLength=512),
+                    "pullPolicy": _str(
+                        "Image pull policy.", enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent"
+                    ),
+                    "pullSecrets": {
+                        "type": "array",
+                        "description": "Image pull Secrets.",
+                        "maxItems": 16,
+                        "items": _secret_ref("A docker-registry Secret."),
+                    },
+                    "build": {
+                        "type": "object",
+                        "description": "Bake the resolved models into an image with a Job (kaniko).",
+                        "required": ["repository", "baseImage"],
+                        "properties": {
+                            "repository": _str(
+                                "Target repository; the tag is derived from the resolved versions.",
+                                pattern=r"^[^\s:@]+(:[0-9]+)?(/[^\s:@]+)*$",
+                                maxLength=400,
+                            ),
+                            "baseImage": _str(
+                                "Generic service image the models are baked onto.",
+                                pattern=IMAGE_PATTERN,
+                                maxLength=512,
+                            ),
+                            "pushSecret": _secret_ref(
+                                "docker config Secret (.dockerconfigjson) to push with."
+                            ),
+                            "builderImage": _str(
+                                "Builder image.",
+                                pattern=IMAGE_PATTERN,
+                                default="gcr.io/kaniko-project/executor:v1.23.2",
+                            ),
+                            "timeoutSeconds": _int("Build deadline.", 60, 86400, default=1800),
+                        },
+                    },
+                },
+                "x-kubernetes-validations": [
+                    {
+                        "rule": "has(self.reference) != has(self.build)",
+                        "message": "exactly one of reference or build must be set",
+                        "reason": "FieldValueInvalid",
+                    }
+                ],
+            },
+            "replicas": _int("Pod count (ignored when autoscaling is set).", 0, MAX_REPLICAS, default=1),
+            "autoscaling": {
+                "type": "object",
+                "description": "A HorizontalPodAutoscaler instead of a fixed replica count.",
+                "required": ["minReplicas", "maxReplicas"],
+                "properties": {
+                    "minReplicas": _int("Lower bound.", 1, MAX_REPLICAS),
+                    "maxReplicas": _int("Upper bound.", 1, MAX_REPLICAS),
+                    "targetCPUUtilizationPercentage": _int("CPU target.", 1, 100, default=70),
+                },
+                "x-kubernetes-validations": [
+                    {"rule": "self.minReplicas <= self.maxReplicas", "message": "minReplicas > maxReplicas"}
+                ],
+            },
+            "resources": {
+                "type": "object",
+                "description": "Container resources (defaults: 250m/512Mi requested, 1Gi limit).",
+                "properties": {
+                    "requests": _quantity_map("Requested resources."),
+                    "limits": _quantity_map("Resource limits."),
+                },
+            },
+            "serving": {
+                "type": "object",
+                "description": "Settings passed to the service through its environment.",
+                "properties": {
+                    "serviceName": _str(
+                        "Name used in the service's log lines.",
+                        pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
+                        default="WineQualityService",
+                    ),
+                    "monitoring": _bool("Run the drift and outlier detectors per request.", True),
+                    "logInputs": _bool("Log request inputs.", True),
+                    "driftWindowSize": _int("Rows in the drift window.", 10, 1_000_000, default=500),
+                    "driftWindowMinRows": _int(
+                        "Rows before the window is tested.", 1, 1_000_000, default=100
+                    ),
+                    "maxRows": _int("Rows per request.", 1, 1_000_000, default=1000),
+                    "maxBodyBytes": _int("Request body limit.", 1024, 1 << 30, default=1 << 20),
+                },
+            },
+            "ingress": {
+                "type": "object",
+                "description": "Expose the service through an Ingress.",
+                "required": ["host"],
+                "properties": {
+                    "className": _str("IngressClass name.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN),
+                    "host": _str("Host name.", maxLength=253, pattern=HOST_PATTERN),
+                    "path": _str("Path prefix.", pattern=r"^/[^\s]*$", default="/"),
+                    "tls": {
+                        "type": "object",
+                        "description": "TLS with a certificate Secret.",
+                        "required": ["secretName"],
+                        "properties": {
+                            "secretName": _str("TLS Secret.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN)
+                        },
+                    },
+                    "annotations": {
+                        "type": "object",
+                        "description": "Annotations for the Ingress (e.g. for the controller).",
+                        "additionalProperties": {"type": "string"},
+                    },
+                },
+            },
+            "stage": _str("Registry stage to move the versions to once available.", enum=STAGES),
+            "promotion": {
+                "type": "object",
+                "description": "How the registry records the deployment.",
+                "properties": {
+                    "alias": _str("Alias to point at the deployed versions.", pattern=ALIAS_PATTERN),
+                    "archiveExistingVersions": _bool("Archive other versions in the stage.", True),
+                },
+            },
+        },
+    }
+
+
+def _condition_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": {"type": "string"},
+            "message": {"type": "string"},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "observedGeneration": {"type": "integer"},
+        },
+    }
+
+
+def _resolved_model_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {k: {"type": "string"} for k in ("name", "version", "alias", "runId", "source", "uri")},
+    }
+
+
+def status_schema() -> dict[str, Any]:
+    """The OpenAPI v3 schema of .status (kstatus conventions)."""
+    return {
+        "type": "object",
+        "properties": {
+            "observedGeneration": {"type": "integer"},
+            "conditions": {
+                "type": "array",
+                "items": _condition_schema(),
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+            },
+            "models": {
+                "type": "object",
+                "properties": {role: _resolved_model_schema() for role in ("predictor", "drift", "outlier")},
+            },
+            "resolvedGeneration": {
+                "type": "integer",
+                "description": "Generation the models were resolved for.",
+            },
+            "trainingRunId": {"type": "string"},
+            "image": {"type": "string"},
+            "url": {"type": "string"},
+            "replicas": {"type": "integer"},
+            "readyReplicas": {"type": "integer"},
+            "selector": {"type": "string"},
+            "readyMessage": {
+                "type": "string",
+                "description": "The Ready condition's message (printer column).",
+            },
+            "registrySyncedKey": {"type": "string", "description": "What was last written to the registry."},
+            "drift": {"type": "string", "description": "Drift summary from the service's monitoring logs."},
+        },
+    }
+
+
+def printer_columns() -> list[dict[str, Any]]:
+    """Columns of `kubectl get modeldeployments` (priority 1: only with -o wide)."""
+    return [
+        {"name": "Model", "type": "string", "jsonPath": ".spec.models.predictor.name"},
+        {"name": "Version", "type": "string", "jsonPath": ".status.models.predictor.version"},
+        {"name": "Stage", "type": "string", "jsonPath": ".spec.stage"},
+        {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {"name": "Message", "type": "string", "jsonPath": ".status.readyMessage"},
+        {"name": "URL", "type": "string", "jsonPath": ".status.url"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Image", "type": "string", "jsonPath": ".status.image", "priority": 1},
+        {"name": "Drift", "type": "string", "jsonPath": ".status.drift", "priority": 1},
+    ]
+
+
+def build_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition object."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "labels": {
+                "app.kubernetes.io/name": "modelops-operator",
+                "app.kubernetes.io/part-of": "modelops",
+            },
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": SHORT_NAMES,
+                "categories": CATEGORIES,
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Registered MLflow models served by BentoML, monitored.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                            # Child Services are named after the resource: a DNS-1035 label.
+                            "x-kubernetes-validations": [
+                                {
+                                    "rule": f"self.metadata.name.matches('{DNS_LABEL_PATTERN}') "
+                                    "&& size(self.metadata.name) <= 52",
+                                    "message": "metadata.name must be a DNS-1035 label of <= 52 characters",
+                                }
+                            ],
+                        }
+                    },
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": printer_columns(),
+                }
+            ],
+        },
+    }
+
+
+def render_crd() -> str:
+    """The CRD as the YAML text written to disk."""
+    header = "# Generated from modelops_operator/crd.py by `python -m modelops_operator.crd --write`.\n"
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+
+
+def repo_root() -> Path:
+    """The checkout this package lives in (operator/modelops_operator/crd.py -> repository root)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def stale_targets(root: Path) -> list[Path]:
+    """Generated copies under root that are missing or differ from the schema."""
+    text = render_crd()
+    return [root / t for t in CRD_TARGETS if not (root / t).is_file() or (root / t).read_text() != text]
+
+
+def write_targets(root: Path) -> list[Path]:
+    """Write every generated copy; return the paths written."""
+    written = []
+    for target in CRD_TARGETS:
+        path = root / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_crd())
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: print, write or check the generated CRD."""
+    parser = argparse.ArgumentParser(prog="python -m modelops_operator.crd", description=__doc__)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help="write crds/ and the chart's crds/")
+    group.add_argument("--check", action="store_true", help="exit 1 when a generated copy is stale")
+    parser.add_argument("--root", type=Path, default=repo_root(), help="repository root")
+    args = parser.parse_args(argv)
+    if args.write:
+        for path in write_targets(args.root):
+            print(f"wrote {path}")  # noqa: T201
+        return 0
+    if args.check:
+        stale = stale_targets(args.root)
+        for path in stale:
+            print(f"stale: {path} (run python -m modelops_operator.crd --write)", file=sys.stderr)  # noqa: T201
+        return 1 if stale else 0
+    sys.stdout.write(render_crd())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

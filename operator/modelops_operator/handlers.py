@@ -1,0 +1,112 @@
+"""kopf registration only: `kopf run -m modelops_operator.handlers` (add -n NS or -A, --liveness, --peering).
+
+ModelDeployment changes run the reconcile recipe with fresh registry resolution; events on owned children
+(Deployment, Service, Ingress, HPA, build Job) reconcile their owner with the versions resolved for its
+current generation, which restores deleted or hand-edited children and tracks rollouts without polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+import kopf
+
+from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL
+from modelops_operator.crd import GROUP, PLURAL, VERSION
+from modelops_operator.kube import Kube, load_config
+from modelops_operator.reconciler import SYNC_RETRY_SECONDS, reconcile
+from modelops_operator.status import condition
+
+CHILD_LABELS: dict[str, Any] = {
+    "app.kubernetes.io/managed-by": MANAGED_BY,
+    OWNER_LABEL: kopf.PRESENT,
+}
+MAX_BACKOFF_SECONDS = 300.0
+_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+_kube: Kube | None = None
+
+
+def kube() -> Kube:
+    """The process-wide API client (created at start-up)."""
+    global _kube
+    if _kube is None:
+        load_config()
+        _kube = Kube()
+    return _kube
+
+
+def backoff(retry: int) -> float:
+    """5, 10, 20 ... seconds, capped at 5 minutes."""
+    return min(5.0 * 2**retry, MAX_BACKOFF_SECONDS)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Annotations for kopf's own bookkeeping (status belongs to the schema), Events only for warnings."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="modelops.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="modelops.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 600
+    settings.watching.client_timeout = 660
+    settings.execution.max_workers = 8
+    kube()
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile")
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", id="reconcile")
+def reconcile_spec(body: kopf.Body, retry: int, namespace: str | None, name: str, **_: Any) -> None:
+    """A new or changed spec: resolve in the registry, then converge."""
+    assert namespace is not None  # the CRD is namespaced
+    with _locks[(namespace, name)]:
+        outcome = reconcile(kube(), body, fresh=True)
+    if outcome.stalled:
+        raise kopf.PermanentError(f"{outcome.reason}: {outcome.stalled}")
+    if outcome.retry_after is not None:
+        delay = outcome.retry_after or backoff(retry)
+        raise kopf.TemporaryError(f"{outcome.reason}, retrying in {delay:.0f}s", delay=delay)
+
+
+def _needs_sync_retry(status: kopf.Status, **_: Any) -> bool:
+    synced = condition(status, "RegistrySynced")
+    return synced is not None and synced.get("status") == "False" and synced.get("reason") == "SyncFailed"
+
+
+@kopf.timer(
+    GROUP, VERSION, PLURAL, interval=SYNC_RETRY_SECONDS, when=_needs_sync_retry, id="retry-registry-sync"
+)
+def retry_registry_sync(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    """Retry a failed registry write-back (runs only while RegistrySynced is False/SyncFailed)."""
+    assert namespace is not None  # the CRD is namespaced
+    with _locks[(namespace, name)]:
+        reconcile(kube(), body, fresh=False)
+
+
+def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    if event.get("type") is None:  # the initial listing: on.resume covers the owners
+        return
+    owner_name = body["metadata"]["labels"][OWNER_LABEL]
+    assert namespace is not None  # children are namespaced
+    with _locks[(namespace, owner_name)]:
+        owner = kube().get(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, owner_name)
+        if owner is None or owner["metadata"].get("deletionTimestamp"):
+            return
+        # Until the spec handler has resolved the current generation, it is in charge.
+        if (owner.get("status") or {}).get("resolvedGeneration") != owner["metadata"].get("generation"):
+            return
+        reconcile(kube(), owner, fresh=False)
+
+
+for _group_version, _plural in (
+    ("apps/v1", "deployments"),
+    ("v1", "services"),
+    ("networking.k8s.io/v1", "ingresses"),
+    ("autoscaling/v2", "horizontalpodautoscalers"),
+    ("batch/v1", "jobs"),
+):
+    kopf.on.event(_group_version, _plural, labels=CHILD_LABELS, id=f"child-{_plural}")(_owner_changed)

@@ -1,0 +1,180 @@
+"""The only module that talks to the Kubernetes API: get, one idempotent apply, delete, status patch.
+
+Objects are plain dicts. apply() compares the desired object with the live one first and writes
+nothing when the live object already holds every desired field (and the last applied digest);
+otherwise it uses server-side apply with one field manager.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from modelops_operator.crd import GROUP, PLURAL, VERSION
+
+FIELD_MANAGER = "modelops-operator"
+DIGEST_ANNOTATION = "modelops.dev/applied-digest"
+PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "Ingress": "ingresses",
+    "Job": "jobs",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "Secret": "secrets",
+    "ModelDeployment": PLURAL,
+}
+logger = logging.getLogger(__name__)
+
+
+class KubeError(Exception):
+    """An API call failed in a way the caller cannot fix by retrying at once."""
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    """The REST path of a namespaced object (or its collection when name is None)."""
+    root = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    path = f"{root}/namespaces/{namespace}/{PLURALS[kind]}"
+    return f"{path}/{name}" if name else path
+
+
+def digest(obj: Mapping[str, Any]) -> str:
+    """A short digest of a desired object (annotated on it so that removed fields are noticed)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def contains(live: Any, desired: Any) -> bool:
+    """Whether live holds every field of desired (lists element by element, same length)."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(
+            k in live and contains(live[k], v) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(desired)
+            and all(contains(a, b) for a, b in zip(live, desired, strict=True))
+        )
+    return bool(live == desired)
+
+
+def with_digest(desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The desired object annotated with its own digest."""
+    obj = json.loads(json.dumps(desired))
+    obj["metadata"].setdefault("annotations", {})[DIGEST_ANNOTATION] = digest(desired)
+    return obj
+
+
+def up_to_date(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """Whether applying desired over live would change nothing we own."""
+    return (
+        live is not None
+        and not live["metadata"].get("deletionTimestamp")
+        and contains(live, with_digest(desired))
+    )
+
+
+def load_config() -> None:
+    """In-cluster config when running in a pod, else the kubeconfig."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+
+
+class Kube:
+    """A thin JSON client over kubernetes.client.ApiClient."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api = api_client or client.ApiClient()
+        self.writes = 0  # counted for tests and the benchmark
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        _method, url, headers, payload, _post = self.api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(_method, url, header_params=headers, body=payload, _request_timeout=30)
+        response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(http_resp=response)
+        if method != "GET":
+            self.writes += 1
+        return json.loads(response.data or b"{}")
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The live object, or None when it does not exist."""
+        try:
+            return self._request("GET", object_path(api_version, kind, namespace, name))
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def apply(self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Make the object hold the desired fields; write nothing when it already does.
+
+        Pass `live` when the caller already has it (a watch event) to save the GET.
+        """
+        meta = desired["metadata"]
+        if live is None:
+            live = self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+        if live is not None and up_to_date(live, desired):
+            return dict(live)
+        path = object_path(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        try:
+            result = self._request(
+                "PATCH", path, with_digest(desired), query, content_type="application/apply-patch+yaml"
+            )
+        except ApiException as e:
+            # 409 while the previous copy is still being deleted: the next event re-creates it.
+            if e.status == 409:
+                raise KubeError(f"{desired['kind']} {meta['name']} is being replaced: {e.reason}") from e
+            raise
+        logger.info("applied %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
+        return result
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Delete in the background; an object already gone is success (returns False)."""
+        body = {"propagationPolicy": "Background"}
+        try:
+            self._request("DELETE", object_path(api_version, kind, namespace, name), body)
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Merge-patch a ModelDeployment's status; None when the resource is gone."""
+        path = object_path(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, name) + "/status"
+        try:
+            return self._request(
+                "PATCH", path, {"status": status}, content_type="application/merge-patch+json"
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's base64 data map, or None when it does not exist."""
+        secret = self.get("v1", "Secret", namespace, name)
+        return None if secret is None else dict(secret.get("data") or {})

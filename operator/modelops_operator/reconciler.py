@@ -1,0 +1,276 @@
+"""The reconcile recipe: resolve -> image -> build children -> apply -> report status -> write back.
+
+Handlers (handlers.py) call reconcile() and turn its Outcome into kopf's retry semantics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelops_operator import status as st
+from modelops_operator.builders.build_job import (
+    GENERATION_ANNOTATION,
+    build_job,
+    build_job_name,
+    built_image,
+    derive_image_tag,
+    job_state,
+)
+from modelops_operator.builders.deployment import build_deployment
+from modelops_operator.builders.hpa import build_hpa
+from modelops_operator.builders.ingress import build_ingress, ingress_url
+from modelops_operator.builders.service import build_service, service_url
+from modelops_operator.kube import Kube
+from modelops_operator.promotion import promote, promotion_requested, sync_key
+from modelops_operator.registry import (
+    Credentials,
+    RegistryClient,
+    RegistryError,
+    Resolution,
+    ResolvedModel,
+    resolve_models,
+)
+from modelops_operator.spec import ROLES, DeploymentSpec, SpecError, parse_spec
+
+logger = logging.getLogger(__name__)
+SECRET_RETRY_SECONDS = 30.0
+SYNC_RETRY_SECONDS = 30.0
+
+
+@dataclass
+class Outcome:
+    """What the caller should do next: nothing, retry after a delay, or stop until the spec changes."""
+
+    retry_after: float | None = None
+    stalled: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class Report:
+    """Details and status fields gathered during one reconcile."""
+
+    details: dict[str, st.Check] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    ready_message: str = ""
+
+
+def utcnow() -> str:
+    """Now, as Kubernetes writes times."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def credentials_for(kube: Kube, namespace: str, spec: DeploymentSpec) -> Credentials | None:
+    """Credentials from the referenced Secret; None when the Secret is missing (no Secret: anonymous)."""
+    if not spec.registry.credentials_secret:
+        return Credentials()
+    data = kube.secret_data(namespace, spec.registry.credentials_secret)
+    return None if data is None else Credentials.from_secret_data(data)
+
+
+def cached_resolution(body: Mapping[str, Any]) -> Resolution | None:
+    """The resolution recorded in status for the current generation, if any."""
+    status = body.get("status") or {}
+    models = status.get("models") or {}
+    if status.get("resolvedGeneration") != body["metadata"].get("generation") or set(models) != set(ROLES):
+        return None
+    return Resolution(
+        models={role: ResolvedModel.from_status(models[role]) for role in ROLES},
+        training_run_id=status.get("trainingRunId"),
+    )
+
+
+def resolution_message(resolution: Resolution) -> str:
+    """ModelsResolved's message: the versions, and the training-run warning if any."""
+    listed = ", ".join(f"{m.name}/{m.version}" for m in resolution.models.values())
+    return f"{listed}; {resolution.warning}" if resolution.warning else listed
+
+
+def report_status(kube: Kube, body: Mapping[str, Any], report: Report) -> None:
+    """Compute the status and patch it only when it differs from the live one."""
+    meta = body["metadata"]
+    current = body.get("status") or {}
+    conditions = st.compute_conditions(
+        meta.get("generation", 0),
+        report.details,
+        report.ready_message,
+        current.get("conditions") or [],
+        utcnow(),
+    )
+    ready = conditions[0]
+    desired: dict[str, Any] = {
+        "observedGeneration": meta.get("generation", 0),
+        "conditions": conditions,
+        "readyMessage": ready["message"],
+        **report.fields,
+    }
+    if st.status_changed(current, desired):
+        kube.patch_status(meta["namespace"], meta["name"], desired)
+
+
+def _apply_optional(
+    kube: Kube, desired: dict[str, Any] | None, api_version: str, kind: str, ns: str, name: str
+):
+    """Apply desired, or delete the kind's child when not wanted (reading first: no write when absent)."""
+    if desired is not None:
+        return kube.apply(desired)
+    if kube.get(api_version, kind, ns, name) is not None:
+        kube.delete(api_version, kind, ns, name)
+    return None
+
+
+def ensure_image(
+    kube: Kube, body: Mapping[str, Any], spec: DeploymentSpec, models: Mapping[str, ResolvedModel]
+) -> tuple[str | None, st.Check]:
+    """The image to run: the given reference, or the build Job's result (starting the Job when needed)."""
+    if spec.image.reference:
+        return spec.image.reference, st.Check.passed("ImageReference", spec.image.reference)
+    build = spec.image.build
+    assert build is not None  # parse_spec guarantees reference xor build
+    meta = body["metadata"]
+    generation = meta.get("generation", 0)
+    job_name = build_job_name(meta["name"], derive_image_tag(models, build))
+    job = kube.get("batch/v1", "Job", meta["namespace"], job_name)
+    state, message = job_state(job)
+    if job is not None and state in ("failed", "timedout"):
+        # A failed build is final for the generation that started it; a spec edit tries again.
+        started_for = int((job["metadata"].get("annotations") or {}).get(GENERATION_ANNOTATION, "0"))
+        if started_for < generation:
+            kube.delete("batch/v1", "Job", meta["namespace"], job_name)
+            return None, st.Check.waiting(
+                "BuildRestarting", "previous build failed; rebuilding for the new spec"
+            )
+    if state == "missing":
+        kube.apply(build_job(body, spec, models, generation))
+        return None, st.Check.waiting("BuildRunning", f"build Job {job_name} started")
+    if state == "running":
+        return None, st.Check.waiting("BuildRunning", f"build Job {job_name} running")
+    if state == "timedout":
+        return None, st.Check.stuck("BuildTimeout", message)
+    if state == "failed":
+        return None, st.Check.stuck("BuildFailed", message)
+    image = built_image(models, build)
+    return image, st.Check.passed("ImageBuilt", image)
+
+
+def sync_registry(
+    body: Mapping[str, Any],
+    spec: DeploymentSpec,
+    credentials: Credentials | None,
+    models: Mapping[str, ResolvedModel],
+    available: bool,
+    image: str,
+    url: str,
+) -> tuple[st.Check, str | None]:
+    """RegistrySynced and the key written (None when nothing new was written)."""
+    meta, current = body["metadata"], body.get("status") or {}
+    if not promotion_requested(spec):
+        return st.Check.passed("NotRequested", "no stage or alias requested"), None
+    if not available:
+        return st.Check.waiting(
+            "WaitingForAvailable", "the registry is updated once the deployment is available"
+        ), None
+    key = sync_key(meta["namespace"], meta["name"], spec, models)
+    done = f"stage {spec.stage or '-'}, alias {spec.promotion.alias or '-'} recorded in the registry"
+    if current.get("registrySyncedKey") == key:
+        return st.Check.passed("Synced", done), None
+    if credentials is None:
+        return st.Check.waiting("CredentialsSecretMissing", "registry credentials Secret not found"), None
+    try:
+        client = RegistryClient(spec.registry.tracking_uri, credentials)
+        promote(client, meta["namespace"], meta["name"], spec, models, image, url, utcnow())
+    except RegistryError as e:
+        return st.Check.waiting("SyncFailed", f"registry write-back failed, retrying: {e}"), None
+    return st.Check.passed("Synced", done), key
+
+
+def reconcile(kube: Kube, body: Mapping[str, Any], fresh: bool) -> Outcome:
+    """One pass over a ModelDeployment; `fresh` re-resolves the models in the registry."""
+    meta = body["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    report = Report()
+    try:
+        spec = parse_spec(body.get("spec") or {})
+    except SpecError as e:
+        report.details["ModelsResolved"] = st.Check.stuck("InvalidSpec", str(e))
+        report_status(kube, body, report)
+        return Outcome(stalled=str(e), reason="InvalidSpec")
+
+    # 1. Models.
+    credentials: Credentials | None = None
+    resolution = None if fresh else cached_resolution(body)
+    if resolution is None or promotion_requested(spec):
+        credentials = credentials_for(kube, ns, spec)
+    if resolution is None:
+        if credentials is None:
+            message = f"registry credentials Secret {spec.registry.credentials_secret} not found"
+            report.details["ModelsResolved"] = st.Check.waiting("CredentialsSecretMissing", message)
+            report_status(kube, body, report)
+            return Outcome(retry_after=SECRET_RETRY_SECONDS, reason="CredentialsSecretMissing")
+        try:
+            resolution = resolve_models(RegistryClient(spec.registry.tracking_uri, credentials), spec.models)
+        except RegistryError as e:
+            check = st.Check.stuck if e.permanent else st.Check.waiting
+            report.details["ModelsResolved"] = check(e.reason, str(e))
+            report_status(kube, body, report)
+            return (
+                Outcome(stalled=str(e), reason=e.reason)
+                if e.permanent
+                else Outcome(retry_after=0, reason=e.reason)
+            )
+    models = resolution.models
+    report.details["ModelsResolved"] = st.Check.passed("Resolved", resolution_message(resolution))
+    report.fields.update(
+        models={role: m.to_status() for role, m in models.items()},
+        resolvedGeneration=meta.get("generation", 0),
+        trainingRunId=resolution.training_run_id,
+    )
+
+    # 2. Image.
+    image, image_check = ensure_image(kube, body, spec, models)
+    report.details["ImageReady"] = image_check
+    if image is None:
+        report_status(kube, body, report)
+        return Outcome(
+            stalled=image_check.message if image_check.stalled else None, reason=image_check.reason
+        )
+    report.fields["image"] = image
+
+    # 3. Children.
+    baked = spec.image.build is not None
+    deployment = kube.apply(build_deployment(body, spec, models, image, baked))
+    kube.apply(build_service(body))
+    ingress_wanted = build_ingress(body, spec.ingress) if spec.ingress else None
+    ingress = _apply_optional(kube, ingress_wanted, "networking.k8s.io/v1", "Ingress", ns, name)
+    hpa_wanted = build_hpa(body, spec.autoscaling) if spec.autoscaling else None
+    _apply_optional(kube, hpa_wanted, "autoscaling/v2", "HorizontalPodAutoscaler", ns, name)
+
+    # 4. Status of the rollout.
+    available = st.deployment_check(deployment)
+    rollout = st.rollout_of(deployment)
+    url = ingress_url(spec.ingress) if spec.ingress else service_url(body)
+    report.details["Available"] = available
+    report.details["IngressReady"] = st.ingress_check(spec.ingress is not None, ingress)
+    report.fields.update(
+        url=url, replicas=rollout.total, readyReplicas=rollout.ready, selector=rollout.selector
+    )
+    predictor = models["predictor"]
+    report.ready_message = (
+        f"{predictor.name} v{predictor.version} on {rollout.available}/{rollout.desired} pods"
+    )
+
+    # 5. Registry write-back, never holding Ready back.
+    synced, key = sync_registry(body, spec, credentials, models, available.ok, image, url)
+    report.details["RegistrySynced"] = synced
+    if key:
+        report.fields["registrySyncedKey"] = key
+    report_status(kube, body, report)
+    if not synced.ok and synced.reason in ("SyncFailed", "CredentialsSecretMissing"):
+        return Outcome(retry_after=SYNC_RETRY_SECONDS, reason=synced.reason)
+    if available.stalled:
+        return Outcome(stalled=available.message, reason=available.reason)
+    return Outcome(reason=available.reason)

@@ -1,0 +1,208 @@
+"""A ModelDeployment's spec parsed into frozen dataclasses (defaults applied once, here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("predictor", "drift", "outlier")
+DEFAULT_BUILDER_IMAGE = "gcr.io/kaniko-project/executor:v1.23.2"
+DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
+    "requests": {"cpu": "250m", "memory": "512Mi"},
+    "limits": {"memory": "1Gi"},
+}
+
+
+class SpecError(ValueError):
+    """A spec that can never work (the API server's schema should have caught it)."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model named by version or alias."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Where the models live and the Secret holding credentials."""
+
+    tracking_uri: str
+    credentials_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Build:
+    """An in-cluster image build."""
+
+    repository: str
+    base_image: str
+    push_secret: str | None = None
+    builder_image: str = DEFAULT_BUILDER_IMAGE
+    timeout_seconds: int = 1800
+
+
+@dataclass(frozen=True)
+class Image:
+    """The service image: pulled as is, or built."""
+
+    reference: str | None = None
+    build: Build | None = None
+    pull_policy: str = "IfNotPresent"
+    pull_secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """Bounds for a HorizontalPodAutoscaler."""
+
+    min_replicas: int
+    max_replicas: int
+    target_cpu: int = 70
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Settings handed to the service's environment."""
+
+    service_name: str = "WineQualityService"
+    monitoring: bool = True
+    log_inputs: bool = True
+    drift_window_size: int = 500
+    drift_window_min_rows: int = 100
+    max_rows: int = 1000
+    max_body_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """How the service is exposed outside the cluster."""
+
+    host: str
+    path: str = "/"
+    class_name: str | None = None
+    tls_secret: str | None = None
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What the registry write-back records."""
+
+    alias: str | None = None
+    archive_existing_versions: bool = True
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """The whole spec."""
+
+    registry: Registry
+    models: dict[str, ModelRef]
+    image: Image
+    replicas: int = 1
+    autoscaling: Autoscaling | None = None
+    resources: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_RESOURCES)
+    serving: Serving = Serving()
+    ingress: Ingress | None = None
+    stage: str | None = None
+    promotion: Promotion = Promotion()
+
+
+def _model_ref(role: str, raw: Mapping[str, Any]) -> ModelRef:
+    version, alias = raw.get("version"), raw.get("alias")
+    if not raw.get("name") or (version is None) == (alias is None):
+        raise SpecError(f"models.{role} needs a name and exactly one of version or alias")
+    return ModelRef(name=str(raw["name"]), version=None if version is None else str(version), alias=alias)
+
+
+def _image(raw: Mapping[str, Any]) -> Image:
+    build_raw = raw.get("build")
+    if (raw.get("reference") is None) == (build_raw is None):
+        raise SpecError("image needs exactly one of reference or build")
+    build = None
+    if build_raw is not None:
+        build = Build(
+            repository=build_raw["repository"],
+            base_image=build_raw["baseImage"],
+            push_secret=(build_raw.get("pushSecret") or {}).get("name"),
+            builder_image=build_raw.get("builderImage", DEFAULT_BUILDER_IMAGE),
+            timeout_seconds=int(build_raw.get("timeoutSeconds", 1800)),
+        )
+    return Image(
+        reference=raw.get("reference"),
+        build=build,
+        pull_policy=raw.get("pullPolicy", "IfNotPresent"),
+        pull_secrets=tuple(s["name"] for s in raw.get("pullSecrets") or ()),
+    )
+
+
+def _resources(raw: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    if not raw:
+        return DEFAULT_RESOURCES
+    return {kind: {k: str(v) for k, v in (raw.get(kind) or {}).items()} for kind in ("requests", "limits")}
+
+
+def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
+    """Parse .spec (as stored by the API server) into a DeploymentSpec; raise SpecError when unusable."""
+    try:
+        registry_raw = raw["registry"]
+        models_raw = raw["models"]
+        image_raw = raw["image"]
+    except (KeyError, TypeError) as e:
+        raise SpecError(f"spec is missing {e}") from e
+    models = {role: _model_ref(role, models_raw.get(role) or {}) for role in ROLES}
+    auto_raw = raw.get("autoscaling")
+    autoscaling = None
+    if auto_raw:
+        autoscaling = Autoscaling(
+            min_replicas=int(auto_raw["minReplicas"]),
+            max_replicas=int(auto_raw["maxReplicas"]),
+            target_cpu=int(auto_raw.get("targetCPUUtilizationPercentage", 70)),
+        )
+        if autoscaling.min_replicas > autoscaling.max_replicas:
+            raise SpecError("autoscaling.minReplicas > maxReplicas")
+    serving_raw = raw.get("serving") or {}
+    defaults = Serving()
+    serving = Serving(
+        service_name=serving_raw.get("serviceName", defaults.service_name),
+        monitoring=bool(serving_raw.get("monitoring", defaults.monitoring)),
+        log_inputs=bool(serving_raw.get("logInputs", defaults.log_inputs)),
+        drift_window_size=int(serving_raw.get("driftWindowSize", defaults.drift_window_size)),
+        drift_window_min_rows=int(serving_raw.get("driftWindowMinRows", defaults.drift_window_min_rows)),
+        max_rows=int(serving_raw.get("maxRows", defaults.max_rows)),
+        max_body_bytes=int(serving_raw.get("maxBodyBytes", defaults.max_body_bytes)),
+    )
+    ingress_raw = raw.get("ingress")
+    ingress = None
+    if ingress_raw:
+        ingress = Ingress(
+            host=ingress_raw["host"],
+            path=ingress_raw.get("path", "/"),
+            class_name=ingress_raw.get("className"),
+            tls_secret=(ingress_raw.get("tls") or {}).get("secretName"),
+            annotations=tuple(sorted((ingress_raw.get("annotations") or {}).items())),
+        )
+    promotion_raw = raw.get("promotion") or {}
+    return DeploymentSpec(
+        registry=Registry(
+            tracking_uri=registry_raw["trackingUri"],
+            credentials_secret=(registry_raw.get("credentialsSecret") or {}).get("name"),
+        ),
+        models=models,
+        image=_image(image_raw),
+        replicas=int(raw.get("replicas", 1)),
+        autoscaling=autoscaling,
+        resources=_resources(raw.get("resources")),
+        serving=serving,
+        ingress=ingress,
+        stage=raw.get("stage"),
+        promotion=Promotion(
+            alias=promotion_raw.get("alias"),
+            archive_existing_versions=bool(promotion_raw.get("archiveExistingVersions", True)),
+        ),
+    )

@@ -1,0 +1,182 @@
+"""Status as kstatus reads it, computed purely from what the reconcile observed.
+
+Ready is always present; Reconciling and Stalled appear only while true; details are ModelsResolved,
+ImageReady, Available, IngressReady and RegistrySynced, with CamelCase reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+DETAIL_TYPES = ("ModelsResolved", "ImageReady", "Available", "IngressReady", "RegistrySynced")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One detail's outcome: ok, or not with whether it is stuck (needs a spec change) or still moving."""
+
+    ok: bool
+    reason: str
+    message: str
+    stalled: bool = False
+
+    @classmethod
+    def passed(cls, reason: str, message: str) -> Check:
+        """A satisfied detail."""
+        return cls(True, reason, message)
+
+    @classmethod
+    def waiting(cls, reason: str, message: str) -> Check:
+        """A detail still progressing."""
+        return cls(False, reason, message)
+
+    @classmethod
+    def stuck(cls, reason: str, message: str) -> Check:
+        """A detail that will not progress without intervention."""
+        return cls(False, reason, message, stalled=True)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Counts read from a Deployment."""
+
+    desired: int
+    updated: int
+    ready: int
+    available: int
+    total: int
+    selector: str
+
+
+def deployment_check(deployment: Mapping[str, Any] | None) -> Check:
+    """Whether the Deployment is fully available at its current generation (crash-looping pods are not)."""
+    if deployment is None:
+        return Check.waiting("DeploymentMissing", "Deployment not created yet")
+    meta, spec, status = deployment["metadata"], deployment.get("spec") or {}, deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return Check.waiting("RolloutPending", "Deployment controller has not seen the new spec yet")
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return Check.stuck(
+                "ProgressDeadlineExceeded", f"rollout stalled: {cond.get('message', '')}".strip()
+            )
+    r = rollout_of(deployment)
+    if r.updated < r.desired:
+        return Check.waiting("RollingOut", f"{r.updated}/{r.desired} pods updated")
+    if r.total > r.updated:
+        return Check.waiting("RollingOut", f"{r.total - r.updated} old pods terminating")
+    if r.available < r.desired:
+        return Check.waiting("PodsNotReady", f"{r.available}/{r.desired} pods available")
+    if spec.get("replicas", 1) == 0:
+        return Check.passed("ScaledToZero", "scaled to zero replicas")
+    return Check.passed("DeploymentAvailable", f"{r.available}/{r.desired} pods available")
+
+
+def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout:
+    """Replica counts and selector of a Deployment (zeros when absent)."""
+    if deployment is None:
+        return Rollout(0, 0, 0, 0, 0, "")
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    return Rollout(
+        desired=int(spec.get("replicas", 1)),
+        updated=int(status.get("updatedReplicas", 0)),
+        ready=int(status.get("readyReplicas", 0)),
+        available=int(status.get("availableReplicas", 0)),
+        total=int(status.get("replicas", 0)),
+        selector=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+    )
+
+
+def ingress_check(expected: bool, ingress: Mapping[str, Any] | None) -> Check:
+    """IngressReady: not requested, applied (no address yet), or with an address from the controller."""
+    if not expected:
+        return Check.passed("NotRequested", "no ingress requested")
+    if ingress is None:
+        return Check.waiting("IngressMissing", "Ingress not created yet")
+    lb = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    if lb:
+        address = lb[0].get("hostname") or lb[0].get("ip") or ""
+        return Check.passed("AddressAssigned", f"Ingress has address {address}")
+    return Check.passed("IngressApplied", "Ingress applied; no address reported by a controller yet")
+
+
+def _condition(
+    ctype: str,
+    ok: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    previous: Mapping[str, Mapping[str, Any]],
+    now: str,
+) -> dict[str, Any]:
+    status = "True" if ok else "False"
+    before = previous.get(ctype)
+    since = before["lastTransitionTime"] if before and before.get("status") == status else now
+    return {
+        "type": ctype,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since,
+        "observedGeneration": generation,
+    }
+
+
+def compute_conditions(
+    generation: int,
+    details: Mapping[str, Check],
+    ready_message: str,
+    previous: Sequence[Mapping[str, Any]],
+    now: str,
+) -> list[dict[str, Any]]:
+    """Ready first, then Reconciling or Stalled (only while true), then the details in order.
+
+    Ready needs ModelsResolved, ImageReady, Available and IngressReady; RegistrySynced is reported
+    but never holds Ready back (a registry outage must not take a serving model out of Ready).
+    """
+    before = {c["type"]: c for c in previous if "type" in c}
+    gating = [details[t] for t in DETAIL_TYPES if t in details and t != "RegistrySynced"]
+    blocking = next((c for c in gating if not c.ok), None)
+    conditions = []
+    if blocking is None:
+        conditions.append(_condition("Ready", True, "Ready", ready_message, generation, before, now))
+    else:
+        conditions.append(
+            _condition("Ready", False, blocking.reason, blocking.message, generation, before, now)
+        )
+        kind = "Stalled" if blocking.stalled else "Reconciling"
+        conditions.append(_condition(kind, True, blocking.reason, blocking.message, generation, before, now))
+    for ctype in DETAIL_TYPES:
+        if ctype in details:
+            d = details[ctype]
+            conditions.append(_condition(ctype, d.ok, d.reason, d.message, generation, before, now))
+    return conditions
+
+
+def condition(status: Mapping[str, Any] | None, ctype: str) -> Mapping[str, Any] | None:
+    """The condition of a type in a status, if present."""
+    for c in (status or {}).get("conditions") or ():
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def is_true(status: Mapping[str, Any] | None, ctype: str) -> bool:
+    """Whether the condition is present and True."""
+    c = condition(status, ctype)
+    return c is not None and c.get("status") == "True"
+
+
+def status_changed(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
+    """Whether patching `desired` into `current` would change anything (None means delete)."""
+    current = current or {}
+    for key, value in desired.items():
+        if value is None:
+            if key in current:
+                return True
+        elif current.get(key) != value:
+            return True
+    return False
