@@ -1,0 +1,68 @@
+"""Prometheus metrics added to BentoML's own: drift p-values per feature, drift flags, outlier counts.
+
+Created inside the worker (after BentoML set PROMETHEUS_MULTIPROC_DIR) so that they land in the
+multiprocess files BentoML's /metrics collects; gauges keep the most recent value across workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelops_service.monitoring import Monitoring
+
+REQUEST = "request"
+WINDOW = "window"
+
+
+class MonitoringMetrics:
+    """The service's gauges and counters; `record` updates them from one request's monitoring."""
+
+    def __init__(self, service_name: str, registry: Any = None) -> None:
+        from prometheus_client import REGISTRY, Counter, Gauge
+
+        registry = registry or REGISTRY
+        self.service_name = service_name
+        self.p_value = Gauge(
+            "modelops_drift_p_value",
+            "Latest drift p-value per feature (scope=request: last request's rows; window: recent rows)",
+            ["service", "scope", "feature"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.drift = Gauge(
+            "modelops_drift_detected",
+            "1 when the latest drift test flagged at least one feature, else 0",
+            ["service", "scope"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.window_rows = Gauge(
+            "modelops_drift_window_rows",
+            "Rows held in the drift window (per worker; summed over live workers)",
+            ["service"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.outliers = Counter(
+            "modelops_outliers", "Rows flagged as outliers", ["service"], registry=registry
+        )
+        self.rows = Counter("modelops_rows", "Rows scored by the predictor", ["service"], registry=registry)
+
+    def record_rows(self, count: int) -> None:
+        self.rows.labels(self.service_name).inc(count)
+
+    def record(self, monitoring: Monitoring) -> None:
+        """Update gauges and counters from a request's monitoring result."""
+        service = self.service_name
+        self._set_drift(REQUEST, monitoring.drift.p_value, monitoring.drift.any_drift)
+        window = monitoring.window
+        self.window_rows.labels(service).set(window.rows)
+        if window.computed and window.drift is not None:
+            self._set_drift(WINDOW, window.drift.p_value, window.drift.any_drift)
+        flagged = sum(monitoring.outliers.is_outlier)
+        if flagged:
+            self.outliers.labels(service).inc(flagged)
+
+    def _set_drift(self, scope: str, p_values: dict[str, float], any_drift: bool) -> None:
+        for feature, p in p_values.items():
+            self.p_value.labels(self.service_name, scope, feature).set(p)
+        self.drift.labels(self.service_name, scope).set(1 if any_drift else 0)

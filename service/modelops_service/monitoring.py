@@ -1,0 +1,182 @@
+"""The detect hook: per-request drift, windowed drift and outliers for one batch of rows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from modelops_service.drift import DriftReport, TabularDriftTest
+from modelops_service.outliers import IsolationForestTest, OutlierReport
+from modelops_service.settings import DriftSettings
+from modelops_service.window import SlidingWindow
+
+
+class DriftTest(Protocol):
+    """Anything that turns a batch (rows in the service's feature order) into a drift report."""
+
+    def test(self, x: np.ndarray) -> DriftReport: ...
+
+
+class OutlierTest(Protocol):
+    """Anything that turns a batch into per-row outlier flags and scores."""
+
+    def test(self, x: np.ndarray) -> OutlierReport: ...
+
+
+class StandardisedDriftTest:
+    """TabularDriftTest on the detector's standardised reference, as the alibi detector computes it."""
+
+    def __init__(self, reference: Any, columns: np.ndarray, feature_names: Sequence[str]) -> None:
+        self._columns = columns
+        self._mean = np.asarray(reference.mean, dtype=np.float64)
+        self._std = np.asarray(reference.std, dtype=np.float64)
+        x_ref = (np.asarray(reference.x_ref, dtype=np.float64) - self._mean) / self._std
+        self._test = TabularDriftTest(x_ref, feature_names, reference.categorical_indices, reference.p_val)
+
+    def test(self, x: np.ndarray) -> DriftReport:
+        return self._test.test((x[:, self._columns] - self._mean) / self._std)
+
+
+class DetectorDriftTest:
+    """Any `modelops_detectors.DriftDetector` (slower: the detector's own predict on each call)."""
+
+    def __init__(self, detector: Any, columns: np.ndarray) -> None:
+        self._detector = detector
+        self._columns = columns
+
+    def test(self, x: np.ndarray) -> DriftReport:
+        result = self._detector.predict(x[:, self._columns])
+        return DriftReport(
+            threshold=float(result.threshold),
+            p_value=dict(result.p_value),
+            distance=dict(result.distance),
+            is_drift=dict(result.is_drift),
+            rows=int(x.shape[0]),
+        )
+
+
+class DetectorOutlierTest:
+    """Any `modelops_detectors.OutlierDetector`."""
+
+    def __init__(self, detector: Any, columns: np.ndarray) -> None:
+        self._detector = detector
+        self._columns = columns
+
+    def test(self, x: np.ndarray) -> OutlierReport:
+        result = self._detector.predict(x[:, self._columns])
+        return OutlierReport(float(result.threshold), list(result.is_outlier), list(result.instance_score))
+
+
+def column_order(detector_features: Sequence[str], service_features: Sequence[str]) -> np.ndarray:
+    """Indices that take the service's columns into the detector's feature order."""
+    missing = [name for name in detector_features if name not in service_features]
+    if missing:
+        raise ValueError(f"the detector needs features the predictor does not take: {missing}")
+    return np.array([list(service_features).index(name) for name in detector_features], dtype=np.intp)
+
+
+def build_drift_test(detector: Any, service_features: Sequence[str]) -> DriftTest:
+    """The fast exact test when the detector exposes its reference, else the detector itself."""
+    columns = column_order(detector.feature_names, service_features)
+    reference = getattr(detector, "reference", None)
+    if reference is not None and hasattr(reference, "x_ref") and hasattr(reference, "categorical_indices"):
+        return StandardisedDriftTest(reference, columns, detector.feature_names)
+    return DetectorDriftTest(detector, columns)
+
+
+def build_outlier_test(detector: Any, service_features: Sequence[str]) -> OutlierTest:
+    """The packed isolation forest when the detector wraps one (alibi IForest), else the detector itself."""
+    columns = column_order(detector.feature_names, service_features)
+    forest = getattr(getattr(detector, "iforest", None), "isolationforest", None)
+    if forest is not None and hasattr(forest, "estimators_"):
+        packed = IsolationForestTest(forest, detector.threshold)
+        return _Reordered(packed, columns)
+    return DetectorOutlierTest(detector, columns)
+
+
+class _Reordered:
+    def __init__(self, test: IsolationForestTest, columns: np.ndarray) -> None:
+        self._test = test
+        self._columns = columns
+
+    def test(self, x: np.ndarray) -> OutlierReport:
+        return self._test.test(x[:, self._columns])
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """The sliding window after a request: how full it is and its latest drift report, if any."""
+
+    rows: int
+    size: int
+    min_rows: int
+    drift: DriftReport | None
+    computed: bool  # True when this request recomputed the window test
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "rows": self.rows,
+            "size": self.size,
+            "min_rows": self.min_rows,
+            "drift": None if self.drift is None else self.drift.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """What the detect hook found for one request."""
+
+    drift: DriftReport
+    window: WindowState
+    outliers: OutlierReport
+
+    def as_dict(self) -> dict[str, object]:
+        """The `monitoring` object of responses and monitoring_metrics log events."""
+        return {
+            "drift": self.drift.as_dict(),
+            "window": self.window.as_dict(),
+            "outliers": self.outliers.as_dict(),
+        }
+
+
+class Monitor:
+    """Runs the detectors on each batch and keeps this worker's sliding window."""
+
+    def __init__(
+        self, drift_test: DriftTest, outlier_test: OutlierTest, n_features: int, settings: DriftSettings
+    ):
+        self.drift_test = drift_test
+        self.outlier_test = outlier_test
+        self.settings = settings
+        self.window = SlidingWindow(settings.window_size, n_features)
+        self._window_drift: DriftReport | None = None
+        self._tested_at = 0  # window.total when the window test last ran
+        self._lock = threading.Lock()
+
+    def _window_due(self) -> bool:
+        if len(self.window) < self.settings.window_min_rows:
+            return False
+        return self._window_drift is None or self.window.total - self._tested_at >= self.settings.window_every
+
+    def observe(self, x: np.ndarray) -> Monitoring:
+        """Drift and outliers for this batch; add it to the window and retest the window when due."""
+        drift = self.drift_test.test(x)
+        outliers = self.outlier_test.test(x)
+        with self._lock:
+            self.window.add(x)
+            computed = self._window_due()
+            if computed:
+                self._window_drift = self.drift_test.test(self.window.rows())
+                self._tested_at = self.window.total
+            window = WindowState(
+                len(self.window),
+                self.window.size,
+                self.settings.window_min_rows,
+                self._window_drift,
+                computed,
+            )
+        return Monitoring(drift, window, outliers)

@@ -1,0 +1,70 @@
+"""decode/validate -> predict -> detect -> encode for one request, plus its log events and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelops_service.decoding import decode_body
+from modelops_service.encoding import build_response
+from modelops_service.events import (
+    INPUT_DATA,
+    MONITORING_METRICS,
+    OUTPUT_DATA,
+    EventLog,
+    build_event,
+    utc_timestamp,
+)
+from modelops_service.metrics import MonitoringMetrics
+from modelops_service.monitoring import Monitor, build_drift_test, build_outlier_test
+from modelops_service.registry import LoadedModels
+from modelops_service.settings import Settings
+
+
+def build_monitor(models: LoadedModels, settings: Settings) -> Monitor:
+    """The detect hook for these models: fast exact tests where the detectors allow it."""
+    names = models.predictor.feature_names
+    return Monitor(
+        build_drift_test(models.drift_detector, names),
+        build_outlier_test(models.outlier_detector, names),
+        len(names),
+        settings.drift,
+    )
+
+
+class PredictionPipeline:
+    """Everything /predict does once the models are loaded; no HTTP, no BentoML."""
+
+    def __init__(
+        self,
+        models: LoadedModels,
+        settings: Settings,
+        event_log: EventLog | None = None,
+        metrics: MonitoringMetrics | None = None,
+    ) -> None:
+        self.models = models
+        self.settings = settings
+        self.event_log = event_log or EventLog()
+        self.metrics = metrics
+        self.monitor = build_monitor(models, settings) if settings.monitoring_enabled else None
+
+    def run(self, body: bytes, request_id: str) -> dict[str, Any]:
+        """Answer one raw /predict body; raises ServiceError subclasses for bad input."""
+        batch = decode_body(body, self.models.features, self.settings.max_rows)
+        predictions = self.models.predictor.predict(batch.matrix)
+        monitoring = self.monitor.observe(batch.matrix) if self.monitor is not None else None
+        response = build_response(predictions, monitoring, self.models.versions, request_id)
+
+        common = (self.settings.service_name, request_id, self.models.versions, utc_timestamp())
+        events = []
+        if self.settings.log_inputs:
+            events.append(build_event(INPUT_DATA, *common, inputs=batch.records))
+        if monitoring is not None:
+            events.append(build_event(MONITORING_METRICS, *common, monitoring=response["monitoring"]))
+        events.append(build_event(OUTPUT_DATA, *common, outputs=response["predictions"]))
+        self.event_log.write(events)
+
+        if self.metrics is not None:
+            self.metrics.record_rows(len(batch))
+            if monitoring is not None:
+                self.metrics.record(monitoring)
+        return response

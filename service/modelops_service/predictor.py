@@ -1,0 +1,61 @@
+"""The predict hook: class and probability per row from an MLflow model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted class per row and the probability the model gives that class (None without predict_proba)."""
+
+    classes: list[Any]
+    probabilities: list[float | None]
+
+    def as_records(self) -> list[dict[str, Any]]:
+        return [
+            {"class": label, "probability": probability}
+            for label, probability in zip(self.classes, self.probabilities, strict=True)
+        ]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class Predictor:
+    """Wraps a scikit-learn classifier (predict_proba) or any pyfunc model (predict only)."""
+
+    def __init__(self, model: Any, feature_names: list[str], dtypes: dict[str, str] | None = None) -> None:
+        self.model = model
+        self.feature_names = feature_names
+        self._dtypes = dtypes or {}
+        self._has_proba = hasattr(model, "predict_proba") and hasattr(model, "classes_")
+        # A model fitted on a DataFrame wants one back (named columns); a pyfunc model always does.
+        self._wants_frame = not self._has_proba or hasattr(model, "feature_names_in_")
+        self._classes = [_plain(c) for c in model.classes_] if self._has_proba else []
+
+    def frame(self, x: np.ndarray) -> pd.DataFrame:
+        """The rows as a DataFrame with the signature's column names and integer columns as int64."""
+        df = pd.DataFrame(x, columns=self.feature_names)
+        for name, dtype in self._dtypes.items():
+            df[name] = df[name].astype(dtype)
+        return df
+
+    def predict(self, x: np.ndarray) -> Predictions:
+        """Classes and probabilities for a (rows, features) matrix in signature order."""
+        data: Any = self.frame(x) if self._wants_frame else x
+        if self._has_proba:
+            proba = np.asarray(self.model.predict_proba(data))
+            best = proba.argmax(axis=1)
+            return Predictions(
+                classes=[self._classes[i] for i in best],
+                probabilities=[float(p) for p in proba[np.arange(len(best)), best]],
+            )
+        output = self.model.predict(data)
+        values = output.iloc[:, 0] if isinstance(output, pd.DataFrame) else np.asarray(output).ravel()
+        return Predictions(classes=[_plain(v) for v in values], probabilities=[None] * len(values))

@@ -1,0 +1,146 @@
+"""Load the predictor and the two detectors from MLflow model URIs or from models baked into the bento."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelops_service.errors import ModelLoadError
+from modelops_service.features import Feature, feature_names, features_from_schema
+from modelops_service.predictor import Predictor
+from modelops_service.settings import Settings
+
+ROLES = ("predictor", "drift", "outlier")
+# Names of the models inside a bento's model store (the bake CLI imports them under these names).
+BENTO_MODEL_NAMES = {
+    "predictor": "modelops-predictor",
+    "drift": "modelops-drift",
+    "outlier": "modelops-outlier",
+}
+REGISTRY_LABEL = "registry_model"  # bento model label holding "<registered name>/<version>"
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version named by a `models:/` URI."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}@{self.alias}" if self.alias else f"models:/{self.name}/{self.version}"
+
+
+def parse_models_uri(uri: str) -> ModelRef:
+    """`models:/name/3` or `models:/name@alias` -> ModelRef."""
+    match = _MODELS_URI.match(uri.strip())
+    if not match:
+        raise ModelLoadError(
+            f"not a registry model URI (models:/<name>/<version> or models:/<name>@<alias>): {uri!r}"
+        )
+    return ModelRef(match["name"], match["version"], match["alias"])
+
+
+def resolve_version(ref: ModelRef, client: Any = None) -> ModelRef:
+    """Pin an alias (or 'latest') to the version number it points at now."""
+    if ref.alias is None and ref.version not in (None, "latest"):
+        return ref
+    from mlflow import MlflowClient
+
+    client = client or MlflowClient()
+    if ref.alias is not None:
+        version = client.get_model_version_by_alias(ref.name, ref.alias).version
+    else:
+        versions = client.search_model_versions(
+            f"name='{ref.name}'", order_by=["version_number DESC"], max_results=1
+        )
+        if not versions:
+            raise ModelLoadError(f"registered model {ref.name!r} has no versions")
+        version = versions[0].version
+    return ModelRef(ref.name, str(version))
+
+
+def download_model(uri: str, client: Any = None) -> tuple[Path, str]:
+    """Fetch a registry model's files; returns the local directory and '<name>/<version>'."""
+    import mlflow
+
+    ref = resolve_version(parse_models_uri(uri), client)
+    try:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=ref.uri)
+    except Exception as e:  # MlflowException and transport errors alike mean: this model cannot be served
+        raise ModelLoadError(f"cannot download {ref.uri}: {e}") from e
+    return Path(path), f"{ref.name}/{ref.version}"
+
+
+def bento_model_dir(role: str) -> tuple[Path, str]:
+    """A baked model's MLflow directory inside the bento store and its registry label."""
+    import bentoml
+
+    name = BENTO_MODEL_NAMES[role]
+    try:
+        model = bentoml.models.get(f"{name}:latest")
+    except bentoml.exceptions.NotFound as e:
+        raise ModelLoadError(
+            f"no MODELOPS_{role.upper()}_URI set and no {name!r} model baked into the bento"
+        ) from e
+    return Path(model.path_of("mlflow_model")), model.info.labels.get(REGISTRY_LABEL, str(model.tag))
+
+
+def load_predictor(path: Path) -> tuple[Predictor, tuple[Feature, ...]]:
+    """The predictor and its input features (from the MLmodel signature)."""
+    import mlflow
+    from mlflow.models import Model
+
+    meta = Model.load(str(path / "MLmodel"))
+    features = features_from_schema(meta.get_input_schema())
+    dtypes = {feature.name: "int64" for feature in features if feature.kind == "integer"}
+    model: Any = (
+        mlflow.sklearn.load_model(str(path))
+        if "sklearn" in meta.flavors
+        else mlflow.pyfunc.load_model(str(path))
+    )
+    return Predictor(model, feature_names(features), dtypes), features
+
+
+def load_detector(path: Path) -> Any:
+    """The detector object inside a modelops_detectors pyfunc model."""
+    import mlflow
+
+    wrapper = mlflow.pyfunc.load_model(str(path)).unwrap_python_model()
+    detector = getattr(wrapper, "detector", None)
+    if detector is None or not hasattr(detector, "feature_names"):
+        raise ModelLoadError(f"{path} is not a modelops_detectors model (no .detector with feature_names)")
+    return detector
+
+
+@dataclass(frozen=True)
+class LoadedModels:
+    """The three models a service instance answers with."""
+
+    predictor: Predictor
+    features: tuple[Feature, ...]
+    drift_detector: Any
+    outlier_detector: Any
+    versions: dict[str, str]
+
+
+def locate_models(settings: Settings) -> dict[str, tuple[Path, str]]:
+    """Local directory and version label per role: from the registry URI when set, else from the bento."""
+    uris = {"predictor": settings.predictor_uri, "drift": settings.drift_uri, "outlier": settings.outlier_uri}
+    return {role: download_model(uri) if uri else bento_model_dir(role) for role, uri in uris.items()}
+
+
+def load_models(settings: Settings) -> LoadedModels:
+    """Load the predictor and both detectors (all three, whether or not monitoring is switched on)."""
+    located = locate_models(settings)
+    predictor, features = load_predictor(located["predictor"][0])
+    drift = load_detector(located["drift"][0])
+    outlier = load_detector(located["outlier"][0])
+    versions = {role: label for role, (_, label) in located.items()}
+    return LoadedModels(predictor, features, drift, outlier, versions)

@@ -1,0 +1,108 @@
+"""The BentoML service: loads the models in the background and serves /predict through the pipeline.
+
+Run with `bentoml serve modelops_service.service:ModelService`; see docs/service.md."""
+
+from __future__ import annotations
+
+import os
+
+# Native thread pools (OpenMP in scikit-learn) must be one per worker before any of them starts:
+# several workers x request threads x OpenMP threads on a few cores collapse throughput.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from modelops_service.errors import NotReady, PayloadTooLarge, ServiceError, error_body
+from modelops_service.events import EventLog
+from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
+from modelops_service.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+
+app = FastAPI(title="modelops prediction service", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def error_response(error: ServiceError, request_id: str | None = None) -> JSONResponse:
+    """The one mapping from service errors to HTTP responses."""
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return JSONResponse(error_body(error), status_code=error.status_code, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@bentoml.service(
+    workers=int(os.environ.get("MODELOPS_WORKERS", "1")),
+    traffic={"timeout": 60},
+    envs=[{"name": "OMP_NUM_THREADS", "value": "1"}],
+)
+@bentoml.asgi_app(app, path="/")
+class ModelService:
+    """Predictions with inline drift and outlier monitoring for the models named in the environment."""
+
+    def __init__(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+        self.settings: Settings = load_settings()
+        self.pipeline: Any = None
+        self.load_error: str | None = None
+        self._loader = threading.Thread(target=self._load, name="modelops-model-loader", daemon=True)
+        self._loader.start()
+
+    def _load(self) -> None:
+        from modelops_service.metrics import MonitoringMetrics
+        from modelops_service.pipeline import PredictionPipeline
+        from modelops_service.registry import load_models
+
+        try:
+            models = load_models(self.settings)
+            metrics = MonitoringMetrics(self.settings.service_name)
+            self.pipeline = PredictionPipeline(models, self.settings, EventLog(), metrics)
+            logger.info("models loaded: %s", models.versions)
+        except ServiceError as e:
+            self.load_error = e.message
+            logger.error("model loading failed: %s", e.message)
+
+    def __is_ready__(self) -> bool:
+        """Ready once the predictor and both detectors are loaded."""
+        return self.pipeline is not None
+
+    @app.post(
+        "/predict",
+        summary="Predict a list of records, with drift and outlier monitoring",
+        response_model=PredictResponse,
+        responses=ERROR_RESPONSES,
+        openapi_extra={"requestBody": request_body_spec()},
+    )
+    async def predict(self, request: Request) -> JSONResponse:
+        """Predicted class and probability per record, plus drift (request and window) and outliers."""
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        try:
+            if self.pipeline is None:
+                raise NotReady(self.load_error or "the models are still loading")
+            body = await read_body(request, self.settings.max_body_bytes)
+            # CPU work runs inline: each worker serves one request at a time anyway (one OpenMP thread),
+            # and skipping the thread hop saves more than it costs.
+            result = self.pipeline.run(body, request_id)
+        except ServiceError as e:
+            return error_response(e, request_id)
+        return JSONResponse(result, headers={"X-Request-ID": request_id})
