@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client, config
 from modelops_cluster.credentials import IDENTITIES, apiserver_ip_addresses, write_credentials
+from modelops_cluster.flags import apiserver_args
 from modelops_cluster.kubeconfig import build_kubeconfig, write_kubeconfig
 from modelops_cluster.layout import Layout, Ports
 from modelops_cluster.node import NODE_RESOURCES, build_fake_node, is_node_ready
@@ -68,8 +69,14 @@ def test_kubeconfig_round_trips_through_the_kubernetes_client(tmp_path: Path) ->
 def test_write_credentials_gives_every_identity_a_kubeconfig(tmp_path: Path) -> None:
     layout = Layout(tmp_path, Ports(1, 2, 3, 4, 5, 6))
     write_credentials(layout)
-    for name in ("ca.crt", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub", "admin.crt", "admin.key"):
+    for flag in apiserver_args(layout):
+        value = flag.split("=", 1)[1]
+        if value.startswith(str(layout.pki_dir)):
+            assert Path(value).is_file(), f"{flag} names a file write_credentials did not write"
+    for name in ("admin.crt", "admin.key"):
         assert layout.pki_file(name).is_file(), name
+    front_proxy = load(layout.pki_file("front-proxy-client.crt").read_bytes())
+    front_proxy.verify_directly_issued_by(load(layout.pki_file("front-proxy-ca.crt").read_bytes()))
     assert stat.S_IMODE(layout.pki_file("sa.key").stat().st_mode) == 0o600
     ca = load(layout.pki_file("ca.crt").read_bytes())
     for component, (user, _groups) in IDENTITIES.items():

@@ -6,6 +6,7 @@ import ipaddress
 import os
 from pathlib import Path
 
+from modelops_cluster.flags import FRONT_PROXY_CLIENT
 from modelops_cluster.kubeconfig import build_kubeconfig, write_kubeconfig
 from modelops_cluster.layout import HOST, Layout
 from modelops_cluster.pki import create_ca, issue_certificate, key_to_pem, new_key, public_key_to_pem
@@ -60,6 +61,12 @@ def write_credentials(layout: Layout) -> None:
     )
     _write(pki("apiserver.crt"), serving.cert_pem)
     _write(pki("apiserver.key"), serving.key_pem, private=True)
+
+    front_proxy_ca, front_proxy_ca_key = create_ca("modelops-front-proxy-ca")
+    _write(pki("front-proxy-ca.crt"), front_proxy_ca.cert_pem)
+    front_proxy = issue_certificate(front_proxy_ca, front_proxy_ca_key, FRONT_PROXY_CLIENT)
+    _write(pki("front-proxy-client.crt"), front_proxy.cert_pem)
+    _write(pki("front-proxy-client.key"), front_proxy.key_pem, private=True)
 
     sa_key = new_key()
     _write(pki("sa.key"), key_to_pem(sa_key), private=True)

@@ -9,6 +9,7 @@ KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_NODE_ANNOTATION_VALUE = "fake"
 # The lease kwok renews for each fake Node; the node-heartbeat-with-lease stage relies on it.
 NODE_LEASE_SECONDS = 40
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 def etcd_args(layout: Layout) -> list[str]:
@@ -44,6 +45,18 @@ def apiserver_args(layout: Layout) -> list[str]:
         f"--service-account-key-file={pki('sa.pub')}",
         f"--service-account-signing-key-file={pki('sa.key')}",
         f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        # The front-proxy (request-header) CA, as kubeadm sets it: aggregated API servers work, and the
+        # controller-manager and scheduler find the CA bundle they look up at start.
+        f"--requestheader-client-ca-file={pki('front-proxy-ca.crt')}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki('front-proxy-client.crt')}",
+        f"--proxy-client-key-file={pki('front-proxy-client.key')}",
+        # Endpoints may not hold a loopback address, so the `kubernetes` Service keeps no endpoints
+        # (nothing runs inside this cluster's Pods that would call it).
+        "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
