@@ -21,7 +21,7 @@ fi
 
 command -v go >/dev/null || { log "go is not installed: it is needed to build helm"; exit 1; }
 
-key=$( (go env GOVERSION GOOS GOARCH; cat "$here/go.mod" "$here/go.sum" "$here/tools.go") | sha256sum | cut -c1-16)
+key=$( (go env GOVERSION GOOS GOARCH; cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$0") | sha256sum | cut -c1-16)
 root=${MODELOPS_HELM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelops/helm}
 bin="$root/$key/bin"
 
@@ -36,9 +36,14 @@ tmp=$(mktemp -d "$root/$key/tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export CGO_ENABLED=0 GOFLAGS="-mod=readonly -trimpath -buildvcs=false"
 
-# Stamp the release as the upstream Makefile does, so that `helm version` tells the truth.
+# Stamp the release and the default Kubernetes version (from client-go v0.N -> 1.N) as the upstream
+# Makefile does: without them `helm template` assumes Kubernetes 1.20 and `helm version` says nothing.
 version=$(awk '$1 == "require" && $2 == "helm.sh/helm/v3" {print $3}' "$here/go.mod")
+k8s_minor=$(awk '$1 == "k8s.io/client-go" {print $2}' "$here/go.mod" | cut -d. -f2)
 ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
+for pkg in pkg/lint/rules pkg/chartutil; do
+  ldflags+=" -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$k8s_minor"
+done
 
 log "building helm $version"
 start=$SECONDS

@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1
+# Two images from one file, each with only its own pinned dependency set:
+#
+#   docker build --target operator -t modelops-operator .   # kopf operator: requirements/operator.txt
+#   docker build --target service  -t modelops-service  .   # generic prediction service: requirements/service.txt
+#
+# The service image loads its models from MLflow at start-up (MLFLOW_TRACKING_URI, MODELOPS_*_URI; see
+# docs/service.md). Neither image has been built on the development machine, which has no container
+# engine: tests/unit/test_dockerfile.py checks this file statically (see docs/gitops.md).
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---- common base: Python, a fixed non-root user -------------------------------------------------
+FROM ${PYTHON_IMAGE} AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# UID/GID 10001 match the Helm chart's and the operator's Pod securityContext (runAsUser).
+RUN groupadd --system --gid 10001 modelops \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/modelops modelops
+WORKDIR /home/modelops
+
+# ---- the project's packages as one wheel, without dependencies ------------------------------------
+FROM base AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+COPY service/ service/
+COPY training/ training/
+COPY tools/cluster/modelops_cluster/ tools/cluster/modelops_cluster/
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# ---- operator: kopf run -m modelops_operator.handlers ---------------------------------------------
+FROM base AS operator
+COPY requirements/operator.txt /tmp/requirements.txt
+RUN pip install --no-compile -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY --from=wheel /wheels /tmp/wheels
+RUN pip install --no-deps --no-compile /tmp/wheels/*.whl && rm -rf /tmp/wheels
+LABEL org.opencontainers.image.title="modelops-operator" \
+      org.opencontainers.image.description="Kubernetes operator for MLflow models served by BentoML" \
+      org.opencontainers.image.licenses="Apache-2.0"
+USER 10001:10001
+# kopf's liveness endpoint (the chart's livenessProbe).
+EXPOSE 8080
+ENTRYPOINT ["kopf", "run", "-m", "modelops_operator.handlers", "--liveness=http://0.0.0.0:8080/healthz", "--log-format=json"]
+CMD ["--all-namespaces"]
+
+# ---- service: bentoml serve, models from MLflow at start-up ---------------------------------------
+FROM base AS service
+COPY requirements/service.txt /tmp/requirements.txt
+RUN pip install --no-compile -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY --from=wheel /wheels /tmp/wheels
+RUN pip install --no-deps --no-compile /tmp/wheels/*.whl && rm -rf /tmp/wheels
+# One native thread per worker: OpenMP in scikit-learn oversubscribes the cores otherwise.
+ENV OMP_NUM_THREADS=1 \
+    BENTOML_HOME=/home/modelops/bentoml \
+    BENTOML_DO_NOT_TRACK=true
+LABEL org.opencontainers.image.title="modelops-service" \
+      org.opencontainers.image.description="Generic BentoML prediction service with drift and outlier monitoring" \
+      org.opencontainers.image.licenses="Apache-2.0"
+USER 10001:10001
+EXPOSE 3000
+ENTRYPOINT ["bentoml", "serve", "modelops_service.service:ModelService", "--host", "0.0.0.0", "--port", "3000"]
