@@ -52,7 +52,6 @@ async def read_body(request: Request, limit: int) -> bytes:
 @bentoml.service(
     workers=int(os.environ.get("MODELOPS_WORKERS", "1")),
     traffic={"timeout": 60},
-    envs=[{"name": "OMP_NUM_THREADS", "value": "1"}],
 )
 @bentoml.asgi_app(app, path="/")
 class ModelService:

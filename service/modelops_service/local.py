@@ -1,0 +1,198 @@
+"""Run `bentoml serve` for given model URIs on a free loopback port, wait until ready, stop it.
+
+Used by the demo, the tests and the benchmark:
+
+    with LocalService(predictor="models:/wine_quality/3", drift=..., outlier=..., tracking_uri=...) as svc:
+        httpx.post(f"{svc.url}/predict", json=records)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+HOST = "127.0.0.1"
+SERVICE_TARGET = "modelops_service.service:ModelService"
+
+
+def find_free_port(host: str = HOST) -> int:
+    """A TCP port free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def build_serve_command(target: str, port: int, host: str = HOST) -> list[str]:
+    """The `bentoml serve` command line for a service import path or a bento tag."""
+    return [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)]
+
+
+def build_service_env(
+    base: Mapping[str, str],
+    *,
+    predictor: str | None = None,
+    drift: str | None = None,
+    outlier: str | None = None,
+    tracking_uri: str | None = None,
+    workers: int = 1,
+    bentoml_home: Path | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of the served process (the operator's container contract, plus BENTOML_HOME)."""
+    env = dict(base)
+    for key, value in (
+        ("MODELOPS_PREDICTOR_URI", predictor),
+        ("MODELOPS_DRIFT_URI", drift),
+        ("MODELOPS_OUTLIER_URI", outlier),
+        ("MLFLOW_TRACKING_URI", tracking_uri),
+    ):
+        if value:
+            env[key] = value
+    env["MODELOPS_WORKERS"] = str(workers)
+    env["OMP_NUM_THREADS"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    if bentoml_home is not None:
+        env["BENTOML_HOME"] = str(bentoml_home)
+    env.update(extra or {})
+    return env
+
+
+class LocalServiceError(RuntimeError):
+    """The service did not become ready, or exited."""
+
+
+class LocalService:
+    """`bentoml serve` in its own process group on 127.0.0.1; stdout/stderr go to `log_path`."""
+
+    def __init__(
+        self,
+        predictor: str | None = None,
+        drift: str | None = None,
+        outlier: str | None = None,
+        *,
+        tracking_uri: str | None = None,
+        target: str = SERVICE_TARGET,
+        workers: int = 1,
+        env: Mapping[str, str] | None = None,
+        workdir: Path | str | None = None,
+        bentoml_home: Path | str | None = None,
+        port: int | None = None,
+        startup_timeout: float = 300.0,
+    ) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="modelops-service-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or find_free_port()
+        self.target = target
+        self.startup_timeout = startup_timeout
+        self.log_path = self.workdir / f"service-{self.port}.log"
+        home = Path(bentoml_home) if bentoml_home else self.workdir / "bentoml"
+        self.env = build_service_env(
+            os.environ,
+            predictor=predictor,
+            drift=drift,
+            outlier=outlier,
+            tracking_uri=tracking_uri,
+            workers=workers,
+            bentoml_home=home,
+            extra=env,
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, wait_ready: bool = True) -> LocalService:
+        """Start the server and (unless told not to) wait until /readyz answers 200 (models loaded)."""
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            build_serve_command(self.target, self.port),
+            cwd=self.workdir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so that stop() reaches the workers too
+        )
+        log.close()
+        if not wait_ready:
+            return self
+        try:
+            self.wait_ready(self.startup_timeout)
+        except LocalServiceError:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        """Poll /readyz until 200, the process exits, or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise LocalServiceError(
+                    f"bentoml serve exited with {self._process.returncode}:\n{self.log_tail()}"
+                )
+            if self.probe("/readyz") == 200:
+                return
+            time.sleep(0.2)
+        raise LocalServiceError(f"service not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def probe(self, path: str) -> int | None:
+        """HTTP status of a GET, or None when nothing answers."""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after `timeout`."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        # Workers may outlive the arbiter for a moment: make sure none is left in the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Stop and remove the temporary working directory (if this object made one)."""
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> LocalService:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
