@@ -1,0 +1,106 @@
+"""The CRD schema: generated copies are current, and the schema has the promised shape."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from modelops_operator import crd
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("target", crd.CRD_TARGETS, ids=str)
+def test_generated_copy_matches_schema(target: Path) -> None:
+    path = REPO / target
+    assert path.is_file(), f"{target} missing: run python -m modelops_operator.crd --write"
+    assert path.read_text() == crd.render_crd(), (
+        f"{target} is stale: run python -m modelops_operator.crd --write"
+    )
+
+
+def test_check_cli_reports_a_stale_copy(tmp_path: Path) -> None:
+    assert crd.main(["--write", "--root", str(tmp_path)]) == 0
+    assert crd.main(["--check", "--root", str(tmp_path)]) == 0
+    (tmp_path / crd.CRD_TARGETS[1]).write_text("stale\n")
+    assert crd.main(["--check", "--root", str(tmp_path)]) == 1
+
+
+def _version() -> dict:
+    return yaml.safe_load(crd.render_crd())["spec"]["versions"][0]
+
+
+def test_names_and_subresources() -> None:
+    doc = yaml.safe_load(crd.render_crd())
+    assert doc["metadata"]["name"] == "modeldeployments.modelops.dev"
+    assert doc["spec"]["names"]["shortNames"] == ["mdep"]
+    assert doc["spec"]["scope"] == "Namespaced"
+    sub = _version()["subresources"]
+    assert sub["status"] == {}
+    assert sub["scale"] == {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+
+
+def test_printer_columns_default_and_wide() -> None:
+    columns = {c["name"]: c for c in _version()["additionalPrinterColumns"]}
+    assert list(columns) == ["Model", "Version", "Stage", "Ready", "Message", "URL", "Age", "Image", "Drift"]
+    assert [n for n, c in columns.items() if c.get("priority") == 1] == ["Image", "Drift"]
+
+
+def _walk(schema: dict, path: str = ""):
+    yield path, schema
+    for key, sub in (schema.get("properties") or {}).items():
+        yield from _walk(sub, f"{path}.{key}")
+    if isinstance(schema.get("items"), dict):
+        yield from _walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk(schema["additionalProperties"], f"{path}{{}}")
+
+
+def test_schema_is_structural() -> None:
+    """Every node has a type (or int-or-string); no preserve-unknown-fields escape hatch."""
+    root = _version()["schema"]["openAPIV3Schema"]
+    for path, node in _walk(root):
+        assert "type" in node or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
+        assert not node.get("x-kubernetes-preserve-unknown-fields"), path
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "matches"),
+    [
+        (crd.VERSION_PATTERN, "3", True),
+        (crd.VERSION_PATTERN, "12", True),
+        (crd.VERSION_PATTERN, "v3", False),
+        (crd.VERSION_PATTERN, "", False),
+        (crd.ALIAS_PATTERN, "champion", True),
+        (crd.ALIAS_PATTERN, "_staging-2", True),
+        (crd.ALIAS_PATTERN, "3", False),
+        (crd.ALIAS_PATTERN, "bad alias", False),
+        (crd.DNS_LABEL_PATTERN, "wine-quality", True),
+        (crd.DNS_LABEL_PATTERN, "Wine", False),
+        (crd.DNS_LABEL_PATTERN, "1wine", False),
+        (crd.HOST_PATTERN, "wine.example.com", True),
+        (crd.HOST_PATTERN, "*.example.com", True),
+        (crd.HOST_PATTERN, "Wine.example.com", False),
+    ],
+)
+def test_patterns(pattern: str, value: str, matches: bool) -> None:
+    import re
+
+    assert bool(re.fullmatch(pattern.strip("^$"), value)) is matches
+
+
+def test_validations_present() -> None:
+    spec = _version()["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["required"] == ["registry", "models", "image"]
+    predictor = spec["properties"]["models"]["properties"]["predictor"]
+    assert predictor["x-kubernetes-validations"][0]["rule"] == "has(self.version) != has(self.alias)"
+    assert (
+        spec["properties"]["image"]["x-kubernetes-validations"][0]["rule"]
+        == "has(self.reference) != has(self.build)"
+    )
+    assert spec["properties"]["stage"]["enum"] == ["Staging", "Production"]
+    replicas = spec["properties"]["replicas"]
+    assert (replicas["minimum"], replicas["maximum"]) == (0, crd.MAX_REPLICAS)

@@ -1,0 +1,91 @@
+"""The registry client's pure parts: credentials, auth, error mapping, training-run consistency."""
+
+import base64
+import io
+import urllib.error
+
+import pytest
+from modelops_operator.registry import (
+    Credentials,
+    ModelNotFound,
+    RegistryUnauthorized,
+    RegistryUnreachable,
+    ResolvedModel,
+    _http_error,
+    auth_headers,
+    base_url,
+    consistency_warning,
+)
+
+
+def b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def test_credentials_from_secret_ignore_other_keys_and_hide_values() -> None:
+    creds = Credentials.from_secret_data(
+        {"MLFLOW_TRACKING_TOKEN": b64("s3cret"), "OTHER": b64("x"), "MLFLOW_TRACKING_USERNAME": b64("u")}
+    )
+    assert creds.token == "s3cret"
+    assert creds.username == "u"
+    assert "s3cret" not in repr(creds)
+
+
+@pytest.mark.parametrize(
+    ("creds", "header"),
+    [
+        (Credentials(), None),
+        (Credentials(token="t"), "Bearer t"),
+        (Credentials(username="u", password="p"), "Basic " + b64("u:p")),
+        (Credentials(databricks_host="https://h", databricks_token="d"), "Bearer d"),
+    ],
+)
+def test_auth_headers(creds: Credentials, header: str | None) -> None:
+    assert auth_headers(creds).get("Authorization") == header
+
+
+def test_base_url() -> None:
+    assert base_url("http://mlflow:5000/", Credentials()) == "http://mlflow:5000"
+    assert base_url("databricks", Credentials(databricks_host="https://x.cloud/")) == "https://x.cloud"
+    with pytest.raises(RegistryUnauthorized):
+        base_url("databricks", Credentials())
+
+
+@pytest.mark.parametrize(
+    ("code", "body", "error", "permanent"),
+    [
+        (404, b'{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "nope"}', ModelNotFound, True),
+        (400, b'{"error_code": "INVALID_PARAMETER_VALUE", "message": "bad"}', ModelNotFound, True),
+        (401, b"", RegistryUnauthorized, True),
+        (403, b"Invalid Host header", RegistryUnauthorized, True),
+        (503, b"", RegistryUnreachable, False),
+        (429, b"", RegistryUnreachable, False),
+    ],
+)
+def test_http_errors_map_to_kinds(code: int, body: bytes, error: type, permanent: bool) -> None:
+    e = urllib.error.HTTPError("http://x", code, "reason", {}, io.BytesIO(body))  # type: ignore[arg-type]
+    mapped = _http_error("model-versions/get", e)
+    assert type(mapped) is error
+    assert mapped.permanent is permanent
+
+
+@pytest.mark.parametrize(
+    ("runs", "warns"),
+    [
+        ({"predictor": "a", "drift": "a", "outlier": "a"}, False),
+        ({"predictor": "a", "drift": "b", "outlier": "a"}, True),
+        ({"predictor": "", "drift": "", "outlier": ""}, True),
+    ],
+)
+def test_consistency_warning(runs: dict, warns: bool) -> None:
+    warning = consistency_warning(runs)
+    assert (warning is not None) is warns
+    if warning:
+        assert "drift=" in warning
+
+
+def test_resolved_model_status_round_trip() -> None:
+    m = ResolvedModel(name="wine_quality", version="3", run_id="r", source="s", alias="champion")
+    entry = m.to_status()
+    assert entry["uri"] == "models:/wine_quality/3"
+    assert ResolvedModel.from_status(entry) == m
