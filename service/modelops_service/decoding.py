@@ -35,7 +35,7 @@ def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise BadRequest("the request body is empty: expected a JSON list of records")
     try:
-        return json.loads(body, parse_constant=_nonfinite)
+        return json.loads(body.decode("utf-8"), parse_constant=_nonfinite)
     except UnicodeDecodeError as e:
         raise BadRequest(f"the request body is not UTF-8 text: {e.reason}") from e
     except json.JSONDecodeError as e:

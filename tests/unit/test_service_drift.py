@@ -1,0 +1,67 @@
+"""The fast drift test equals scipy's ks_2samp / chi2_contingency and alibi-detect's TabularDrift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from modelops_service.drift import TabularDriftTest, chi2_contingency_test, ks_statistic
+from scipy.stats import chi2_contingency, ks_2samp
+
+NAMES = ["a", "b", "c", "cat"]
+
+
+def reference(rng: np.random.Generator, rows: int = 800) -> np.ndarray:
+    return np.column_stack(
+        [
+            rng.normal(size=rows),
+            rng.exponential(size=rows),
+            np.round(rng.normal(size=rows), 1),  # many ties
+            rng.integers(0, 2, size=rows),
+        ]
+    )
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 150])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ks_statistic_equals_scipy(rows: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = np.round(rng.normal(size=500), 2)
+    x = np.round(rng.normal(0.3, 1.2, size=rows), 2)
+    assert ks_statistic(np.sort(ref), x) == ks_2samp(ref, x, method="asymp").statistic
+
+
+@pytest.mark.parametrize("table", [[[300, 500], [1, 1]], [[300, 500], [2, 0]], [[10, 20, 30], [1, 0, 4]]])
+def test_chi2_equals_scipy(table: list[list[int]]) -> None:
+    expected = chi2_contingency(np.array(table))
+    statistic, p_value = chi2_contingency_test(np.array(table))
+    assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, abs=1e-12)
+
+
+@pytest.mark.parametrize("rows", [2, 30, 300])
+def test_equals_alibi_tabular_drift(rows: int) -> None:
+    from alibi_detect.cd import TabularDrift
+
+    rng = np.random.default_rng(rows)
+    ref = reference(rng)
+    x = reference(rng, rows)
+    x[:, 1] += 0.5  # drift in one feature
+    ours = TabularDriftTest(ref, NAMES, categorical=[3], p_val=0.05).test(x)
+    alibi = TabularDrift(ref, p_val=0.05, categories_per_feature={3: None}).predict(
+        x, drift_type="feature", return_p_val=True, return_distance=True
+    )["data"]
+    np.testing.assert_allclose([ours.p_value[n] for n in NAMES], alibi["p_val"], atol=1e-6)
+    np.testing.assert_allclose([ours.distance[n] for n in NAMES], alibi["distance"], atol=1e-6)
+    assert [ours.is_drift[n] for n in NAMES] == [bool(f) for f in alibi["is_drift"]]
+
+
+def test_flags_shifted_feature_only_in_large_batch() -> None:
+    rng = np.random.default_rng(3)
+    test = TabularDriftTest(reference(rng, 2000), NAMES, categorical=[3])
+    x = reference(rng, 400)
+    x[:, 0] += 1.0
+    report = test.test(x)
+    assert report.is_drift["a"]
+    assert report.p_value["a"] < 1e-6
+    assert report.any_drift
+    assert report.rows == 400

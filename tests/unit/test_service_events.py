@@ -1,0 +1,61 @@
+"""Log lines: one JSON document per event after 'INFO -', parsed as the Log Analytics query does."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+from modelops_service.events import (
+    MONITORING_METRICS,
+    EventLog,
+    build_event,
+    format_line,
+    matches_query_filter,
+    parse_drift_p_values,
+    utc_timestamp,
+)
+
+VERSIONS = {
+    "predictor": "wine_quality/3",
+    "drift": "wine_quality_drift/3",
+    "outlier": "wine_quality_outliers/3",
+}
+
+
+def test_monitoring_line_parses_like_the_query() -> None:
+    p_value = {"alcohol": 0.5, "pH": 0.01}
+    event = build_event(
+        MONITORING_METRICS,
+        "WineQualityService",
+        "r1",
+        VERSIONS,
+        "2026-01-02T03:04:05.000006Z",
+        monitoring={"drift": {"p_value": p_value, "threshold": 0.05}},
+    )
+    line = format_line(event)
+    assert line.startswith("2026-01-02T03:04:05.000006Z WineQualityService INFO - {")
+    assert "\n" not in line
+    assert matches_query_filter(line, "WineQualityService")
+    assert parse_drift_p_values(line) == p_value
+    assert json.loads(line.split("INFO -")[1])["request_id"] == "r1"
+
+
+def test_other_lines_give_null() -> None:
+    assert parse_drift_p_values("2026-01-01 [INFO] [cli] Starting production HTTP BentoServer") is None
+    event = build_event("output_data", "S", "r", VERSIONS, utc_timestamp(), outputs=[])
+    assert parse_drift_p_values(format_line(event)) is None
+    assert not matches_query_filter(format_line(event), "S")
+
+
+def test_timestamp_is_utc_iso() -> None:
+    moment = datetime(2026, 11, 27, 1, 2, 3, 4, tzinfo=UTC)
+    assert utc_timestamp(moment) == "2026-11-27T01:02:03.000004Z"
+
+
+def test_event_log_writes_whole_lines() -> None:
+    stream = io.StringIO()
+    events = [build_event(t, "S", "r", VERSIONS, utc_timestamp()) for t in ("input_data", "output_data")]
+    EventLog(stream).write(events)
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line.split("INFO -")[1])["type"] for line in lines] == ["input_data", "output_data"]

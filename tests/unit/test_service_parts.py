@@ -1,0 +1,104 @@
+"""Settings, window, model URIs, features from a signature, bentofile: pure parts of the service."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.models import infer_signature
+from modelops_service.bake import build_bentofile
+from modelops_service.errors import ModelLoadError
+from modelops_service.features import Feature, features_from_schema
+from modelops_service.registry import ModelRef, parse_models_uri
+from modelops_service.settings import DEFAULT_SERVICE_NAME, load_settings
+from modelops_service.window import SlidingWindow
+
+
+def test_settings_defaults() -> None:
+    settings = load_settings({})
+    assert settings.service_name == DEFAULT_SERVICE_NAME == "WineQualityService"
+    assert settings.monitoring_enabled
+    assert settings.log_inputs
+    assert (settings.max_rows, settings.max_body_bytes) == (1000, 1_048_576)
+    assert (settings.drift.window_size, settings.drift.window_min_rows) == (500, 100)
+    assert not settings.uses_registry
+
+
+def test_settings_from_contract_env() -> None:
+    settings = load_settings(
+        {
+            "MODELOPS_SERVICE_NAME": "FraudService",
+            "MODELOPS_PREDICTOR_URI": "models:/m/1",
+            "MODELOPS_MONITORING_ENABLED": "false",
+            "MODELOPS_LOG_INPUTS": "False",
+            "MODELOPS_DRIFT_WINDOW_SIZE": "50",
+            "MODELOPS_DRIFT_WINDOW_MIN_ROWS": "10",
+            "MODELOPS_MAX_ROWS": "7",
+        }
+    )
+    assert settings.service_name == "FraudService"
+    assert settings.predictor_uri == "models:/m/1"
+    assert settings.uses_registry
+    assert not settings.monitoring_enabled
+    assert not settings.log_inputs
+    assert (settings.drift.window_size, settings.drift.window_min_rows, settings.max_rows) == (50, 10, 7)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MODELOPS_MONITORING_ENABLED": "maybe"},
+        {"MODELOPS_MAX_ROWS": "-1"},
+        {"MODELOPS_DRIFT_WINDOW_SIZE": "10", "MODELOPS_DRIFT_WINDOW_MIN_ROWS": "20"},
+    ],
+)
+def test_settings_reject_bad_values(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="MODELOPS_"):
+        load_settings(env)
+
+
+def test_window_keeps_the_latest_rows() -> None:
+    window = SlidingWindow(size=4, n_features=1)
+    window.add(np.array([[1.0], [2.0], [3.0]]))
+    assert len(window) == 3
+    window.add(np.array([[4.0], [5.0]]))
+    assert sorted(window.rows()[:, 0]) == [2.0, 3.0, 4.0, 5.0]
+    window.add(np.arange(10.0).reshape(-1, 1))
+    assert sorted(window.rows()[:, 0]) == [6.0, 7.0, 8.0, 9.0]
+    assert window.total == 15
+
+
+@pytest.mark.parametrize(
+    ("uri", "ref"),
+    [
+        ("models:/wine_quality/3", ModelRef("wine_quality", "3")),
+        ("models:/wine_quality@production", ModelRef("wine_quality", alias="production")),
+    ],
+)
+def test_parse_models_uri(uri: str, ref: ModelRef) -> None:
+    assert parse_models_uri(uri) == ref
+    assert ref.uri == uri
+
+
+@pytest.mark.parametrize("uri", ["runs:/abc/model", "models:/", "models:/a/b/c"])
+def test_parse_models_uri_rejects(uri: str) -> None:
+    with pytest.raises(ModelLoadError):
+        parse_models_uri(uri)
+
+
+def test_features_from_signature() -> None:
+    # an int64 column makes MLflow warn about missing values; irrelevant here
+    frame = pd.DataFrame({"alcohol": [9.5], "is_red": np.array([1], dtype=np.int64), "ok": [True]})
+    schema = infer_signature(frame).inputs
+    assert features_from_schema(schema) == (
+        Feature("alcohol", "float"),
+        Feature("is_red", "integer"),
+        Feature("ok", "boolean"),
+    )
+
+
+def test_bentofile_adds_models_only_when_baked() -> None:
+    template = {"service": "modelops_service.service:ModelService", "python": {"lock_packages": False}}
+    assert "models" not in build_bentofile(template, [])
+    assert build_bentofile(template, ["modelops-predictor:abc"])["models"] == ["modelops-predictor:abc"]
+    assert "models" not in template
