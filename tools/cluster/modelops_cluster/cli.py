@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("build", help="build the binaries into the cache (tools/cluster/build.sh)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.command == "up":
         return run_up(args.workdir)
     return run_build()
