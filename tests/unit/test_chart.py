@@ -220,7 +220,7 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
         assert key in granted, f"no rule for {kind}"
     children = [key for kind, key in OPERATOR_KINDS.items() if kind not in ("Secret", "ModelDeployment")]
     for key in children:
-        assert granted[key] == {"get", "list", "watch", "patch", "delete"}
+        assert granted[key] == {"get", "list", "watch", "create", "patch", "delete"}
     assert granted[("", "secrets")] == {"get"}
     assert granted[("", "events")] == {"create"}
     assert granted[("modelops.dev", "modeldeployments")] == {"get", "list", "watch", "patch"}

@@ -92,23 +92,23 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: ["modelops.dev"]
   resources: ["modeldeployments/finalizers"]
   verbs: ["update"]
-# Children: server-side apply (patch, which also creates), watch to restore them, delete when the
-# spec no longer asks for one (an HPA, a finished build Job).
+# Children: server-side apply (patch; the API server also asks for create when the object is new),
+# watch to restore them, delete when the spec no longer asks for one (an HPA, a finished build Job).
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Registry credentials named in a spec: read one by name, never list or watch Secrets.
 - apiGroups: [""]
   resources: ["secrets"]
