@@ -183,3 +183,31 @@ def test_the_cli_exits_2_on_bad_input(argv: list[str]) -> None:
     err = io.StringIO()
     assert main(argv, stdin=io.StringIO(""), stdout=io.StringIO(), stderr=err) == 2
     assert err.getvalue().startswith("error:")
+
+
+def test_lines_written_by_the_service_parse_as_the_service_and_the_query_agree() -> None:
+    """The contract end to end: the service's own event writer, then the drift analysis."""
+    events = pytest.importorskip("modelops_service.events")
+    p_values = {"alcohol": 0.0123, "density": 0.5, "is_red": 1.0}
+    stamp = events.utc_timestamp(T0)
+    common = ("WineQualityService", "req-1", {"predictor": "3", "drift": "3", "outlier": "3"}, stamp)
+    monitoring = {"drift": {"p_value": p_values, "threshold": 0.05}, "outliers": {"is_outlier": [0]}}
+    stream = io.StringIO()
+    events.EventLog(stream).write(
+        [
+            events.build_event(events.INPUT_DATA, *common, inputs=[{"alcohol": 9.1}]),
+            events.build_event(events.MONITORING_METRICS, *common, monitoring=monitoring),
+            events.build_event(events.OUTPUT_DATA, *common, outputs=[{"quality": 0}]),
+        ]
+    )
+    lines = stream.getvalue().splitlines()
+    points = read_points(lines)
+    assert len(points) == 1
+    assert points[0].timestamp == T0
+    assert points[0].p_values == p_values
+    # Two readings of the KQL's parsing, the service's and this package's, agree line by line.
+    for text in lines:
+        point = parse_line(text)
+        assert (point.p_values if point else None) == (
+            events.parse_drift_p_values(text) if "monitoring_metrics" in text else None
+        )
