@@ -164,6 +164,7 @@ CLUSTER_WIDE_DECISIONS = [
     ("create", "modelops.dev", "modeldeployments", None, False),
     ("create", "apps", "deployments", None, True),
     ("update", "apps", "deployments", None, False),
+    ("delete", "apps", "deployments", None, False),
     ("create", "", "pods", None, False),
     ("get", "", "configmaps", None, False),
     ("list", "", "nodes", "", False),

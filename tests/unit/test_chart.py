@@ -218,9 +218,11 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
     granted = rules_of(one(objects, "ClusterRole", "mo-modelops-operator"))
     for kind, key in OPERATOR_KINDS.items():
         assert key in granted, f"no rule for {kind}"
-    children = [key for kind, key in OPERATOR_KINDS.items() if kind not in ("Secret", "ModelDeployment")]
-    for key in children:
-        assert granted[key] == {"get", "list", "watch", "create", "patch", "delete"}
+    applied = {"get", "list", "watch", "create", "patch"}
+    for kind in ("Deployment", "Service"):  # deleted with their owner by garbage collection
+        assert granted[OPERATOR_KINDS[kind]] == applied
+    for kind in ("Ingress", "Job", "HorizontalPodAutoscaler"):  # deleted when the spec drops them
+        assert granted[OPERATOR_KINDS[kind]] == applied | {"delete"}
     assert granted[("", "secrets")] == {"get"}
     assert granted[("", "events")] == {"create"}
     assert granted[("modelops.dev", "modeldeployments")] == {"get", "list", "watch", "patch"}

@@ -92,14 +92,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: ["modelops.dev"]
   resources: ["modeldeployments/finalizers"]
   verbs: ["update"]
-# Children: server-side apply (patch; the API server also asks for create when the object is new),
-# watch to restore them, delete when the spec no longer asks for one (an HPA, a finished build Job).
+# Children: server-side apply (patch; the API server also asks for create when the object is new) and
+# watch, to restore them. The Deployment and Service go with their owner (garbage collection); the
+# Ingress and HPA are deleted when the spec drops them, a failed build Job when the spec changes.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
