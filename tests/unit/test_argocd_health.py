@@ -1,5 +1,6 @@
 """The Argo CD health check for ModelDeployment, run in a real Lua 5.1 VM against its test table."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,18 @@ def test_a_healthy_resource_stops_being_healthy_when(mutation: dict[str, Any], e
             else:
                 obj[section][key] = value
     assert run_health(obj)["status"] == expected
+
+
+def yaml_blocks(markdown: str) -> list[Any]:
+    """The ```yaml blocks of a Markdown document, parsed."""
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", markdown, flags=re.DOTALL)]
+
+
+def test_the_argocd_cm_snippets_carry_the_tested_script() -> None:
+    key = "resource.customizations.health.modelops.dev_ModelDeployment"
+    patch = yaml.safe_load((REPO_ROOT / "integrations" / "argocd" / "argocd-cm-patch.yaml").read_text())
+    assert patch["data"][key] == SCRIPT
+    docs = yaml_blocks((REPO_ROOT / "docs" / "gitops.md").read_text())
+    (config_map,) = [d for d in docs if isinstance(d, dict) and d.get("kind") == "ConfigMap"]
+    assert config_map["metadata"]["name"] == "argocd-cm"
+    assert config_map["data"][key] == SCRIPT
