@@ -4,6 +4,7 @@ chart's ServiceAccount token, works without a single Forbidden."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -249,6 +250,15 @@ def test_namespaced_mode_grants_only_in_the_watched_namespace(
         assert peering["kind"] == "KopfPeering"
 
 
+def log_entry(line: str) -> dict[str, Any]:
+    """One line of kopf's JSON log (an empty dict for anything else)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -351,6 +361,15 @@ def test_the_operator_runs_with_the_charts_service_account(
                 status = wait_for(status_written, 60, 0.5, "the operator to write the ModelDeployment status")
                 ready = next(c for c in status["conditions"] if c["type"] == "Ready")
                 assert ready["status"] != "True"
+
+                # And it was this operator (not another one in the cluster) that handled the resource.
+                def handled_here() -> bool:
+                    return any(
+                        (entry.get("object") or {}).get("namespace") == namespace
+                        for entry in map(log_entry, log_path.read_text().splitlines())
+                    )
+
+                wait_for(handled_here, 30, 0.5, "the operator's log to name the ModelDeployment")
         finally:
             process.terminate()
             try:
