@@ -1,0 +1,114 @@
+"""MLflow pyfunc wrappers for the detectors, logged with code_paths so that only this package is needed."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from mlflow.pyfunc import PythonModel
+
+from modelops_detectors.alibi import AlibiDriftDetector, AlibiOutlierDetector
+from modelops_detectors.interface import DriftResult, OutlierResult
+from modelops_detectors.reference import DriftReference
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DETECTOR_REQUIREMENTS = ("mlflow", "alibi-detect", "scikit-learn", "numpy", "pandas", "scipy", "joblib")
+
+
+def drift_frame(result: DriftResult) -> pd.DataFrame:
+    """One row per feature: feature, p_value, distance, is_drift, threshold."""
+    return pd.DataFrame(
+        {
+            "feature": list(result.p_value),
+            "p_value": list(result.p_value.values()),
+            "distance": [result.distance[name] for name in result.p_value],
+            "is_drift": [result.is_drift[name] for name in result.p_value],
+            "threshold": result.threshold,
+        }
+    )
+
+
+def outlier_frame(result: OutlierResult) -> pd.DataFrame:
+    """One row per input row: is_outlier, instance_score, threshold, out_of_range (comma-separated names)."""
+    return pd.DataFrame(
+        {
+            "is_outlier": np.asarray(result.is_outlier, dtype=bool),
+            "instance_score": np.asarray(result.instance_score, dtype=np.float64),
+            "threshold": result.threshold,
+            "out_of_range": [",".join(names) for names in result.out_of_range],
+        }
+    )
+
+
+class DriftModel(PythonModel):
+    """Pyfunc drift detector; after loading, `.detector` is an AlibiDriftDetector (with `.reference`)."""
+
+    detector: AlibiDriftDetector
+
+    def load_context(self, context: Any) -> None:
+        self.detector = AlibiDriftDetector(DriftReference.load(context.artifacts["reference"]))
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return drift_frame(self.detector.predict(model_input))
+
+
+class OutlierModel(PythonModel):
+    """Pyfunc outlier detector; after loading, `.detector` is an AlibiOutlierDetector."""
+
+    detector: AlibiOutlierDetector
+
+    def load_context(self, context: Any) -> None:
+        self.detector = AlibiOutlierDetector.load(context.artifacts["detector"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        return outlier_frame(self.detector.predict(model_input))
+
+
+def pinned_requirements(distributions: tuple[str, ...] = DETECTOR_REQUIREMENTS) -> list[str]:
+    """`name==version` for each installed distribution (skips MLflow's slow requirement inference)."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in distributions]
+
+
+def log_drift_model(
+    detector: AlibiDriftDetector, example: pd.DataFrame, name: str, registered_model_name: str | None = None
+) -> ModelInfo:
+    """Log a fitted drift detector as a pyfunc model in the active run (and register it when named)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        reference_dir = detector.reference.save(Path(tmp) / "reference")
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=DriftModel(),
+            artifacts={"reference": str(reference_dir)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=infer_signature(example, drift_frame(detector.predict(example))),
+            pip_requirements=pinned_requirements(),
+            registered_model_name=registered_model_name,
+        )
+
+
+def log_outlier_model(
+    detector: AlibiOutlierDetector, example: pd.DataFrame, name: str, registered_model_name: str | None = None
+) -> ModelInfo:
+    """Log a fitted outlier detector as a pyfunc model in the active run (and register it when named)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = detector.save(Path(tmp) / "outlier_detector.joblib")
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=OutlierModel(),
+            artifacts={"detector": str(path)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=infer_signature(example, outlier_frame(detector.predict(example))),
+            pip_requirements=pinned_requirements(),
+            registered_model_name=registered_model_name,
+        )

@@ -1,0 +1,167 @@
+"""A local `mlflow server` (sqlite + served artifacts) on a free loopback port, for tests and the demo."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+
+
+def find_free_port(host: str = HOST) -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def build_server_command(root_dir: Path, port: int, workers: int = 1) -> list[str]:
+    """The `mlflow server` command line for a sqlite store and local artifacts under `root_dir`."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root_dir / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(root_dir / "artifacts"),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
+class MlflowServerError(RuntimeError):
+    """The MLflow server did not start or stop as asked."""
+
+
+class LocalMlflowServer:
+    """Runs `mlflow server` on 127.0.0.1; stop() and start() again keep the same port and store."""
+
+    def __init__(self, root_dir: Path | str, port: int | None = None, startup_timeout: float = 180.0) -> None:
+        self.root_dir = Path(root_dir).resolve()
+        self.port = port or find_free_port()
+        self.startup_timeout = startup_timeout
+        self.log_path = self.root_dir / "mlflow-server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> LocalMlflowServer:
+        """Start the server (no-op when running) and wait for /health, or raise with the log's tail."""
+        if self.running:
+            return self
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        (self.root_dir / "artifacts").mkdir(exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log_file:
+            self._process = subprocess.Popen(
+                build_server_command(self.root_dir, self.port),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.root_dir,
+                env=env,
+                start_new_session=True,  # its own process group: stop() ends the workers too
+            )
+        try:
+            self._wait_healthy()
+        except MlflowServerError:
+            self.stop()
+            raise
+        log.info("MLflow server ready at %s (store %s)", self.tracking_uri, self.root_dir)
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise MlflowServerError(f"mlflow server exited early; log:\n{self.log_tail()}")
+            if self.healthy():
+                return
+            time.sleep(0.25)
+        raise MlflowServerError(
+            f"mlflow server not healthy after {self.startup_timeout:.0f} s; log:\n{self.log_tail()}"
+        )
+
+    def healthy(self) -> bool:
+        """True when GET /health answers 200."""
+        try:
+            with urllib.request.urlopen(f"{self.tracking_uri}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Terminate the server's process group; kill it if it does not exit within `timeout`."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+        # Workers of the group may outlive the parent for a moment: make sure the port is released.
+        _signal_group(process.pid, signal.SIGKILL)
+        self._wait_port_closed(timeout)
+
+    def restart(self) -> LocalMlflowServer:
+        """Stop and start again on the same port and store."""
+        self.stop()
+        return self.start()
+
+    def _wait_port_closed(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                if sock.connect_ex((HOST, self.port)) != 0:
+                    return
+            time.sleep(0.1)
+        raise MlflowServerError(f"port {self.port} still open {timeout:.0f} s after stopping MLflow")
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the server log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def __enter__(self) -> LocalMlflowServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
