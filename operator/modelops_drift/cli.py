@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_THRESHOLD,
         help="a point counts as drifted below this p-value, default: %(default)s",
     )
+    parser.add_argument(
+        "--window",
+        action="store_true",
+        help="use the sliding-window drift test instead of the per-request one",
+    )
     parser.add_argument("--format", choices=("table", "csv"), default="table", help="summary output format")
     parser.add_argument("--csv", type=Path, help="also write the series: timestamp, p-value per feature")
     parser.add_argument("--endpoint", help="Log Analytics endpoint, for sovereign clouds")
@@ -48,13 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_log_points(path: str, service_name: str, since: str, stdin: TextIO) -> list[DriftPoint]:
+def read_log_points(args: argparse.Namespace, stdin: TextIO) -> list[DriftPoint]:
     """Drift points from a log file (or stdin), within the window ending now."""
-    cutoff = datetime.now(UTC) - parse_since(since)
-    if path == "-":
-        return read_points(stdin, service_name, since=cutoff)
-    with open(path, encoding="utf-8", errors="replace") as lines:
-        return read_points(lines, service_name, since=cutoff)
+    cutoff = datetime.now(UTC) - parse_since(args.since)
+    source = "window" if args.window else "request"
+    if args.log_file == "-":
+        return read_points(stdin, args.service_name, since=cutoff, source=source)
+    with open(args.log_file, encoding="utf-8", errors="replace") as lines:
+        return read_points(lines, args.service_name, since=cutoff, source=source)
 
 
 def read_workspace_points(
@@ -62,7 +68,8 @@ def read_workspace_points(
 ) -> list[DriftPoint]:
     """Drift points from Log Analytics; a partial result is used and reported."""
     client = client if client is not None else make_client(args.endpoint)
-    result = query_drift(client, args.workspace_id, args.service_name, args.since)
+    source = "window" if args.window else "request"
+    result = query_drift(client, args.workspace_id, args.service_name, args.since, source)
     if result.partial_error is not None:
         stderr.write(f"warning: Log Analytics returned a partial result ({result.partial_error})\n")
     return result.points
@@ -81,10 +88,11 @@ def main(
         parse_since(args.since)
         check_service_name(args.service_name)
         if args.show_query:
-            stdout.write(build_query(args.service_name, args.since) + "\n")
+            source = "window" if args.window else "request"
+            stdout.write(build_query(args.service_name, args.since, source) + "\n")
             return 0
         if args.log_file is not None:
-            points = read_log_points(args.log_file, args.service_name, args.since, stdin)
+            points = read_log_points(args, stdin)
         else:
             points = read_workspace_points(args, client, stderr)
     except (ValueError, OSError) as e:

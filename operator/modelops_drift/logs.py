@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from modelops_drift.query import DEFAULT_SERVICE_NAME, check_service_name
+from modelops_drift.query import DEFAULT_SERVICE_NAME, check_service_name, drift_path
 from modelops_drift.series import DriftPoint, to_p_values
 
 _SEPARATOR = "INFO -"
@@ -41,8 +41,21 @@ def line_timestamp(line: str, document: dict[str, object]) -> datetime | None:
     return moment
 
 
-def parse_line(line: str, service_name: str = DEFAULT_SERVICE_NAME) -> DriftPoint | None:
+def property_at(document: object, path: tuple[str, ...]) -> object:
+    """KQL's `.a.b.c` on a dynamic value: the value at the path, or None where any step is missing."""
+    value = document
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def parse_line(
+    line: str, service_name: str = DEFAULT_SERVICE_NAME, source: str = "request"
+) -> DriftPoint | None:
     """One log line to a drift point as the KQL would make it, or None when the query would drop it."""
+    path = drift_path(source)
     if not (has_term(line, check_service_name(service_name)) and has_term(line, "monitoring_metrics")):
         return None
     parts = line.split(_SEPARATOR)
@@ -57,17 +70,18 @@ def parse_line(line: str, service_name: str = DEFAULT_SERVICE_NAME) -> DriftPoin
     timestamp = line_timestamp(line, document)
     if timestamp is None:
         return None
-    monitoring = document.get("monitoring")
-    drift = monitoring.get("drift") if isinstance(monitoring, dict) else None
-    bag = drift.get("p_value") if isinstance(drift, dict) else None
-    return DriftPoint(timestamp=timestamp, p_values=to_p_values(bag))
+    return DriftPoint(timestamp=timestamp, p_values=to_p_values(property_at(document, path)))
 
 
 def read_points(
-    lines: Iterable[str], service_name: str = DEFAULT_SERVICE_NAME, since: datetime | None = None
+    lines: Iterable[str],
+    service_name: str = DEFAULT_SERVICE_NAME,
+    since: datetime | None = None,
+    source: str = "request",
 ) -> list[DriftPoint]:
     """Drift points from log lines, oldest first, optionally only those after `since`."""
-    points = [point for line in lines if (point := parse_line(line.rstrip("\n"), service_name)) is not None]
+    parsed = (parse_line(line.rstrip("\n"), service_name, source) for line in lines)
+    points = [point for point in parsed if point is not None]
     if since is not None:
         points = [point for point in points if point.timestamp > since]
     return sorted(points, key=lambda point: point.timestamp)

@@ -6,6 +6,13 @@ from datetime import timedelta
 DEFAULT_SERVICE_NAME = "WineQualityService"
 DEFAULT_SINCE = "30d"
 
+# Where the p-values sit in a monitoring_metrics event: the per-request test (the proof of concept's
+# query) or the test over the service's sliding window of recent rows (present once the window is full).
+DRIFT_PATHS = {
+    "request": ("monitoring", "drift", "p_value"),
+    "window": ("monitoring", "window", "drift", "p_value"),
+}
+
 # KQL timespan literals we accept for --since: a whole number and one unit (d, h, m, s).
 _SINCE = re.compile(r"^(?P<count>[1-9][0-9]*)(?P<unit>[dhms])$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -19,8 +26,7 @@ _TEMPLATE = "\n".join(
         "| where TimeGenerated > ago ({since})",
         "| where LogEntry has '{service}' and LogEntry has 'monitoring_metrics'",
         "| project TimeGenerated, ResponsePayload=split(LogEntry, 'INFO -')",
-        "| project timestamp=TimeGenerated,"
-        " drift_magnitude=parse_json(tostring(ResponsePayload[1])).monitoring.drift.p_value",
+        "| project timestamp=TimeGenerated, drift_magnitude=parse_json(tostring(ResponsePayload[1])).{path}",
         "| evaluate bag_unpack(drift_magnitude)",
         "| render timechart",
     ]
@@ -42,7 +48,20 @@ def check_service_name(service_name: str) -> str:
     return service_name
 
 
-def build_query(service_name: str = DEFAULT_SERVICE_NAME, since: str = DEFAULT_SINCE) -> str:
-    """The drift-over-time query for one service and window (`render` is kept for the portal)."""
+def build_query(
+    service_name: str = DEFAULT_SERVICE_NAME, since: str = DEFAULT_SINCE, source: str = "request"
+) -> str:
+    """The drift-over-time query for one service and time window (`render` is kept for the portal).
+
+    `source` picks the per-request p-values (the default, the proof of concept's query) or the window's.
+    """
     parse_since(since)
-    return _TEMPLATE.format(service=check_service_name(service_name), since=since)
+    path = ".".join(drift_path(source))
+    return _TEMPLATE.format(service=check_service_name(service_name), since=since, path=path)
+
+
+def drift_path(source: str) -> tuple[str, ...]:
+    """The JSON path of the p-value map for a source (`request` or `window`)."""
+    if source not in DRIFT_PATHS:
+        raise ValueError(f"source must be one of {sorted(DRIFT_PATHS)}, not {source!r}")
+    return DRIFT_PATHS[source]

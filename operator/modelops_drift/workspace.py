@@ -49,9 +49,10 @@ def query_drift(
     workspace_id: str,
     service_name: str = DEFAULT_SERVICE_NAME,
     since: str = DEFAULT_SINCE,
+    source: str = "request",
 ) -> WorkspaceResult:
     """Run the drift query over the window `since` and keep what came back, even when only partly."""
-    kql = build_query(service_name, since)
+    kql = build_query(service_name, since, source)
     response = client.query_workspace(workspace_id, kql, timespan=parse_since(since))
     if response.status == LogsQueryStatus.PARTIAL:
         error = response.partial_error

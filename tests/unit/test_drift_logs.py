@@ -211,3 +211,25 @@ def test_lines_written_by_the_service_parse_as_the_service_and_the_query_agree()
         assert (point.p_values if point else None) == (
             events.parse_drift_p_values(text) if "monitoring_metrics" in text else None
         )
+
+
+def test_window_drift_is_read_from_the_window_once_it_is_full() -> None:
+    filling = event("monitoring_metrics", T0, {"alcohol": 0.9})
+    filling["monitoring"]["window"] = {"rows": 40, "size": 500, "min_rows": 100, "drift": None}
+    full = event("monitoring_metrics", T0 + timedelta(minutes=1), {"alcohol": 0.8})
+    window_drift = {"p_value": {"alcohol": 0.0004}, "is_drift": {"alcohol": True}, "threshold": 0.05}
+    full["monitoring"]["window"] = {"rows": 120, "size": 500, "min_rows": 100, "drift": window_drift}
+    lines = [line(filling), line(full)]
+
+    points = read_points(lines, source="window")
+    assert [p.p_values for p in points] == [{}, {"alcohol": 0.0004}]
+    assert [p.p_values for p in read_points(lines)] == [{"alcohol": 0.9}, {"alcohol": 0.8}]
+    (alcohol,) = summarize(points)
+    assert (alcohol.points, alcohol.drifted_points) == (1, 1)
+
+    now = datetime.now(UTC)
+    recent = [line(document, at=now - timedelta(minutes=5)) for document in (filling, full)]
+    out = io.StringIO()
+    code = main(["--log-file", "-", "--window"], stdin=io.StringIO("\n".join(recent)), stdout=out)
+    assert code == 0
+    assert out.getvalue().splitlines()[1].split()[:3] == ["alcohol", "1", "0.0004"]

@@ -49,3 +49,10 @@ def test_since_rejects_anything_else(since: str) -> None:
 def test_service_names_that_would_need_escaping_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="service name"):
         build_query(name)
+
+
+def test_the_window_variant_reads_the_sliding_window_test_and_nothing_else_changes() -> None:
+    query = build_query(source="window")
+    assert query == ISSUE_QUERY.replace(".monitoring.drift.p_value", ".monitoring.window.drift.p_value")
+    with pytest.raises(ValueError, match="source"):
+        build_query(source="batch")
