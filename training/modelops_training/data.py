@@ -78,6 +78,10 @@ def parse_wine_csv(content: bytes, source: str) -> pd.DataFrame:
         raise DataError(
             f"{source}: wrong header {header!r}; expected the {len(RAW_COLUMNS)} UCI columns {RAW_COLUMNS!r}"
         )
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.count(";") + 1
+        if line.strip() and fields != len(RAW_COLUMNS):
+            raise DataError(f"{source}: line {number} has {fields} fields, expected {len(RAW_COLUMNS)}")
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=";", dtype=str, keep_default_na=False, skip_blank_lines=True
