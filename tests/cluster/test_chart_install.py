@@ -148,6 +148,10 @@ def test_the_operator_deployment_becomes_available(cluster: Cluster, namespace: 
 
 # (verb, group, resource, namespace or None for "the test namespace") -> expected decision.
 CLUSTER_WIDE_DECISIONS = [
+    # kopf's cluster-wide watches list across all namespaces ("" = no namespace).
+    ("watch", "modelops.dev", "modeldeployments", "", True),
+    ("list", "apps", "deployments", "", True),
+    ("watch", "batch", "jobs", "", True),
     ("patch", "apps", "deployments", "default", True),
     ("watch", "networking.k8s.io", "ingresses", "default", True),
     ("delete", "batch", "jobs", None, True),
