@@ -75,7 +75,8 @@ def test_deployment_becomes_available_with_two_ready_replicas(cluster: Cluster, 
         },
     }
     with cluster.api_client() as api:
-        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        apps: Any = client.AppsV1Api(api)  # Any: the tests send dict bodies, read typed models
+        core: Any = client.CoreV1Api(api)
         apps.create_namespaced_deployment(namespace, deployment)
 
         def available() -> bool:
@@ -129,7 +130,8 @@ def test_crd_schema_and_status_subresource(cluster: Cluster, namespace: str) -> 
     group = f"{namespace}.test.modelops.dev"  # unique per run, so an existing cluster keeps no clash
     crd = _widget_crd(group)
     with cluster.api_client() as api:
-        extensions, custom = client.ApiextensionsV1Api(api), client.CustomObjectsApi(api)
+        extensions: Any = client.ApiextensionsV1Api(api)
+        custom: Any = client.CustomObjectsApi(api)
         extensions.create_custom_resource_definition(crd)
         try:
 
@@ -164,7 +166,7 @@ def test_crd_schema_and_status_subresource(cluster: Cluster, namespace: str) -> 
             with pytest.raises(ApiException) as invalid:
                 custom.create_namespaced_custom_object(*args, widget("bad", 0))
             assert invalid.value.status == 422
-            message = json.loads(invalid.value.body)["message"]
+            message = json.loads(invalid.value.body or "{}").get("message", "")
             assert "spec.replicas in body should be greater than or equal to 1" in message
 
             status = {"status": {"phase": "Ready"}}
@@ -183,7 +185,7 @@ def test_crd_schema_and_status_subresource(cluster: Cluster, namespace: str) -> 
 
 def test_deleting_an_owner_deletes_its_dependents(cluster: Cluster, namespace: str) -> None:
     with cluster.api_client() as api:
-        core = client.CoreV1Api(api)
+        core: Any = client.CoreV1Api(api)
         owner = core.create_namespaced_config_map(
             namespace, {"metadata": {"name": "owner"}, "data": {"a": "1"}}
         )
@@ -221,7 +223,7 @@ def test_job_with_a_completing_pod_reaches_complete(cluster: Cluster, namespace:
         },
     }
     with cluster.api_client() as api:
-        batch = client.BatchV1Api(api)
+        batch: Any = client.BatchV1Api(api)
         batch.create_namespaced_job(namespace, job)
 
         def complete() -> bool:

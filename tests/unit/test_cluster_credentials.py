@@ -62,6 +62,8 @@ def test_kubeconfig_round_trips_through_the_kubernetes_client(tmp_path: Path) ->
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(path), client_configuration=configuration)
     assert configuration.host == "https://127.0.0.1:6443"
+    assert configuration.ssl_ca_cert is not None
+    assert configuration.cert_file is not None
     assert Path(configuration.ssl_ca_cert).read_bytes() == ca.cert_pem
     assert Path(configuration.cert_file).read_bytes() == leaf.cert_pem
 

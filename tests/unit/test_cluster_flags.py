@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_apiserver_has_rbac_client_ca_and_service_account_keys() -> None:
     ],
 )
 def test_controllers_use_their_own_kubeconfig_and_no_leader_election(
-    builder, component: str, port: str
+    builder: Callable[[Layout], list[str]], component: str, port: str
 ) -> None:
     args = as_dict(builder(LAYOUT))
     assert args["kubeconfig"] == f"/w/kubeconfigs/{component}.yaml"
