@@ -84,6 +84,8 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         """Start every component and return when the fake Node is Ready, or raise ClusterStartError."""
+        if self.pids():
+            raise RuntimeError(f"{self.workdir} already runs {sorted(self.pids())}: stop() it first")
         t0 = time.monotonic()
         bin_dir = self.bin_dir or find_binaries()
         self._reset_workdir()
