@@ -1,0 +1,104 @@
+"""`make demo`: the main job end to end on an embedded default.
+
+train and register -> serve locally and call /predict -> start the local control plane (or use
+$KUBECONFIG with MODELOPS_USE_KUBECONFIG=1) -> install the CRD -> run the operator -> apply the staging
+sample -> wait for Ready -> show `kubectl get modeldeployments` and what the registry now says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from contextlib import ExitStack, suppress
+from pathlib import Path
+
+from modelops_demo.steps import (
+    apply_sample,
+    call_service,
+    install_crd,
+    kubectl,
+    registry_report,
+    start_operator,
+    train,
+    wait_ready,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelops-demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=32, help="hyperparameter search trials (default 32)")
+    parser.add_argument("--data-dir", type=Path, help="local copy of the UCI CSVs (default: download)")
+    parser.add_argument("--state-dir", type=Path, help="where the demo keeps its state (default .modelops)")
+    parser.add_argument("--sample", type=Path, default=Path("examples/wine-quality-staging.yaml"))
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave everything running until Ctrl-C (then stop)"
+    )
+    return parser
+
+
+def banner(text: str) -> None:
+    print(f"\n=== {text} ===", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Imported late: --help answers without the ML stack.
+    from modelops_cluster import choose_cluster
+    from modelops_service.local import LocalService
+    from modelops_training.registry_server import LocalMlflowServer
+    from modelops_training.state import state_dir
+
+    state = (args.state_dir or state_dir()).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        banner("1/5 MLflow registry (local server, sqlite + local artifacts)")
+        mlflow = stack.enter_context(LocalMlflowServer(state / "mlflow"))
+        print(f"tracking URI {mlflow.tracking_uri}; store {state / 'mlflow'}; logs {mlflow.log_path}")
+
+        banner(f"2/5 Train and register the wine-quality model and its detectors ({args.trials} trials)")
+        registered = train(mlflow.tracking_uri, args.data_dir, args.trials, state)
+
+        banner("3/5 Serve the registered models with `bentoml serve` and call /predict")
+        service = LocalService(
+            registered["prediction_model_artifact_uri"],
+            registered["drift_model_artifact_uri"],
+            registered["outlier_model_artifact_uri"],
+            tracking_uri=mlflow.tracking_uri,
+            workdir=state / "service",
+        )
+        with service:
+            service.start()
+            print(f"service ready at {service.url} (Swagger UI at {service.url}/)")
+            response = call_service(service.url)
+            print(json.dumps(response, indent=2))
+        print("service stopped")
+
+        banner("4/5 Control plane, CRD and operator")
+        cluster = stack.enter_context(choose_cluster(state / "cluster"))
+        print(f"export KUBECONFIG={cluster.kubeconfig}")
+        install_crd(cluster.kubeconfig)
+        operator = stack.enter_context(start_operator(cluster.kubeconfig, state / "operator.log"))
+        print(f"operator running (pid {operator.pid}); log {state / 'operator.log'}")
+
+        banner(f"5/5 Apply {args.sample} and wait for Ready")
+        name = apply_sample(cluster.kubeconfig, args.sample, args.namespace, mlflow.tracking_uri, registered)
+        wait_ready(cluster.kubeconfig, args.namespace, name)
+        print(kubectl(cluster.kubeconfig, "get", "modeldeployments", "-n", args.namespace))
+        print(kubectl(cluster.kubeconfig, "get", "modeldeployments", "-n", args.namespace, "-o", "wide"))
+        print(kubectl(cluster.kubeconfig, "get", "deploy,svc,ingress,pods", "-n", args.namespace))
+        print(registry_report(mlflow.tracking_uri, registered))
+
+        if args.keep_running:
+            print(f"\nEverything keeps running; export KUBECONFIG={cluster.kubeconfig}. Ctrl-C stops it.")
+            with suppress(KeyboardInterrupt):
+                operator.wait()
+        banner("done: stopping the operator, the control plane and MLflow")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

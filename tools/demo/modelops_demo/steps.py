@@ -1,0 +1,157 @@
+"""The demo's steps, each a small function over the real parts (MLflow, bentoml serve, kubectl, kopf)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROLES = ("predictor", "drift", "outlier")
+READY_TIMEOUT_S = 180.0
+
+
+def train(tracking_uri: str, data_dir: Path | None, trials: int, state: Path) -> dict[str, Any]:
+    """Train and register the three models; print the summary; return the registered record."""
+    from modelops_training.pipeline import train_and_register
+    from modelops_training.registration import format_summary
+
+    registered = train_and_register(
+        tracking_uri=tracking_uri,
+        data_dir=data_dir,
+        trials=trials,
+        output=state / "registered_models.json",
+        progress=True,
+    )
+    print(format_summary(registered))
+    return registered.to_record()
+
+
+def call_service(url: str) -> Any:
+    """POST the proof-of-concept request to /predict and return the decoded response."""
+    from modelops_service.schema import example_request
+
+    body = json.dumps(example_request()).encode()
+    request = urllib.request.Request(
+        f"{url}/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    """Run the machine's kubectl against the demo cluster; raise with its stderr on failure."""
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def install_crd(kubeconfig: Path) -> None:
+    """Server-side apply the generated CRD and wait until it is Established."""
+    from modelops_operator.crd import CRD_NAME, render_crd
+
+    kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=render_crd())
+    kubectl(kubeconfig, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    print(f"CRD {CRD_NAME} established")
+
+
+@contextlib.contextmanager
+def start_operator(kubeconfig: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`kopf run -m modelops_operator.handlers` in the background, JSON log to `log_path`."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    command = [
+        sys.executable,
+        "-m",
+        "modelops_operator",
+        "--all-namespaces",
+        "--standalone",
+        "--log-format=json",
+    ]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def pin_sample(sample: dict[str, Any], tracking_uri: str, registered: dict[str, Any]) -> dict[str, Any]:
+    """The sample pointed at the demo's registry and at the versions just registered."""
+    spec = sample["spec"]
+    spec["registry"]["trackingUri"] = tracking_uri
+    for role in ROLES:
+        ref = registered["models"][role]
+        spec["models"][role] = {"name": ref["name"], "version": str(ref["version"])}
+    return sample
+
+
+def apply_sample(
+    kubeconfig: Path, sample_path: Path, namespace: str, tracking_uri: str, registered: dict[str, Any]
+) -> str:
+    """kubectl apply the sample (pinned to this registry and these versions); return its name."""
+    sample = pin_sample(yaml.safe_load(sample_path.read_text()), tracking_uri, registered)
+    print(kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(sample)).strip())
+    return str(sample["metadata"]["name"])
+
+
+def ready_condition(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The Ready condition of a ModelDeployment for its current generation, if reported."""
+    status = resource.get("status") or {}
+    if status.get("observedGeneration") != resource["metadata"].get("generation"):
+        return None
+    return next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+
+
+def wait_ready(kubeconfig: Path, namespace: str, name: str, timeout: float = READY_TIMEOUT_S) -> None:
+    """Poll the resource until Ready=True; show each new Ready message on the way."""
+    from modelops_cluster import wait_for
+
+    seen: list[str] = []
+
+    def is_ready() -> bool:
+        out = kubectl(kubeconfig, "get", "modeldeployment", name, "-n", namespace, "-o", "json")
+        ready = ready_condition(json.loads(out))
+        if ready is None:
+            return False
+        line = f"Ready={ready['status']} {ready.get('reason', '')}: {ready.get('message', '')}"
+        if not seen or seen[-1] != line:
+            seen.append(line)
+            print(f"  {line}", flush=True)
+        return bool(ready["status"] == "True")
+
+    wait_for(is_ready, timeout, 1.0, f"ModelDeployment {namespace}/{name} Ready")
+
+
+def registry_report(tracking_uri: str, registered: dict[str, Any]) -> str:
+    """What the registry says of the deployed versions: stage, aliases and modelops tags."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    lines = ["", "MLflow registry after the rollout:"]
+    for role in ROLES:
+        ref = registered["models"][role]
+        version = client.get_model_version(ref["name"], str(ref["version"]))
+        aliases = ", ".join(version.aliases) or "-"
+        tags = {k: v for k, v in version.tags.items() if k.startswith("modelops.")}
+        lines.append(f"  {ref['name']} v{version.version}: stage={version.current_stage} aliases={aliases}")
+        lines.extend(f"      {key} = {value}" for key, value in sorted(tags.items()))
+    return "\n".join(lines)
