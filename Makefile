@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 SHARED_DATA := $(abspath ../shared/data/wine-quality)
 export MODELOPS_STATE_DIR ?= $(CURDIR)/.modelops
 
-.PHONY: help venv demo test test-unit test-component test-cluster lint manifests cluster-build cluster-up \
+.PHONY: help venv demo test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
         mlflow-ui clean
 
 help:  ## list the targets
@@ -26,10 +26,11 @@ $(STAMP): pyproject.toml requirements/dev.txt
 
 venv: $(STAMP)  ## create the development environment (all three dependency sets, pinned)
 
-demo: $(STAMP)  ## the main job on an embedded default: train, register, serve, deploy
-	$(PY) -m modelops_demo
+demo: $(STAMP) cluster-build  ## the main job on an embedded default: train, register, serve, deploy
+	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
+	  $(PY) -m modelops_demo $(DEMO_ARGS)
 
-test: $(STAMP) cluster-build  ## every test tier: unit, component (MLflow, BentoML), cluster
+test: $(STAMP) cluster-build helm-build  ## every test tier: unit, component (MLflow, BentoML), cluster
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m pytest tests -p no:cacheprovider
 
@@ -51,6 +52,9 @@ lint: $(STAMP)  ## ruff and mypy, as in CI
 
 cluster-build:  ## build etcd, kube-apiserver, controller-manager, scheduler and kwok into ~/.cache (once)
 	tools/cluster/build.sh >/dev/null
+
+helm-build:  ## build helm (for the chart tests) into ~/.cache (once)
+	tools/helm/build.sh >/dev/null
 
 cluster-up: $(STAMP) cluster-build  ## start the local control plane in the foreground (Ctrl-C stops it)
 	$(PY) -m modelops_cluster up
