@@ -45,7 +45,11 @@ test-cluster: $(STAMP) cluster-build  ## the project's control plane (or $$KUBEC
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m pytest tests/cluster
 
-lint: $(STAMP)  ## ruff and mypy, as in CI
+manifests: $(STAMP)  ## regenerate the CRD YAML (crds/ and the chart's copy) from modelops_operator/crd.py
+	$(PY) -m modelops_operator.crd --write
+
+lint: $(STAMP)  ## ruff, mypy and the generated CRD copies, as in CI
+	$(PY) -m modelops_operator.crd --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
