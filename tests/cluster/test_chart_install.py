@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from modelops_cluster import Cluster, wait_for
 
-from tests.helm_chart import REPO_ROOT, build_helm, find, render
+from tests.helm_chart import CHART, REPO_ROOT, build_helm, find, render, run_helm
 
 pytestmark = pytest.mark.cluster
 
@@ -385,3 +385,53 @@ def test_the_operator_runs_with_the_charts_service_account(
     denials = ("forbidden", "not enough permissions", " 403")
     forbidden = [line for line in log_text.splitlines() if any(d in line.lower() for d in denials)]
     assert not forbidden, "\n".join(forbidden[:10])
+
+
+def test_helm_install_and_uninstall_keep_the_crds(
+    cluster: Cluster, namespace: str, helm: Path, tmp_path: Path
+) -> None:
+    """helm itself against the API server: CRDs first, then the release; uninstall leaves the CRDs."""
+    release = f"h{namespace.removeprefix('test-')}"
+    common = ["--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]
+    installed = run_helm(
+        helm,
+        [
+            "install",
+            release,
+            str(CHART),
+            *common,
+            "--set",
+            f"peering.name={namespace}-peering",
+            "--wait",
+            "--timeout",
+            "120s",
+        ],
+        tmp_path,
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert "It handles ModelDeployments (modelops.dev/v1alpha1) in every namespace." in installed.stdout
+    with cluster.api_client() as api:
+        apps = client.AppsV1Api(api)
+        deployment = apps.read_namespaced_deployment(f"{release}-modelops-operator", namespace)
+        assert deployment.status.ready_replicas == 1  # --wait waited for kwok's Ready Pod
+        rbac = client.RbacAuthorizationV1Api(api)
+        rbac.read_cluster_role(f"{release}-modelops-operator")
+
+        uninstalled = run_helm(helm, ["uninstall", release, *common, "--wait", "--timeout", "120s"], tmp_path)
+        assert uninstalled.returncode == 0, uninstalled.stderr
+
+        def release_gone() -> bool:
+            try:
+                rbac.read_cluster_role(f"{release}-modelops-operator")
+            except ApiException as e:
+                return e.status == 404
+            return False
+
+        wait_for(release_gone, 60, 0.5, "the release's ClusterRole to go")
+        extensions = client.ApiextensionsV1Api(api)
+        for name in (
+            "modeldeployments.modelops.dev",
+            "clusterkopfpeerings.kopf.dev",
+            "kopfpeerings.kopf.dev",
+        ):
+            assert extensions.read_custom_resource_definition(name).metadata.deletion_timestamp is None
