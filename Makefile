@@ -34,7 +34,7 @@ test: $(STAMP) cluster-build helm-build  ## every test tier: unit, component (ML
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m pytest tests -p no:cacheprovider
 
-test-unit: $(STAMP)  ## pure functions only, no servers
+test-unit: $(STAMP) helm-build  ## pure functions only, no servers
 	$(PY) -m pytest tests/unit
 
 test-component: $(STAMP)  ## real MLflow server and bentoml serve on loopback
