@@ -24,7 +24,7 @@ CHILD_LABELS: dict[str, Any] = {
     "app.kubernetes.io/managed-by": MANAGED_BY,
     OWNER_LABEL: kopf.PRESENT,
 }
-MAX_BACKOFF_SECONDS = 300.0
+MAX_BACKOFF_SECONDS = 60.0
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 _kube: Kube | None = None
 
@@ -39,8 +39,8 @@ def kube() -> Kube:
 
 
 def backoff(retry: int) -> float:
-    """5, 10, 20 ... seconds, capped at 5 minutes."""
-    return min(5.0 * 2**retry, MAX_BACKOFF_SECONDS)
+    """2, 4, 8 ... seconds, capped at a minute."""
+    return min(2.0 * 2**retry, MAX_BACKOFF_SECONDS)
 
 
 @kopf.on.startup()

@@ -1,0 +1,543 @@
+"""The operator end to end: a real `kopf run` against the project's control plane and a real MLflow server.
+
+kwok makes the pods Running/Ready (and completes Job pods), so rollouts, availability and the build path
+are observed exactly as on a real cluster, without containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from mlflow import MlflowClient
+from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
+
+from tests.fixtures.cluster import wait_for
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+ROLES = ("predictor", "drift", "outlier")
+READY_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kubectl(
+    kubeconfig: str, *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", kubeconfig, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+    )
+
+
+class Operator:
+    """`kopf run -m modelops_operator.handlers` as a subprocess, with its JSON log in a file."""
+
+    def __init__(self, kubeconfig: str, log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        command = [
+            sys.executable,
+            "-m",
+            "kopf",
+            "run",
+            "-m",
+            "modelops_operator.handlers",
+            "--all-namespaces",
+            "--standalone",
+            "--log-format=json",
+            f"--liveness=http://127.0.0.1:{self.port}/healthz",
+        ]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        wait_for(self.alive, 60, 0.25, "operator liveness endpoint", ignore=(OSError,))
+
+    def alive(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"operator exited: {self.log_path.read_text()[-3000:]}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(cluster: Any) -> str:
+    path = str(cluster.kubeconfig)
+    kubectl(path, "apply", "--server-side", "-f", "-", stdin=render_crd())
+    kubectl(path, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    return path
+
+
+@pytest.fixture(scope="module")
+def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    op = Operator(kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@pytest.fixture(scope="module")
+def api(cluster: Any) -> Iterator[client.ApiClient]:
+    with cluster.api_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def registry(mlflow_server: Any, trained_models: dict[str, Any]) -> MlflowClient:
+    mlflow_server.start()
+    return MlflowClient(mlflow_server.tracking_uri)
+
+
+def logged_model_id(source: str) -> str | None:
+    """MLflow 3 sources name a logged model (models:/m-<id>); a new version must repeat its id."""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
+def new_versions(registry: MlflowClient, trained: dict[str, Any]) -> dict[str, str]:
+    """Register a fresh version of each trained model (same files and run): tests never share versions."""
+    versions = {}
+    for role in ROLES:
+        ref = trained["models"][role]
+        base = registry.get_model_version(ref["name"], str(ref["version"]))
+        created = registry.create_model_version(
+            ref["name"],
+            base.source,
+            run_id=base.run_id,
+            tags=base.tags,
+            model_id=logged_model_id(base.source),
+        )
+        versions[role] = str(created.version)
+    return versions
+
+
+def manifest(
+    sample: str, name: str, tracking_uri: str, versions: dict[str, str], **spec: Any
+) -> dict[str, Any]:
+    """A sample with its tracking URI, versions and name rewritten for the test."""
+    doc = yaml.safe_load((EXAMPLES / sample).read_text())
+    doc["metadata"]["name"] = name
+    doc["spec"]["registry"]["trackingUri"] = tracking_uri
+    for role, version in versions.items():
+        doc["spec"]["models"][role] = {"name": doc["spec"]["models"][role]["name"], "version": version}
+    doc["spec"].update(spec)
+    return doc
+
+
+def custom(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+def get_mdep(api: client.ApiClient, ns: str, name: str) -> dict[str, Any]:
+    return custom(api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+
+
+def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == ctype), None)
+
+
+def wait_condition(
+    api: client.ApiClient,
+    ns: str,
+    name: str,
+    ctype: str,
+    status: str = "True",
+    timeout: float = READY_TIMEOUT,
+    extra: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = get_mdep(api, ns, name)
+        c = condition(obj, ctype)
+        if (
+            c
+            and c["status"] == status
+            and c["observedGeneration"] == obj["metadata"]["generation"]
+            and extra(obj)
+        ):
+            return obj
+        return None
+
+    try:
+        return wait_for(check, timeout, 0.5, f"{ctype}={status} on {ns}/{name}")
+    except TimeoutError as e:
+        raise AssertionError(
+            f"{e}; status: {json.dumps(get_mdep(api, ns, name).get('status'), indent=1)}"
+        ) from e
+
+
+def apply(kubeconfig: str, ns: str, doc: dict[str, Any]) -> subprocess.CompletedProcess:
+    return kubectl(kubeconfig, "apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump(doc), check=False)
+
+
+def env_of(deployment: Any) -> dict[str, Any]:
+    return {e.name: e for e in deployment.spec.template.spec.containers[0].env}
+
+
+def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    name = "wine-staging"
+    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions)
+    result = apply(kubeconfig, namespace, doc)
+    assert result.returncode == 0, result.stderr
+
+    obj = wait_condition(api, namespace, name, "Ready")
+    status = obj["status"]
+    assert status["models"]["predictor"]["version"] == versions["predictor"]
+    assert status["models"]["drift"]["uri"] == f"models:/wine_quality_drift/{versions['drift']}"
+    assert status["trainingRunId"] == trained_models["training_run_id"]
+    assert status["url"] == "http://wine-staging.modelops.local/"
+    assert status["readyReplicas"] == 1
+    assert status["selector"] == f"app.kubernetes.io/instance={name},app.kubernetes.io/name=modelops-service"
+    assert condition(obj, "Reconciling") is None
+    assert condition(obj, "Stalled") is None
+
+    dep = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+    env = env_of(dep)
+    assert env["MODELOPS_PREDICTOR_URI"].value == f"models:/wine_quality/{versions['predictor']}"
+    assert env["MLFLOW_TRACKING_URI"].value == registry.tracking_uri
+    assert env["OMP_NUM_THREADS"].value == "1"
+    container = dep.spec.template.spec.containers[0]
+    assert container.readiness_probe.http_get.path == "/readyz"
+    assert container.security_context.read_only_root_filesystem is True
+    assert dep.metadata.owner_references[0].kind == "ModelDeployment"
+    assert dep.metadata.labels["app.kubernetes.io/managed-by"] == "modelops-operator"
+    svc = client.CoreV1Api(api).read_namespaced_service(name, namespace)
+    assert svc.spec.selector == dep.spec.selector.match_labels
+    ing = client.NetworkingV1Api(api).read_namespaced_ingress(name, namespace)
+    assert ing.spec.rules[0].host == "wine-staging.modelops.local"
+
+    # The registry write-back follows availability.
+    synced = wait_condition(api, namespace, name, "RegistrySynced")
+    assert synced["status"]["registrySyncedKey"]
+    for role in ROLES:
+        mv = registry.get_model_version(trained_models["models"][role]["name"], versions[role])
+        assert mv.current_stage == "Staging"
+        assert "staging" in mv.aliases
+        record = json.loads(mv.tags[f"modelops.deployment.{namespace}.{name}"])
+        assert record["stage"] == "Staging"
+        assert "modelops.deployed_at" in mv.tags
+
+    # kubectl shows the columns; -o wide adds image and drift.
+    table = kubectl(kubeconfig, "get", "modeldeployments", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "MODEL", "VERSION", "STAGE", "READY", "MESSAGE", "URL", "AGE"]
+    row = table[1]
+    assert name in row
+    assert "wine_quality" in row
+    assert "Staging" in row
+    assert "True" in row
+    assert "on 1/1 pods" in row
+    wide = kubectl(kubeconfig, "get", "mdep", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[-2:] == ["IMAGE", "DRIFT"]
+    assert "ghcr.io/modelops/modelops-service:0.1.0" in wide[1]
+
+
+def test_version_change_rolls_out_and_moves_the_registry(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    first = new_versions(registry, trained_models)
+    name = "wine-roll"
+    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, first)
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    wait_condition(api, namespace, name, "RegistrySynced")
+    apps = client.AppsV1Api(api)
+    template_before = apps.read_namespaced_deployment(name, namespace).spec.template
+
+    second = new_versions(registry, trained_models)
+    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, second)
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    obj = wait_condition(
+        api,
+        namespace,
+        name,
+        "Ready",
+        extra=lambda o: o["status"]["models"]["predictor"]["version"] == second["predictor"],
+    )
+    assert obj["metadata"]["generation"] == 2
+    dep = apps.read_namespaced_deployment(name, namespace)
+    assert dep.spec.template != template_before
+    assert env_of(dep)["MODELOPS_PREDICTOR_URI"].value == f"models:/wine_quality/{second['predictor']}"
+    replica_sets = apps.list_namespaced_replica_set(
+        namespace, label_selector=f"app.kubernetes.io/instance={name}"
+    )
+    assert len(replica_sets.items) == 2  # a rollout, not an in-place edit
+
+    wait_condition(api, namespace, name, "RegistrySynced")
+    for role in ROLES:
+        model = trained_models["models"][role]["name"]
+        assert registry.get_model_version(model, second[role]).current_stage == "Staging"
+        assert registry.get_model_version(model, first[role]).current_stage == "Archived"
+        assert registry.get_model_version_by_alias(model, "staging").version == second[role]
+
+
+def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    name = "wine-drift"
+    doc = manifest(
+        "wine-quality-staging.yaml", name, registry.tracking_uri, versions, stage=None, promotion=None
+    )
+    del doc["spec"]["stage"], doc["spec"]["promotion"]
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    wait_condition(api, namespace, name, "Ready")
+    core, apps, net = client.CoreV1Api(api), client.AppsV1Api(api), client.NetworkingV1Api(api)
+
+    old_uid = core.read_namespaced_service(name, namespace).metadata.uid
+    core.delete_namespaced_service(name, namespace)
+    wait_for(
+        lambda: core.read_namespaced_service(name, namespace).metadata.uid != old_uid,
+        30,
+        0.25,
+        "Service re-created",
+        ignore=(ApiException,),
+    )
+    net.delete_namespaced_ingress(name, namespace)
+    wait_for(
+        lambda: net.read_namespaced_ingress(name, namespace),
+        30,
+        0.25,
+        "Ingress re-created",
+        ignore=(ApiException,),
+    )
+
+    apps.patch_namespaced_deployment(name, namespace, {"spec": {"replicas": 3}})
+    wait_for(
+        lambda: apps.read_namespaced_deployment(name, namespace).spec.replicas == 1,
+        30,
+        0.25,
+        "replicas restored",
+    )
+    patch = {
+        "spec": {"template": {"spec": {"containers": [{"name": "model-server", "image": "evil:latest"}]}}}
+    }
+    apps.patch_namespaced_deployment(name, namespace, patch)
+    wait_for(
+        lambda: (
+            apps.read_namespaced_deployment(name, namespace).spec.template.spec.containers[0].image
+            == "ghcr.io/modelops/modelops-service:0.1.0"
+        ),
+        30,
+        0.25,
+        "image restored",
+    )
+    wait_condition(api, namespace, name, "Ready")
+
+    custom(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+
+    def children_gone() -> bool:
+        selector = f"modelops.dev/deployment={name}"
+        left = apps.list_namespaced_deployment(namespace, label_selector=selector).items
+        left += core.list_namespaced_service(namespace, label_selector=selector).items
+        left += net.list_namespaced_ingress(namespace, label_selector=selector).items
+        return not left
+
+    wait_for(children_gone, 60, 0.5, "children garbage-collected")
+
+
+def test_unknown_version_is_stalled_and_stays_calm(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    versions["drift"] = "99999"
+    name = "wine-unknown"
+    assert (
+        apply(
+            kubeconfig,
+            namespace,
+            manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions),
+        ).returncode
+        == 0
+    )
+    obj = wait_condition(api, namespace, name, "Stalled")
+    assert condition(obj, "Stalled")["reason"] == "ModelNotFound"
+    assert "wine_quality_drift version 99999" in condition(obj, "Stalled")["message"]
+    assert condition(obj, "Ready")["status"] == "False"
+    assert condition(obj, "Reconciling") is None
+
+    # Calm: no status writes and no new Events over a window, and nothing was deployed.
+    core = client.CoreV1Api(api)
+    version_before = get_mdep(api, namespace, name)["metadata"]["resourceVersion"]
+    events_before = len(
+        core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
+    )
+    window_end = time.monotonic() + 20
+    writes = 0
+    while time.monotonic() < window_end:
+        current = get_mdep(api, namespace, name)["metadata"]["resourceVersion"]
+        if current != version_before:
+            writes += 1
+            version_before = current
+        time.sleep(1)  # sampling interval of the observation window, not a wait for a condition
+    events_after = len(
+        core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
+    )
+    assert writes == 0
+    assert events_after == events_before
+    assert not client.AppsV1Api(api).list_namespaced_deployment(namespace).items
+
+
+def test_registry_outage_is_reconciling_and_recovers(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+    mlflow_server,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    name = "wine-outage"
+    mlflow_server.stop()
+    try:
+        assert (
+            apply(
+                kubeconfig,
+                namespace,
+                manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions),
+            ).returncode
+            == 0
+        )
+        obj = wait_condition(api, namespace, name, "Reconciling", timeout=60)
+        assert condition(obj, "Reconciling")["reason"] == "RegistryUnreachable"
+        assert condition(obj, "Ready")["status"] == "False"
+        assert condition(obj, "Stalled") is None
+    finally:
+        mlflow_server.start()
+    obj = wait_condition(api, namespace, name, "Ready", timeout=120)
+    assert condition(obj, "Reconciling") is None
+    wait_condition(api, namespace, name, "RegistrySynced")
+
+
+INVALID = [
+    (
+        "both version and alias",
+        {"models": {"predictor": {"name": "wine_quality", "version": "1", "alias": "champion"}}},
+        "exactly one of version or alias",
+    ),
+    (
+        "version not digits",
+        {"models": {"predictor": {"name": "wine_quality", "version": "v1"}}},
+        "spec.models.predictor.version",
+    ),
+    ("stage not enumerated", {"stage": "QA"}, "spec.stage"),
+    ("replicas out of bounds", {"replicas": 1000}, "spec.replicas"),
+    (
+        "pull and build",
+        {"image": {"reference": "a", "build": {"repository": "r", "baseImage": "b"}}},
+        "exactly one of reference or build",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), INVALID, ids=[c[0] for c in INVALID])
+def test_schema_invalid_resource_is_rejected_by_the_api_server(
+    kubeconfig: str, namespace: str, case: str, change: dict[str, Any], message: str
+) -> None:
+    doc = manifest("wine-quality-staging.yaml", "wine-invalid", "http://127.0.0.1:1", {})
+    for key, value in change.items():
+        if key == "models":
+            doc["spec"]["models"].update(value)
+        else:
+            doc["spec"][key] = value
+    result = apply(kubeconfig, namespace, doc)
+    assert result.returncode != 0, case
+    assert message in result.stderr, result.stderr
+
+
+def test_invalid_name_is_rejected(kubeconfig: str, namespace: str) -> None:
+    doc = manifest("wine-quality-staging.yaml", "w" * 60, "http://127.0.0.1:1", {})
+    result = apply(kubeconfig, namespace, doc)
+    assert result.returncode != 0
+    assert "DNS-1035" in result.stderr
+
+
+def test_build_path_runs_a_job_and_sets_the_image(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    name = "wine-baked"
+    doc = manifest("wine-quality-build.yaml", name, registry.tracking_uri, versions)
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    obj = wait_condition(api, namespace, name, "Ready", timeout=120)
+    image = obj["status"]["image"]
+    repository = doc["spec"]["image"]["build"]["repository"]
+    assert image.startswith(
+        f"{repository}:p{versions['predictor']}-d{versions['drift']}-o{versions['outlier']}-"
+    )
+    assert condition(obj, "ImageReady")["reason"] == "ImageBuilt"
+    jobs = (
+        client.BatchV1Api(api)
+        .list_namespaced_job(namespace, label_selector=f"modelops.dev/deployment={name}")
+        .items
+    )
+    assert len(jobs) == 1
+    assert jobs[0].status.succeeded == 1
+    assert f"--destination={image}" in jobs[0].spec.template.spec.containers[0].args
+    dep = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+    assert dep.spec.template.spec.containers[0].image == image
+    assert "MODELOPS_PREDICTOR_URI" not in env_of(dep)  # baked into the image
