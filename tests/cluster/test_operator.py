@@ -22,8 +22,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from mlflow import MlflowClient
-from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
 
+from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
 from tests.fixtures.cluster import wait_for
 
 pytestmark = pytest.mark.cluster
