@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from modelops_operator import crd
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from modelops_operator.builders.build_job import (
     build_job,
     build_job_name,

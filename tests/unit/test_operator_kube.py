@@ -1,6 +1,7 @@
 """The apply edge's pure parts: paths, digests and the 'already up to date' test."""
 
 import pytest
+
 from modelops_operator.kube import DIGEST_ANNOTATION, contains, digest, object_path, up_to_date, with_digest
 
 

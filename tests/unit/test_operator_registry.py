@@ -5,6 +5,7 @@ import io
 import urllib.error
 
 import pytest
+
 from modelops_operator.registry import (
     Credentials,
     ModelNotFound,

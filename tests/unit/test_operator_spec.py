@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from modelops_operator.spec import DEFAULT_RESOURCES, ModelRef, SpecError, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -1,6 +1,7 @@
 """kstatus conditions computed from observations."""
 
 import pytest
+
 from modelops_operator.status import (
     Check,
     compute_conditions,
