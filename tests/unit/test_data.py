@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from modelops_training.data import (
     CONTINUOUS_FEATURES,
     DATA_DIR_ENV,

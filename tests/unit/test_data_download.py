@@ -11,6 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from modelops_training.data import DATA_DIR_ENV, FILES, RED_FILE, DataError, download, load_wine
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from modelops_detectors import DriftDetector, DriftReference, DriftResult, OutlierDetector, as_matrix
 from modelops_detectors.alibi import AlibiDriftDetector, AlibiOutlierDetector
 from modelops_detectors.pyfunc import drift_frame, outlier_frame

@@ -13,12 +13,12 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
-from modelops_detectors.alibi import AlibiDriftDetector, AlibiOutlierDetector
-from modelops_detectors.pyfunc import log_drift_model, log_outlier_model, pinned_requirements
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from modelops_detectors.alibi import AlibiDriftDetector, AlibiOutlierDetector
+from modelops_detectors.pyfunc import log_drift_model, log_outlier_model, pinned_requirements
 from modelops_training.data import CONTINUOUS_FEATURES, FEATURES, LABEL, load_wine
 from modelops_training.registration import (
     DRIFT,

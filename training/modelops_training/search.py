@@ -23,8 +23,8 @@ SKOPS_TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreeP
 def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
     """The search space."""
     return {
-        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
-        "max_iter": trial.suggest_int("max_iter", 50, 300, step=25),
+        "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
+        "max_iter": trial.suggest_int("max_iter", 50, 200, step=25),
         "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 8, 64, log=True),
         "min_samples_leaf": trial.suggest_int("min_samples_leaf", 5, 60, log=True),
         "l2_regularization": trial.suggest_float("l2_regularization", 1e-6, 10.0, log=True),
