@@ -4,8 +4,10 @@ the few reference points where the empirical CDF difference can peak."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import special
@@ -42,8 +44,12 @@ class DriftReport:
         }
 
 
+@functools.lru_cache(maxsize=65536)
 def ks_sf(statistic: float, n: int) -> float:
-    """Survival function of the two-sided one-sample K-S statistic for n (scipy's kstwo.sf)."""
+    """Survival function of the two-sided one-sample K-S statistic for n (scipy's kstwo.sf).
+
+    Memoised: for a small batch against a fixed reference the statistic takes few distinct values
+    (|i/n_ref - j/n| for integers i, j), so requests of the same size keep hitting the cache."""
     if _kolmogn is not None:
         return min(max(float(_kolmogn(n, statistic, cdf=False)), 0.0), 1.0)
     return float(kstwo.sf(statistic, n))  # pragma: no cover
@@ -69,6 +75,46 @@ def ks_statistic(sorted_ref: np.ndarray, x: np.ndarray) -> float:
     max_s = float(diffs.max())
     min_s = min(max(-float(diffs.min()), 0.0), 1.0)  # scipy clips the negative side to [0, 1]
     return min_s if min_s > max_s else max_s
+
+
+def _complex_keys(columns: np.ndarray) -> np.ndarray:
+    """(features, n) values -> complex keys `feature + i*value`; numpy orders complex numbers by (real, imag),
+    so sorting or searching these keys works per feature in one call."""
+    keys = np.empty(columns.shape, dtype=np.complex128)
+    keys.real = np.arange(columns.shape[0])[:, np.newaxis]
+    keys.imag = columns
+    return keys
+
+
+class SortedColumns:
+    """Each row of a (features, n) array sorted, searchable for all features at once."""
+
+    def __init__(self, sorted_rows: np.ndarray) -> None:
+        self.values = sorted_rows
+        self.n = sorted_rows.shape[1]
+        self._keys = _complex_keys(sorted_rows).ravel()
+        self._offsets = (np.arange(sorted_rows.shape[0]) * self.n)[:, np.newaxis]
+
+    def count(self, points: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+        """Per feature, how many values are < (left) or <= (right) each point; points is (features, p)."""
+        found = np.searchsorted(self._keys, _complex_keys(points).ravel(), side=side)
+        return found.reshape(points.shape) - self._offsets
+
+
+def ks_statistics(ref: SortedColumns, x: np.ndarray) -> np.ndarray:
+    """ks_statistic for every feature at once; `x` is (features, rows)."""
+    xs = SortedColumns(np.sort(x, axis=1))
+    n1, n2 = ref.n, xs.n
+    from_on = ref.count(xs.values, "left")
+    ends = np.broadcast_to(np.array([0, n1 - 1]), (x.shape[0], 2))
+    # Out-of-range candidates are clipped onto real reference points: extra candidates never change the
+    # maximum, since every reference point belongs to scipy's evaluation set anyway.
+    index = np.clip(np.concatenate((from_on - 1, from_on, ends), axis=1), 0, n1 - 1)
+    points = np.concatenate((np.take_along_axis(ref.values, index, axis=1), xs.values), axis=1)
+    diffs = ref.count(points, "right") / n1 - xs.count(points, "right") / n2
+    max_s = diffs.max(axis=1)
+    min_s = np.clip(-diffs.min(axis=1), 0, 1)
+    return np.where(min_s > max_s, min_s, max_s)
 
 
 def chi2_contingency_test(observed: np.ndarray) -> tuple[float, float]:
@@ -103,7 +149,8 @@ class TabularDriftTest:
         self.threshold = float(p_val)
         self.categorical = sorted(set(categorical))
         self.n_ref = x_ref.shape[0]
-        self._sorted = {f: np.sort(x_ref[:, f]) for f in range(x_ref.shape[1]) if f not in self.categorical}
+        self.numeric = [f for f in range(x_ref.shape[1]) if f not in self.categorical]
+        self._ref = SortedColumns(np.sort(x_ref[:, self.numeric].T, axis=1))
         self._ref_counts = {
             f: dict(zip(*np.unique(x_ref[:, f], return_counts=True), strict=True)) for f in self.categorical
         }
@@ -116,10 +163,11 @@ class TabularDriftTest:
         # scipy's asymptotic two-sample mode: kstwo with the rounded effective sample size
         m, n = sorted([float(self.n_ref), float(n2)], reverse=True)
         en = int(np.round(m * n / (m + n)))
-        for f, sorted_ref in self._sorted.items():
-            d = ks_statistic(sorted_ref, x[:, f])
-            distance[f] = d
-            p_value[f] = ks_sf(d, en)
+        if self.numeric:
+            statistics = ks_statistics(self._ref, x[:, self.numeric].T)
+            for f, d in zip(self.numeric, statistics.tolist(), strict=True):
+                distance[f] = d
+                p_value[f] = ks_sf(d, en)
         for f in self.categorical:
             values, counts = np.unique(x[:, f], return_counts=True)
             batch_counts = dict(zip(values, counts, strict=True))

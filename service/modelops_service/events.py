@@ -18,8 +18,8 @@ OUTPUT_DATA = "output_data"
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """ISO-8601 UTC with microseconds and a Z suffix."""
-    moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def build_event(

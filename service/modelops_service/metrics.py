@@ -46,23 +46,33 @@ class MonitoringMetrics:
             "modelops_outliers", "Rows flagged as outliers", ["service"], registry=registry
         )
         self.rows = Counter("modelops_rows", "Rows scored by the predictor", ["service"], registry=registry)
+        # labels() looks a child up on every call: keep the children of this service at hand.
+        self._p_value_children: dict[tuple[str, str], Any] = {}
+        self._rows = self.rows.labels(service_name)
+        self._outliers = self.outliers.labels(service_name)
+        self._window_rows = self.window_rows.labels(service_name)
+        self._drift_children = {scope: self.drift.labels(service_name, scope) for scope in (REQUEST, WINDOW)}
 
     def record_rows(self, count: int) -> None:
-        self.rows.labels(self.service_name).inc(count)
+        self._rows.inc(count)
 
     def record(self, monitoring: Monitoring) -> None:
         """Update gauges and counters from a request's monitoring result."""
-        service = self.service_name
         self._set_drift(REQUEST, monitoring.drift.p_value, monitoring.drift.any_drift)
         window = monitoring.window
-        self.window_rows.labels(service).set(window.rows)
+        self._window_rows.set(window.rows)
         if window.computed and window.drift is not None:
             self._set_drift(WINDOW, window.drift.p_value, window.drift.any_drift)
         flagged = sum(monitoring.outliers.is_outlier)
         if flagged:
-            self.outliers.labels(service).inc(flagged)
+            self._outliers.inc(flagged)
 
     def _set_drift(self, scope: str, p_values: dict[str, float], any_drift: bool) -> None:
         for feature, p in p_values.items():
-            self.p_value.labels(self.service_name, scope, feature).set(p)
-        self.drift.labels(self.service_name, scope).set(1 if any_drift else 0)
+            child = self._p_value_children.get((scope, feature))
+            if child is None:
+                child = self._p_value_children[scope, feature] = self.p_value.labels(
+                    self.service_name, scope, feature
+                )
+            child.set(p)
+        self._drift_children[scope].set(1 if any_drift else 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,11 @@ class Predictions:
         ]
 
 
+def _selects_columns(model: Any) -> bool:
+    """True for scikit-learn composites that may select input columns by name."""
+    return any(hasattr(model, attribute) for attribute in ("steps", "transformers", "named_steps"))
+
+
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -35,8 +41,15 @@ class Predictor:
         self.feature_names = feature_names
         self._dtypes = dtypes or {}
         self._has_proba = hasattr(model, "predict_proba") and hasattr(model, "classes_")
-        # A model fitted on a DataFrame wants one back (named columns); a pyfunc model always does.
-        self._wants_frame = not self._has_proba or hasattr(model, "feature_names_in_")
+        # A pyfunc model takes a DataFrame, and so does anything that may pick columns by name (a Pipeline,
+        # a ColumnTransformer). A plain estimator gets the float matrix: building a DataFrame per request
+        # costs more than the model's own predict.
+        self._wants_frame = not self._has_proba or _selects_columns(model)
+        if not self._wants_frame and hasattr(model, "feature_names_in_"):
+            # Same columns, same order as at fit time: the name check has nothing to say.
+            warnings.filterwarnings(
+                "ignore", message="X does not have valid feature names", category=UserWarning
+            )
         self._classes = [_plain(c) for c in model.classes_] if self._has_proba else []
 
     def frame(self, x: np.ndarray) -> pd.DataFrame:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from modelops_service.drift import TabularDriftTest, chi2_contingency_test, ks_statistic
 from scipy.stats import chi2_contingency, ks_2samp
+
+from modelops_service.drift import (
+    SortedColumns,
+    TabularDriftTest,
+    chi2_contingency_test,
+    ks_statistic,
+    ks_statistics,
+)
 
 NAMES = ["a", "b", "c", "cat"]
 
@@ -65,3 +72,12 @@ def test_flags_shifted_feature_only_in_large_batch() -> None:
     assert report.p_value["a"] < 1e-6
     assert report.any_drift
     assert report.rows == 400
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorised_ks_equals_scipy_per_feature(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = np.round(rng.normal(size=(3, 200)), seed % 3)  # rounding makes ties
+    x = np.round(rng.normal(0.2, 1.0, size=(3, 1 + 7 * seed)), seed % 3)
+    statistics = ks_statistics(SortedColumns(np.sort(ref, axis=1)), x)
+    assert statistics.tolist() == [ks_2samp(ref[f], x[f], method="asymp").statistic for f in range(3)]

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.models import infer_signature
+
 from modelops_service.bake import build_bentofile
 from modelops_service.errors import ModelLoadError
 from modelops_service.features import Feature, features_from_schema
@@ -102,3 +103,16 @@ def test_bentofile_adds_models_only_when_baked() -> None:
     assert "models" not in build_bentofile(template, [])
     assert build_bentofile(template, ["modelops-predictor:abc"])["models"] == ["modelops-predictor:abc"]
     assert "models" not in template
+
+
+def test_plain_estimator_gets_the_matrix_and_same_answers_as_a_frame() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from modelops_service.predictor import Predictor
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "is_red": rng.integers(0, 2, size=200)})
+    model = HistGradientBoostingClassifier(max_iter=5).fit(frame, (frame["a"] > 0).astype(int))
+    predictions = Predictor(model, ["a", "is_red"], {"is_red": "int64"}).predict(frame.to_numpy(np.float64))
+    assert predictions.classes == model.predict(frame).tolist()
+    np.testing.assert_allclose(predictions.probabilities, model.predict_proba(frame).max(axis=1))
