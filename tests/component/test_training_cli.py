@@ -17,12 +17,15 @@ from modelops_training.registry_server import LocalMlflowServer
 pytestmark = pytest.mark.component
 
 
-def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "modelops_training", *args],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         timeout=timeout,
         check=False,
     )
@@ -31,7 +34,7 @@ def run_cli(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess
 def test_cli_registers_into_the_default_state_dir(wine_data_dir: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = {**os.environ, "MODELOPS_STATE_DIR": str(state), "MODELOPS_DATA_DIR": str(wine_data_dir)}
-    done = run_cli("--trials", "2", "--no-progress", env=env)
+    done = run_cli("--trials", "2", "--no-progress", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((state / "registered_models.json").read_text())
     assert record["tracking_uri"] == f"sqlite:///{state / 'mlflow' / 'mlflow.db'}"
@@ -43,7 +46,7 @@ def test_cli_registers_into_the_default_state_dir(wine_data_dir: Path, tmp_path:
     assert "roc_auc" in done.stdout
     # artifacts live beside the database, where `make mlflow-ui` serves them from
     assert any((state / "mlflow" / "artifacts").rglob("MLmodel"))
-    assert not (tmp_path / "mlruns").exists()
+    assert not (tmp_path / "mlruns").exists()  # nothing lands in the working directory
     client = MlflowClient(record["tracking_uri"])
     assert (
         client.get_model_version("wine_quality", "1").tags["modelops.training_run_id"]
@@ -53,7 +56,7 @@ def test_cli_registers_into_the_default_state_dir(wine_data_dir: Path, tmp_path:
 
 def test_cli_explains_missing_data(tmp_path: Path) -> None:
     env = {**os.environ, "MODELOPS_STATE_DIR": str(tmp_path / "state")}
-    done = run_cli("--data-dir", str(tmp_path / "nowhere"), "--trials", "1", env=env)
+    done = run_cli("--data-dir", str(tmp_path / "nowhere"), "--trials", "1", env=env, cwd=tmp_path)
     assert done.returncode == 1
     assert "winequality-red.csv: file not found" in done.stderr
     assert not (tmp_path / "state" / "registered_models.json").exists()

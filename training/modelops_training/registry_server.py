@@ -54,7 +54,7 @@ class MlflowServerError(RuntimeError):
 class LocalMlflowServer:
     """Runs `mlflow server` on 127.0.0.1; stop() and start() again keep the same port and store."""
 
-    def __init__(self, root_dir: Path | str, port: int | None = None, startup_timeout: float = 180.0) -> None:
+    def __init__(self, root_dir: Path | str, port: int | None = None, startup_timeout: float = 300.0) -> None:
         self.root_dir = Path(root_dir).resolve()
         self.port = port or find_free_port()
         self.startup_timeout = startup_timeout
