@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ class AlibiOutlierDetector:
         from alibi_detect.od import IForest
 
         x = as_matrix(X, feature_names)
+        # IForest warns that no threshold is set until infer_threshold below sets it.
+        logging.getLogger("alibi_detect.od.isolationforest").setLevel(logging.ERROR)
         iforest = IForest(n_estimators=n_estimators)
         iforest.isolationforest.set_params(random_state=seed)  # alibi-detect exposes no seed of its own
         iforest.fit(x)

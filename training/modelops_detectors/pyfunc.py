@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PythonModel
 
@@ -80,6 +81,13 @@ def pinned_requirements(distributions: tuple[str, ...] = DETECTOR_REQUIREMENTS) 
     return [f"{name}=={importlib.metadata.version(name)}" for name in distributions]
 
 
+def quiet_signature(model_input: pd.DataFrame, model_output: Any) -> ModelSignature:
+    """infer_signature without its hint about integer columns (is_red is 0/1 and never missing)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        return infer_signature(model_input, model_output)
+
+
 def log_drift_model(
     detector: AlibiDriftDetector, example: pd.DataFrame, name: str, registered_model_name: str | None = None
 ) -> ModelInfo:
@@ -91,7 +99,8 @@ def log_drift_model(
             python_model=DriftModel(),
             artifacts={"reference": str(reference_dir)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=infer_signature(example, drift_frame(detector.predict(example))),
+            signature=quiet_signature(example, drift_frame(detector.predict(example))),
+            input_example=example.head(2),
             pip_requirements=pinned_requirements(),
             registered_model_name=registered_model_name,
         )
@@ -108,7 +117,8 @@ def log_outlier_model(
             python_model=OutlierModel(),
             artifacts={"detector": str(path)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=infer_signature(example, outlier_frame(detector.predict(example))),
+            signature=quiet_signature(example, outlier_frame(detector.predict(example))),
+            input_example=example.head(2),
             pip_requirements=pinned_requirements(),
             registered_model_name=registered_model_name,
         )

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from modelops_detectors.alibi import AlibiDriftDetector, AlibiOutlierDetector
-from modelops_detectors.pyfunc import log_drift_model, log_outlier_model, pinned_requirements
+from modelops_detectors.pyfunc import log_drift_model, log_outlier_model, pinned_requirements, quiet_signature
 from modelops_training.data import CONTINUOUS_FEATURES, FEATURES, LABEL, load_wine
 from modelops_training.registration import (
     DRIFT,
@@ -157,7 +156,7 @@ def register_models(
     predictor = mlflow.sklearn.log_model(
         best.model,
         name="model",
-        signature=infer_signature(example, best.model.predict(example)),
+        signature=quiet_signature(example, best.model.predict(example)),
         input_example=example.head(2),
         skops_trusted_types=SKOPS_TRUSTED_TYPES,
         pip_requirements=pinned_requirements(PREDICTOR_REQUIREMENTS),
