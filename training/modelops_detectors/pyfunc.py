@@ -15,12 +15,16 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
 from mlflow.pyfunc import PythonModel
 
-from modelops_detectors.alibi import AlibiDriftDetector, AlibiOutlierDetector
+from modelops_detectors.implementations import (
+    DEFAULT_IMPLEMENTATION,
+    IMPLEMENTATIONS,
+    implementation_of,
+    load_class,
+)
 from modelops_detectors.interface import DriftResult, OutlierResult
 from modelops_detectors.reference import DriftReference
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-DETECTOR_REQUIREMENTS = ("mlflow", "alibi-detect", "scikit-learn", "numpy", "pandas", "scipy", "joblib")
 
 
 def drift_frame(result: DriftResult) -> pd.DataFrame:
@@ -49,12 +53,16 @@ def outlier_frame(result: OutlierResult) -> pd.DataFrame:
 
 
 class DriftModel(PythonModel):
-    """Pyfunc drift detector; after loading, `.detector` is an AlibiDriftDetector (with `.reference`)."""
+    """Pyfunc drift detector; after loading, `.detector` is the drift detector (with `.reference`)."""
 
-    detector: AlibiDriftDetector
+    detector: Any
+
+    def __init__(self, implementation: str = DEFAULT_IMPLEMENTATION) -> None:
+        self.implementation = implementation
 
     def load_context(self, context: Any) -> None:
-        self.detector = AlibiDriftDetector(DriftReference.load(context.artifacts["reference"]))
+        detector_class = load_class(IMPLEMENTATIONS[self.implementation].drift)
+        self.detector = detector_class(DriftReference.load(context.artifacts["reference"]))
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -63,12 +71,16 @@ class DriftModel(PythonModel):
 
 
 class OutlierModel(PythonModel):
-    """Pyfunc outlier detector; after loading, `.detector` is an AlibiOutlierDetector."""
+    """Pyfunc outlier detector; after loading, `.detector` is the outlier detector."""
 
-    detector: AlibiOutlierDetector
+    detector: Any
+
+    def __init__(self, implementation: str = DEFAULT_IMPLEMENTATION) -> None:
+        self.implementation = implementation
 
     def load_context(self, context: Any) -> None:
-        self.detector = AlibiOutlierDetector.load(context.artifacts["detector"])
+        detector_class = load_class(IMPLEMENTATIONS[self.implementation].outlier)
+        self.detector = detector_class.load(context.artifacts["detector"])
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -76,7 +88,7 @@ class OutlierModel(PythonModel):
         return outlier_frame(self.detector.predict(model_input))
 
 
-def pinned_requirements(distributions: tuple[str, ...] = DETECTOR_REQUIREMENTS) -> list[str]:
+def pinned_requirements(distributions: tuple[str, ...]) -> list[str]:
     """`name==version` for each installed distribution (skips MLflow's slow requirement inference)."""
     return [f"{name}=={importlib.metadata.version(name)}" for name in distributions]
 
@@ -89,36 +101,38 @@ def quiet_signature(model_input: pd.DataFrame, model_output: Any) -> ModelSignat
 
 
 def log_drift_model(
-    detector: AlibiDriftDetector, example: pd.DataFrame, name: str, registered_model_name: str | None = None
+    detector: Any, example: pd.DataFrame, name: str, registered_model_name: str | None = None
 ) -> ModelInfo:
     """Log a fitted drift detector as a pyfunc model in the active run (and register it when named)."""
+    implementation = implementation_of(detector, "drift")
     with tempfile.TemporaryDirectory() as tmp:
         reference_dir = detector.reference.save(Path(tmp) / "reference")
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=DriftModel(),
+            python_model=DriftModel(implementation),
             artifacts={"reference": str(reference_dir)},
             code_paths=[str(PACKAGE_DIR)],
             signature=quiet_signature(example, drift_frame(detector.predict(example))),
             input_example=example.head(2),
-            pip_requirements=pinned_requirements(),
+            pip_requirements=pinned_requirements(IMPLEMENTATIONS[implementation].requirements),
             registered_model_name=registered_model_name,
         )
 
 
 def log_outlier_model(
-    detector: AlibiOutlierDetector, example: pd.DataFrame, name: str, registered_model_name: str | None = None
+    detector: Any, example: pd.DataFrame, name: str, registered_model_name: str | None = None
 ) -> ModelInfo:
     """Log a fitted outlier detector as a pyfunc model in the active run (and register it when named)."""
+    implementation = implementation_of(detector, "outlier")
     with tempfile.TemporaryDirectory() as tmp:
         path = detector.save(Path(tmp) / "outlier_detector.joblib")
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=OutlierModel(),
+            python_model=OutlierModel(implementation),
             artifacts={"detector": str(path)},
             code_paths=[str(PACKAGE_DIR)],
             signature=quiet_signature(example, outlier_frame(detector.predict(example))),
             input_example=example.head(2),
-            pip_requirements=pinned_requirements(),
+            pip_requirements=pinned_requirements(IMPLEMENTATIONS[implementation].requirements),
             registered_model_name=registered_model_name,
         )

@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write registered_models.json (default: <state dir>/registered_models.json)",
     )
     parser.add_argument(
+        "--detectors",
+        choices=["alibi", "permissive"],
+        default="alibi",
+        help="detector implementation: alibi-detect (Business Source License 1.1, the default) or "
+        "permissive (scipy + scikit-learn, same tests and scores)",
+    )
+    parser.add_argument(
         "--threads", type=int, help="OpenMP threads for training (default: $OMP_NUM_THREADS or 1)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             output=output,
             progress=not args.no_progress,
             threads=args.threads,
+            detectors=args.detectors,
         )
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)  # noqa: T201

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -16,8 +17,9 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from modelops_detectors.alibi import AlibiDriftDetector, AlibiOutlierDetector
+from modelops_detectors.implementations import DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS, load_class
 from modelops_detectors.pyfunc import log_drift_model, log_outlier_model, pinned_requirements, quiet_signature
+from modelops_detectors.reference import DriftReference
 from modelops_training.data import CONTINUOUS_FEATURES, FEATURES, LABEL, load_wine
 from modelops_training.registration import (
     DRIFT,
@@ -91,8 +93,13 @@ def train_and_register(
     progress: bool = False,
     threads: int | None = None,
     experiment: str = EXPERIMENT,
+    detectors: str = DEFAULT_IMPLEMENTATION,
 ) -> Registered:
-    """Search, fit the detectors, register wine_quality(_drift, _outliers) with provenance tags."""
+    """Search, fit the detectors, register wine_quality(_drift, _outliers) with provenance tags.
+
+    `detectors` names the detector implementation: "alibi" (alibi-detect, BSL 1.1) or "permissive"
+    (scipy and scikit-learn only); see modelops_detectors.implementations.
+    """
     started = time.monotonic()
     data = load_wine(data_dir)
     train, test = split_data(data.frame, seed)
@@ -108,6 +115,7 @@ def train_and_register(
                 {
                     "trials": trials,
                     "seed": seed,
+                    "detectors": detectors,
                     "test_size": TEST_SIZE,
                     "n_train": len(train),
                     "n_test": len(test),
@@ -126,7 +134,7 @@ def train_and_register(
             mlflow.log_metrics({f"best_{key}": value for key, value in best.metrics.items()})
             mlflow.set_tag("modelops.best_trial_run_id", best.trial_run_id)
 
-            models = register_models(best, X_train, example, seed)
+            models = register_models(best, X_train, example, seed, detectors)
         tag_versions(
             MlflowClient(tracking_uri), models, {TRAINING_RUN_TAG: run_id, FINGERPRINT_TAG: data.fingerprint}
         )
@@ -141,6 +149,7 @@ def train_and_register(
         trials=trials,
         seed=seed,
         test_size=TEST_SIZE,
+        detectors=detectors,
         duration_s=time.monotonic() - started,
     )
     if output is not None:
@@ -148,8 +157,18 @@ def train_and_register(
     return registered
 
 
+def fit_drift_detector(X_train: pd.DataFrame, implementation: str = DEFAULT_IMPLEMENTATION) -> Any:
+    """The drift detector on the training rows: is_red categorical, p-value cut 0.05."""
+    reference = DriftReference.from_data(X_train, FEATURES, categorical=CATEGORICAL_FEATURES, p_val=0.05)
+    return load_class(IMPLEMENTATIONS[implementation].drift)(reference)
+
+
 def register_models(
-    best: SearchResult, X_train: pd.DataFrame, example: pd.DataFrame, seed: int
+    best: SearchResult,
+    X_train: pd.DataFrame,
+    example: pd.DataFrame,
+    seed: int,
+    detectors: str = DEFAULT_IMPLEMENTATION,
 ) -> dict[str, ModelVersion]:
     """Log and register the best classifier and the detectors fitted on the training features."""
     assert best.model is not None, "the search ran no trial"
@@ -163,13 +182,13 @@ def register_models(
         registered_model_name=MODEL_NAMES[PREDICTOR],
     )
     drift = log_drift_model(
-        AlibiDriftDetector.fit(X_train, FEATURES, categorical=CATEGORICAL_FEATURES, p_val=0.05),
+        fit_drift_detector(X_train, detectors),
         example,
         name="drift_detector",
         registered_model_name=MODEL_NAMES[DRIFT],
     )
     outlier = log_outlier_model(
-        AlibiOutlierDetector.fit(X_train, FEATURES, seed=seed),
+        load_class(IMPLEMENTATIONS[detectors].outlier).fit(X_train, FEATURES, seed=seed),
         example,
         name="outlier_detector",
         registered_model_name=MODEL_NAMES[OUTLIER],

@@ -44,6 +44,7 @@ class Registered:
     trials: int = 0
     seed: int = 0
     test_size: float = 0.25
+    detectors: str = "alibi"
     duration_s: float = 0.0
 
     def to_record(self) -> dict[str, Any]:
@@ -59,6 +60,7 @@ class Registered:
             "trials": self.trials,
             "seed": self.seed,
             "test_size": self.test_size,
+            "detectors": self.detectors,
             "duration_s": round(self.duration_s, 2),
         }
 
@@ -86,6 +88,6 @@ def format_summary(registered: Registered) -> str:
     lines.append(
         f"  best of {registered.trials} trials on the held-out {registered.test_size:.0%}: {metrics}"
     )
-    lines.append(f"  data fingerprint {registered.data_fingerprint}")
+    lines.append(f"  detectors: {registered.detectors}; data fingerprint {registered.data_fingerprint}")
     lines.append(f"  took {registered.duration_s:.1f} s")
     return "\n".join(lines)
