@@ -34,10 +34,11 @@ from typing import Any
 
 import httpx
 
-from modelops_service.local import HOST, LocalService, find_free_port
+from modelops_service.local import HOST, LocalService, cpu_seconds, descendants, find_free_port
 from modelops_service.schema import example_request
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Result:
     p99_ms: float
     errors: int
     tool: str
+    server_cpu_ms: float  # user+system CPU of the server's processes per request: robust to other load
 
 
 # ---- load generators ---------------------------------------------------------------------------
@@ -142,7 +144,9 @@ def run_load(
 
 
 @contextlib.contextmanager
-def modelops_service(models: dict[str, str], workers: int, monitoring: bool, workdir: Path) -> Iterator[str]:
+def modelops_service(
+    models: dict[str, str], workers: int, monitoring: bool, workdir: Path
+) -> Iterator[tuple[str, int]]:
     env = {"MODELOPS_MONITORING_ENABLED": "true" if monitoring else "false", "BENTOML_DO_NOT_TRACK": "true"}
     service = LocalService(
         models["predictor"],
@@ -155,11 +159,12 @@ def modelops_service(models: dict[str, str], workers: int, monitoring: bool, wor
     )
     # Logging every request is part of the service's cost: it stays on (the log goes to a file).
     with service:
-        yield f"{service.url}/predict"
+        assert service.pid is not None
+        yield f"{service.url}/predict", service.pid
 
 
 @contextlib.contextmanager
-def mlflow_models_serve(models: dict[str, str], workers: int, workdir: Path) -> Iterator[str]:
+def mlflow_models_serve(models: dict[str, str], workers: int, workdir: Path) -> Iterator[tuple[str, int]]:
     port = find_free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": models["tracking_uri"], "OMP_NUM_THREADS": "1"}
     # mlflow execs `uvicorn` by name: the virtualenv's bin directory must be on PATH.
@@ -181,7 +186,7 @@ def mlflow_models_serve(models: dict[str, str], workers: int, workdir: Path) -> 
             time.sleep(0.3)
         else:
             raise RuntimeError("mlflow models serve not ready after 300s")
-        yield f"http://{HOST}:{port}/invocations"
+        yield f"http://{HOST}:{port}/invocations", process.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -221,28 +226,40 @@ def trained_registry(workdir: Path, trials: int) -> Iterator[dict[str, str]]:
 # ---- the run -------------------------------------------------------------------------------------
 
 
-def measure(name: str, url: str, body: bytes, args: argparse.Namespace, workdir: Path) -> list[Result]:
-    check = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=30)
-    check.raise_for_status()
-    run_load(url, body, max(args.connections), args.warmup, workdir)  # warm-up, not recorded
-    results = []
-    for connections in args.connections:
-        figures, tool = run_load(url, body, connections, args.duration, workdir)
-        results.append(Result(name, connections, tool=tool, **figures))
-        print(f"  {name}: {connections} conn -> {figures['throughput']:.0f} req/s, "
-              f"median {figures['median_ms']:.1f} ms", file=sys.stderr)  # fmt: skip
-    return results
+def measure(
+    name: str, target: tuple[str, int, bytes], connections: int, args: argparse.Namespace, workdir: Path
+) -> Result:
+    url, pid, body = target
+    processes = [pid, *descendants(pid)]
+    cpu_before = cpu_seconds(processes)
+    figures, tool = run_load(url, body, connections, args.duration, workdir)
+    figures["server_cpu_ms"] = (cpu_seconds(processes) - cpu_before) * 1000 / max(figures["requests"], 1)
+    rate, median, cpu = figures["throughput"], figures["median_ms"], figures["server_cpu_ms"]
+    print(
+        f"  {name}: {connections} conn -> {rate:.0f} req/s, median {median:.1f} ms, cpu {cpu:.2f} ms/req",
+        file=sys.stderr,
+    )
+    return Result(name, connections, tool=tool, **figures)
+
+
+def combine(samples: list[Result]) -> Result:
+    """The median round (by throughput) of one target and connection count."""
+    ordered = sorted(samples, key=lambda r: r.throughput)
+    middle = ordered[len(ordered) // 2]
+    median_ms = statistics.median(r.median_ms for r in samples)
+    cpu_ms = statistics.median(r.server_cpu_ms for r in samples)
+    return Result(**{**asdict(middle), "median_ms": median_ms, "server_cpu_ms": cpu_ms})
 
 
 def markdown(results: list[Result]) -> str:
     lines = [
-        "| target | connections | req/s | median ms | p99 ms | requests | errors | tool |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| target | conns | req/s | median ms | p99 ms | server CPU ms/req | requests | errors | tool |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.target} | {r.connections} | {r.throughput:.0f} | {r.median_ms:.1f} | {r.p99_ms:.1f} "
-            f"| {r.requests} | {r.errors} | {r.tool} |"
+            f"| {r.server_cpu_ms:.2f} | {r.requests} | {r.errors} | {r.tool} |"
         )
     return "\n".join(lines)
 
@@ -262,9 +279,12 @@ def verdict(results: list[Result]) -> dict[str, Any]:
     if on8 and mlflow8:
         out["throughput_ratio_vs_mlflow_8conn"] = round(on8.throughput / mlflow8.throughput, 2)
         out["ge_2x_mlflow"] = on8.throughput >= 2 * mlflow8.throughput
+        # CPU per request bounds the throughput a core can give, whatever else runs on the machine.
+        out["cpu_ratio_mlflow_over_service_8conn"] = round(mlflow8.server_cpu_ms / on8.server_cpu_ms, 2)
     if on8 and off8:
         out["monitoring_cost_8conn"] = round(1 - on8.throughput / off8.throughput, 3)
         out["cost_le_30pct"] = on8.throughput >= 0.7 * off8.throughput
+        out["monitoring_cpu_cost_8conn"] = round(on8.server_cpu_ms / off8.server_cpu_ms - 1, 3)
     return out
 
 
@@ -277,7 +297,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trials", type=int, default=3, help="training trials when no models are given")
     parser.add_argument("--workers", type=int, default=2, help="workers for every server (default 2)")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (bounded load)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement (bounded load)")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per target (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load first")
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
     parser.add_argument("--skip-mlflow", action="store_true")
@@ -301,20 +322,36 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             registry = trained_registry(workdir, args.trials)
-        results: list[Result] = []
-        with registry as models:
+        samples: list[Result] = []
+        with registry as models, contextlib.ExitStack() as stack:
+            # All servers run at once and the rounds alternate between them, so that load from other
+            # processes on a shared machine falls on every target alike; each figure is the median round.
+            targets: dict[str, tuple[str, int, bytes]] = {}
             for name, monitoring in (("service, monitoring on", True), ("service, monitoring off", False)):
-                run_dir = workdir / name.replace(", ", "-").replace(" ", "-")
-                with modelops_service(models, args.workers, monitoring, run_dir) as url:
-                    results += measure(name, url, body, args, workdir)
+                run_dir = workdir / ("on" if monitoring else "off")
+                url, pid = stack.enter_context(modelops_service(models, args.workers, monitoring, run_dir))
+                targets[name] = (url, pid, body)
             if not args.skip_mlflow:
-                with mlflow_models_serve(models, args.workers, workdir) as url:
-                    results += measure("mlflow models serve", url, mlflow_body, args, workdir)
+                url, pid = stack.enter_context(mlflow_models_serve(models, args.workers, workdir))
+                targets["mlflow models serve"] = (url, pid, mlflow_body)
+            for url, _, payload in targets.values():
+                httpx.post(url, content=payload, headers=JSON, timeout=30).raise_for_status()
+                run_load(url, payload, max(args.connections), args.warmup, workdir)  # warm-up, not recorded
+            for _ in range(args.rounds):
+                for name, target in targets.items():
+                    for connections in args.connections:
+                        samples.append(measure(name, target, connections, args, workdir))
+        results = [
+            combine([r for r in samples if (r.target, r.connections) == key])
+            for key in dict.fromkeys((r.target, r.connections) for r in samples)
+        ]
     summary = {
         "workers": args.workers,
         "duration_s": args.duration,
         "cpus": os.cpu_count(),
+        "rounds": args.rounds,
         "results": [asdict(r) for r in results],
+        "samples": [asdict(r) for r in samples],
         "targets": verdict(results),
     }
     print(markdown(results))

@@ -68,6 +68,48 @@ def build_service_env(
     return env
 
 
+def descendants(pid: int) -> list[int]:
+    """All live descendants of a process (Linux /proc), children first."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as handle:
+                    children = [int(child) for child in handle.read().split()]
+            except OSError:
+                continue
+            found += children
+            pending += children
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by the given live processes (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class LocalServiceError(RuntimeError):
     """The service did not become ready, or exited."""
 
@@ -164,11 +206,22 @@ class LocalService:
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    @property
+    def pid(self) -> int | None:
+        """The `bentoml serve` arbiter's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (each in its own process group, so listed from /proc)."""
+        return descendants(self._process.pid) if self._process is not None else []
+
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the whole process group: SIGTERM, then SIGKILL after `timeout`."""
+        """SIGTERM to the arbiter's group (it stops its workers), SIGKILL after `timeout`, then any
+        worker left behind (workers run in process groups of their own)."""
         process, self._process = self._process, None
         if process is None:
             return
+        workers = descendants(process.pid)
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -178,9 +231,16 @@ class LocalService:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
-        # Workers may outlive the arbiter for a moment: make sure none is left in the group.
+        # Workers may outlive the arbiter for a moment: make sure none is left.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        for pid in workers:
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
     def close(self) -> None:
         """Stop and remove the temporary working directory (if this object made one)."""

@@ -130,17 +130,28 @@ class LoadedModels:
     versions: dict[str, str]
 
 
-def locate_models(settings: Settings) -> dict[str, tuple[Path, str]]:
-    """Local directory and version label per role: from the registry URI when set, else from the bento."""
-    uris = {"predictor": settings.predictor_uri, "drift": settings.drift_uri, "outlier": settings.outlier_uri}
-    return {role: download_model(uri) if uri else bento_model_dir(role) for role, uri in uris.items()}
+def _locate(role: str, uri: str | None) -> tuple[Path, str]:
+    return download_model(uri) if uri else bento_model_dir(role)
 
 
 def load_models(settings: Settings) -> LoadedModels:
-    """Load the predictor and both detectors (all three, whether or not monitoring is switched on)."""
-    located = locate_models(settings)
-    predictor, features = load_predictor(located["predictor"][0])
-    drift = load_detector(located["drift"][0])
-    outlier = load_detector(located["outlier"][0])
-    versions = {role: label for role, (_, label) in located.items()}
-    return LoadedModels(predictor, features, drift, outlier, versions)
+    """Load the predictor and both detectors (all three, whether or not monitoring is switched on).
+
+    Any failure is a ModelLoadError naming the model: the service then answers 503 with that message.
+    """
+    from mlflow.exceptions import MlflowException
+
+    uris = {"predictor": settings.predictor_uri, "drift": settings.drift_uri, "outlier": settings.outlier_uri}
+    loaded: dict[str, Any] = {}
+    versions: dict[str, str] = {}
+    for role, uri in uris.items():
+        try:
+            path, versions[role] = _locate(role, uri)
+            loaded[role] = load_predictor(path) if role == "predictor" else load_detector(path)
+        except ModelLoadError:
+            raise
+        except (MlflowException, OSError, ValueError, ImportError, AttributeError) as e:
+            where = uri or f"the bento model {BENTO_MODEL_NAMES[role]!r}"
+            raise ModelLoadError(f"cannot load the {role} model from {where}: {e}") from e
+    predictor, features = loaded["predictor"]
+    return LoadedModels(predictor, features, loaded["drift"], loaded["outlier"], versions)

@@ -12,6 +12,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -25,6 +26,7 @@ from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_bo
 from modelops_service.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
+LOAD_RETRY_SECONDS = 15.0  # first delay before loading again after a failure (doubles up to 5 min)
 
 app = FastAPI(title="modelops prediction service", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -64,22 +66,34 @@ class ModelService:
         self.settings: Settings = load_settings()
         self.pipeline: Any = None
         self.load_error: str | None = None
-        self._loader = threading.Thread(target=self._load, name="modelops-model-loader", daemon=True)
-        self._loader.start()
+        # Loading in __init__ keeps this worker off the shared socket until its models are in memory, so
+        # with several workers no request reaches one that is still loading. When loading fails the
+        # worker stays up, answers 503 with the reason (readyz too) and retries in the background.
+        if not self._load():
+            threading.Thread(target=self._retry_load, name="modelops-model-loader", daemon=True).start()
 
-    def _load(self) -> None:
+    def _load(self) -> bool:
         from modelops_service.metrics import MonitoringMetrics
         from modelops_service.pipeline import PredictionPipeline
         from modelops_service.registry import load_models
 
         try:
             models = load_models(self.settings)
-            metrics = MonitoringMetrics(self.settings.service_name)
-            self.pipeline = PredictionPipeline(models, self.settings, EventLog(), metrics)
-            logger.info("models loaded: %s", models.versions)
         except ServiceError as e:
             self.load_error = e.message
             logger.error("model loading failed: %s", e.message)
+            return False
+        metrics = MonitoringMetrics(self.settings.service_name)
+        self.pipeline = PredictionPipeline(models, self.settings, EventLog(), metrics)
+        self.load_error = None
+        logger.info("models loaded: %s", models.versions)
+        return True
+
+    def _retry_load(self) -> None:
+        delay = LOAD_RETRY_SECONDS
+        while not self._load():
+            time.sleep(delay)
+            delay = min(delay * 2, 300.0)
 
     def __is_ready__(self) -> bool:
         """Ready once the predictor and both detectors are loaded."""
