@@ -99,7 +99,9 @@ def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None,
         # Until the spec handler has resolved the current generation, it is in charge.
         if (owner.get("status") or {}).get("resolvedGeneration") != owner["metadata"].get("generation"):
             return
-        reconcile(kube(), owner, fresh=False)
+        # The event's object is the live child, unless the event says it is gone.
+        observed = {} if event.get("type") == "DELETED" else {body["kind"]: dict(body)}
+        reconcile(kube(), owner, fresh=False, observed=observed)
 
 
 for _group_version, _plural in (

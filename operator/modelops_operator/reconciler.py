@@ -113,13 +113,17 @@ def report_status(kube: Kube, body: Mapping[str, Any], report: Report) -> None:
 
 
 def _apply_optional(
-    kube: Kube, desired: dict[str, Any] | None, api_version: str, kind: str, ns: str, name: str
-):
-    """Apply desired, or delete the kind's child when not wanted (reading first: no write when absent)."""
+    kube: Kube,
+    desired: dict[str, Any] | None,
+    where: tuple[str, str, str, str],
+    live: Mapping[str, Any] | None,
+    check_stale: bool,
+) -> dict[str, Any] | None:
+    """Apply desired; when not wanted, delete a left-over child (only looked for after a spec change)."""
     if desired is not None:
-        return kube.apply(desired)
-    if kube.get(api_version, kind, ns, name) is not None:
-        kube.delete(api_version, kind, ns, name)
+        return kube.apply(desired, live)
+    if check_stale and kube.get(*where) is not None:
+        kube.delete(*where)
     return None
 
 
@@ -188,8 +192,14 @@ def sync_registry(
     return st.Check.passed("Synced", done), key
 
 
-def reconcile(kube: Kube, body: Mapping[str, Any], fresh: bool) -> Outcome:
-    """One pass over a ModelDeployment; `fresh` re-resolves the models in the registry."""
+def reconcile(
+    kube: Kube, body: Mapping[str, Any], fresh: bool, observed: Mapping[str, Mapping[str, Any]] | None = None
+) -> Outcome:
+    """One pass over a ModelDeployment; `fresh` re-resolves the models in the registry (a spec change).
+
+    `observed` maps a child kind to its live object when the caller has it (a watch event), saving a GET.
+    """
+    observed = observed or {}
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
     report = Report()
@@ -242,12 +252,14 @@ def reconcile(kube: Kube, body: Mapping[str, Any], fresh: bool) -> Outcome:
 
     # 3. Children.
     baked = spec.image.build is not None
-    deployment = kube.apply(build_deployment(body, spec, models, image, baked))
-    kube.apply(build_service(body))
+    deployment = kube.apply(build_deployment(body, spec, models, image, baked), observed.get("Deployment"))
+    kube.apply(build_service(body), observed.get("Service"))
     ingress_wanted = build_ingress(body, spec.ingress) if spec.ingress else None
-    ingress = _apply_optional(kube, ingress_wanted, "networking.k8s.io/v1", "Ingress", ns, name)
+    ingress_at = ("networking.k8s.io/v1", "Ingress", ns, name)
+    ingress = _apply_optional(kube, ingress_wanted, ingress_at, observed.get("Ingress"), fresh)
     hpa_wanted = build_hpa(body, spec.autoscaling) if spec.autoscaling else None
-    _apply_optional(kube, hpa_wanted, "autoscaling/v2", "HorizontalPodAutoscaler", ns, name)
+    hpa_at = ("autoscaling/v2", "HorizontalPodAutoscaler", ns, name)
+    _apply_optional(kube, hpa_wanted, hpa_at, observed.get("HorizontalPodAutoscaler"), fresh)
 
     # 4. Status of the rollout.
     available = st.deployment_check(deployment)

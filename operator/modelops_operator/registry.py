@@ -8,11 +8,14 @@ compare its answers with MlflowClient's against a real `mlflow server`.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,10 @@ from modelops_operator.spec import ROLES, ModelRef
 TRAINING_RUN_TAG = "modelops.training_run_id"
 DATA_FINGERPRINT_TAG = "modelops.data_fingerprint"
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# A version's run, source and READY status never change; its tags rarely do. An alias can move at any time,
+# so its answer is only shared by reconciles of the same burst (e.g. 200 resources applied at once).
+VERSION_TTL_SECONDS = 300.0
+ALIAS_TTL_SECONDS = 5.0
 CREDENTIAL_KEYS = (
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_USERNAME",
@@ -157,8 +164,44 @@ def auth_headers(credentials: Credentials) -> dict[str, str]:
     return {}
 
 
+class TtlCache:
+    """A small thread-safe cache of successful answers with per-entry expiry."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = 4096) -> None:
+        self.clock = clock
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._fetching: dict[tuple[str, ...], threading.Lock] = {}
+
+    def fetch_lock(self, key: tuple[str, ...]) -> threading.Lock:
+        """A lock per key, so that concurrent misses ask the registry once (single flight)."""
+        with self._lock:
+            return self._fetching.setdefault(key, threading.Lock())
+
+    def get(self, key: tuple[str, ...]) -> dict[str, Any] | None:
+        """The cached value, or None when absent or expired."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= self.clock():
+                self._entries.pop(key, None)
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[str, ...], value: dict[str, Any], ttl: float) -> None:
+        """Remember a value for ttl seconds."""
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+                self._fetching.clear()
+            self._entries[key] = (self.clock() + ttl, value)
+
+
+_answers = TtlCache()
+
+
 class RegistryClient:
-    """Six endpoints of MLflow's REST API 2.0, with typed errors."""
+    """Six endpoints of MLflow's REST API 2.0, with typed errors; READY lookups are cached briefly."""
 
     def __init__(
         self,
@@ -169,6 +212,23 @@ class RegistryClient:
         self.credentials = credentials or Credentials()
         self.root = base_url(tracking_uri, self.credentials)
         self.timeout = timeout
+        # Answers are shared only between clients of the same registry and the same credentials.
+        auth = json.dumps(auth_headers(self.credentials), sort_keys=True).encode()
+        self.identity = (self.root, hashlib.sha256(auth).hexdigest()[:16])
+        self.cache = _answers
+
+    def _cached_get(self, endpoint: str, params: dict[str, str], ttl: float) -> dict[str, Any]:
+        key = (*self.identity, endpoint, *sorted(f"{k}={v}" for k, v in params.items()))
+        found = self.cache.get(key)
+        if found is not None:
+            return found
+        with self.cache.fetch_lock(key):
+            found = self.cache.get(key)
+            if found is None:
+                found = self._call("GET", endpoint, params)["model_version"]
+                if found.get("status", "READY") == "READY":
+                    self.cache.put(key, found, ttl)
+        return found
 
     def _call(self, method: str, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         url = f"{self.root}/api/2.0/mlflow/{endpoint}"
@@ -190,11 +250,11 @@ class RegistryClient:
 
     def get_model_version(self, name: str, version: str) -> dict[str, Any]:
         """A model version (name, version, current_stage, status, run_id, source, tags, aliases)."""
-        return self._call("GET", "model-versions/get", {"name": name, "version": version})["model_version"]
+        return self._cached_get("model-versions/get", {"name": name, "version": version}, VERSION_TTL_SECONDS)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> dict[str, Any]:
         """The version an alias points at."""
-        return self._call("GET", "registered-models/alias", {"name": name, "alias": alias})["model_version"]
+        return self._cached_get("registered-models/alias", {"name": name, "alias": alias}, ALIAS_TTL_SECONDS)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A tracking run (info, data.tags)."""

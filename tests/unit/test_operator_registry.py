@@ -9,9 +9,11 @@ import pytest
 from modelops_operator.registry import (
     Credentials,
     ModelNotFound,
+    RegistryClient,
     RegistryUnauthorized,
     RegistryUnreachable,
     ResolvedModel,
+    TtlCache,
     _http_error,
     auth_headers,
     base_url,
@@ -90,3 +92,26 @@ def test_resolved_model_status_round_trip() -> None:
     entry = m.to_status()
     assert entry["uri"] == "models:/wine_quality/3"
     assert ResolvedModel.from_status(entry) == m
+
+
+def test_ttl_cache_expires_and_bounds() -> None:
+    now = [100.0]
+    cache = TtlCache(clock=lambda: now[0], max_entries=2)
+    cache.put(("a",), {"v": 1}, ttl=5)
+    assert cache.get(("a",)) == {"v": 1}
+    now[0] += 5
+    assert cache.get(("a",)) is None
+    cache.put(("a",), {"v": 1}, ttl=5)
+    cache.put(("b",), {"v": 2}, ttl=5)
+    cache.put(("c",), {"v": 3}, ttl=5)  # over the bound: starts afresh
+    assert cache.get(("a",)) is None
+    assert cache.get(("c",)) == {"v": 3}
+
+
+def test_clients_share_answers_only_with_the_same_credentials() -> None:
+    a = RegistryClient("http://m:5000", Credentials(token="t1"))
+    b = RegistryClient("http://m:5000/", Credentials(token="t1"))
+    c = RegistryClient("http://m:5000", Credentials(token="t2"))
+    assert a.identity == b.identity
+    assert a.identity != c.identity
+    assert "t1" not in "".join(a.identity)
