@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from modelops_service.local import LocalService
 
 pytestmark = pytest.mark.component

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from modelops_service.decoding import decode_body
 from modelops_service.errors import BadRequest, InvalidInput, PayloadTooLarge, ServiceError, error_body
 from modelops_service.features import Feature
