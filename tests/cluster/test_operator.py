@@ -541,3 +541,34 @@ def test_build_path_runs_a_job_and_sets_the_image(
     dep = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
     assert dep.spec.template.spec.containers[0].image == image
     assert "MODELOPS_PREDICTOR_URI" not in env_of(dep)  # baked into the image
+
+
+def test_credentials_come_from_the_secret_and_never_leak(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    name = "wine-secret"
+    token = "s3cr3t-token-do-not-print"
+    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions)
+    doc["spec"]["registry"]["credentialsSecret"] = {"name": "mlflow-credentials"}
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    obj = wait_condition(api, namespace, name, "Reconciling", timeout=60)
+    assert condition(obj, "Reconciling")["reason"] == "CredentialsSecretMissing"
+
+    core = client.CoreV1Api(api)
+    secret = {"metadata": {"name": "mlflow-credentials"}, "stringData": {"MLFLOW_TRACKING_TOKEN": token}}
+    core.create_namespaced_secret(namespace, secret)
+    obj = wait_condition(api, namespace, name, "Ready", timeout=READY_TIMEOUT)
+    dep = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+    ref = env_of(dep)["MLFLOW_TRACKING_TOKEN"].value_from.secret_key_ref
+    assert (ref.name, ref.key) == ("mlflow-credentials", "MLFLOW_TRACKING_TOKEN")
+    assert token not in json.dumps(obj)
+    assert token not in json.dumps(api.sanitize_for_serialization(dep))
+    assert token not in operator.log_path.read_text()
+    events = core.list_namespaced_event(namespace).items
+    assert all(token not in (e.message or "") for e in events)
