@@ -96,8 +96,8 @@ def run_wrk(url: str, body: bytes, connections: int, duration: int, workdir: Pat
         "requests": int(done[1]),
         "seconds": seconds,
         "throughput": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),  # type: ignore[index]
-        "median_ms": _wrk_ms(re.search(r"50%\s+(\S+)", out)[1]),  # type: ignore[index]
-        "p99_ms": _wrk_ms(re.search(r"99%\s+(\S+)", out)[1]),  # type: ignore[index]
+        "median_ms": _wrk_ms(re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE)[1]),  # type: ignore[index]
+        "p99_ms": _wrk_ms(re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)[1]),  # type: ignore[index]
         "errors": (int(errors[1]) if errors else 0)
         + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
     }
