@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
+from modelops_training.pipeline import EXPERIMENT, RegistryStoreError, ensure_experiment, tracking
 from modelops_training.registry_server import LocalMlflowServer
 
 pytestmark = pytest.mark.component
@@ -79,3 +80,12 @@ def test_server_restarts_on_the_same_port_and_store(
     version = MlflowClient(uri).get_model_version(predictor["name"], predictor["version"])
     assert version.tags["modelops.training_run_id"] == trained_models["training_run_id"]
     assert "Shutting down" in mlflow_server.log_tail(400)
+
+
+def test_sqlite_run_refuses_an_experiment_made_through_the_server(
+    mlflow_server: LocalMlflowServer, trained_models: dict[str, Any]
+) -> None:
+    # trained_models created the experiment through the server: its artifacts live behind mlflow-artifacts:/
+    sqlite_uri = f"sqlite:///{mlflow_server.root_dir / 'mlflow.db'}"
+    with tracking(sqlite_uri), pytest.raises(RegistryStoreError, match=r"--tracking-uri http://"):
+        ensure_experiment(EXPERIMENT, sqlite_uri)

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     # Imported here so that --help answers without loading MLflow and the ML libraries.
-    from modelops_training.pipeline import train_and_register
+    from modelops_training.pipeline import RegistryStoreError, train_and_register
     from modelops_training.registration import format_summary
 
     try:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             detectors=args.detectors,
         )
-    except DataError as e:
+    except (DataError, RegistryStoreError) as e:
         print(f"error: {e}", file=sys.stderr)  # noqa: T201
         return 1
     print(format_summary(registered))  # noqa: T201

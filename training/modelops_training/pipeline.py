@@ -65,12 +65,23 @@ def tracking(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(previous)
 
 
+class RegistryStoreError(RuntimeError):
+    """The tracking store cannot take this run as it is configured."""
+
+
 def ensure_experiment(name: str, tracking_uri: str) -> str:
     """The experiment's id, creating it (for a sqlite store: with artifacts beside the database)."""
     experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
     root = sqlite_artifact_root(tracking_uri)
+    if experiment is not None:
+        if root is not None and experiment.artifact_location.startswith("mlflow-artifacts:"):
+            # Created through `mlflow server` (e.g. by the demo): only a server can store its artifacts.
+            raise RegistryStoreError(
+                f"experiment {name!r} in {tracking_uri} keeps its artifacts behind an MLflow server "
+                f"({experiment.artifact_location}); start one on this store (make mlflow-ui) and pass "
+                "--tracking-uri http://127.0.0.1:5000"
+            )
+        return str(experiment.experiment_id)
     location = (root / name).as_uri() if root is not None else None
     return str(mlflow.create_experiment(name, artifact_location=location))
 
