@@ -11,13 +11,17 @@ STAMP := $(VENV)/.installed
 SHARED_DATA := $(abspath ../shared/data/wine-quality)
 export MODELOPS_STATE_DIR ?= $(CURDIR)/.modelops
 
-.PHONY: help venv demo test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
+.PHONY: help venv demo train test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
         mlflow-ui clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml requirements/dev.txt
+# The editable install maps the packages that exist when it runs: a new modelops_* package reinstalls.
+PACKAGES := $(wildcard operator/modelops_*/__init__.py service/modelops_*/__init__.py \
+              training/modelops_*/__init__.py tools/*/modelops_*/__init__.py)
+
+$(STAMP): pyproject.toml requirements/dev.txt $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q -r requirements/dev.txt
@@ -63,9 +67,13 @@ helm-build:  ## build helm (for the chart tests) into ~/.cache (once)
 cluster-up: $(STAMP) cluster-build  ## start the local control plane in the foreground (Ctrl-C stops it)
 	$(PY) -m modelops_cluster up
 
+train: $(STAMP)  ## only train and register (python -m modelops_training; ARGS="--trials 8 ...")
+	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
+	  $(PY) -m modelops_training $(ARGS)
+
 mlflow-ui: $(STAMP)  ## a local MLflow server with the UI on 127.0.0.1:5000 (sqlite + local artifacts)
 	mkdir -p $(MODELOPS_STATE_DIR)/mlflow
-	$(VENV)/bin/mlflow server --host 127.0.0.1 --port 5000 \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server --host 127.0.0.1 --port 5000 \
 	  --backend-store-uri sqlite:///$(MODELOPS_STATE_DIR)/mlflow/mlflow.db \
 	  --artifacts-destination $(MODELOPS_STATE_DIR)/mlflow/artifacts
 
