@@ -94,24 +94,38 @@ class SortedColumns:
         self.n = sorted_rows.shape[1]
         self._keys = _complex_keys(sorted_rows).ravel()
         self._offsets = (np.arange(sorted_rows.shape[0]) * self.n)[:, np.newaxis]
+        self._right_rank: np.ndarray | None = None
 
     def count(self, points: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
         """Per feature, how many values are < (left) or <= (right) each point; points is (features, p)."""
         found = np.searchsorted(self._keys, _complex_keys(points).ravel(), side=side)
         return found.reshape(points.shape) - self._offsets
 
+    @property
+    def right_rank(self) -> np.ndarray:
+        """count(values <= values[k]) for every k, per feature (computed once)."""
+        if self._right_rank is None:
+            self._right_rank = self.count(self.values, "right")
+        return self._right_rank
+
 
 def ks_statistics(ref: SortedColumns, x: np.ndarray) -> np.ndarray:
     """ks_statistic for every feature at once; `x` is (features, rows)."""
     xs = SortedColumns(np.sort(x, axis=1))
     n1, n2 = ref.n, xs.n
-    from_on = ref.count(xs.values, "left")
-    ends = np.broadcast_to(np.array([0, n1 - 1]), (x.shape[0], 2))
+    before_x = ref.count(xs.values, "left")
     # Out-of-range candidates are clipped onto real reference points: extra candidates never change the
     # maximum, since every reference point belongs to scipy's evaluation set anyway.
-    index = np.clip(np.concatenate((from_on - 1, from_on, ends), axis=1), 0, n1 - 1)
-    points = np.concatenate((np.take_along_axis(ref.values, index, axis=1), xs.values), axis=1)
-    diffs = ref.count(points, "right") / n1 - xs.count(points, "right") / n2
+    ends = np.broadcast_to(np.array([0, n1 - 1]), (x.shape[0], 2))
+    index = np.clip(np.concatenate((before_x - 1, before_x, ends), axis=1), 0, n1 - 1)
+    # The same CDF values scipy computes (counts divided by sizes), at the candidate reference points...
+    at_ref = (
+        np.take_along_axis(ref.right_rank, index, axis=1) / n1
+        - xs.count(np.take_along_axis(ref.values, index, axis=1), "right") / n2
+    )
+    # ...and at the sample's own points.
+    at_x = ref.count(xs.values, "right") / n1 - xs.right_rank / n2
+    diffs = np.concatenate((at_ref, at_x), axis=1)
     max_s = diffs.max(axis=1)
     min_s = np.clip(-diffs.min(axis=1), 0, 1)
     return np.where(min_s > max_s, min_s, max_s)
@@ -151,6 +165,7 @@ class TabularDriftTest:
         self.n_ref = x_ref.shape[0]
         self.numeric = [f for f in range(x_ref.shape[1]) if f not in self.categorical]
         self._ref = SortedColumns(np.sort(x_ref[:, self.numeric].T, axis=1))
+        _ = self._ref.right_rank  # computed once here rather than on the first request
         self._ref_counts = {
             f: dict(zip(*np.unique(x_ref[:, f], return_counts=True), strict=True)) for f in self.categorical
         }
