@@ -43,6 +43,14 @@ def backoff(retry: int) -> float:
     return min(2.0 * 2**retry, MAX_BACKOFF_SECONDS)
 
 
+def _latest(namespace: str, name: str) -> dict[str, Any] | None:
+    """The ModelDeployment as stored now; None when gone or being deleted."""
+    owner = kube().get(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, name)
+    if owner is None or owner["metadata"].get("deletionTimestamp"):
+        return None
+    return owner
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Annotations for kopf's own bookkeeping (status belongs to the schema), Events only for warnings."""
@@ -60,11 +68,19 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile")
 @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile")
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", id="reconcile")
-def reconcile_spec(body: kopf.Body, retry: int, namespace: str | None, name: str, **_: Any) -> None:
+def reconcile_spec(
+    body: kopf.Body, reason: str, retry: int, namespace: str | None, name: str, **_: Any
+) -> None:
     """A new or changed spec: resolve in the registry, then converge."""
     assert namespace is not None  # the CRD is namespaced
     with _locks[(namespace, name)]:
-        outcome = reconcile(kube(), body, fresh=True)
+        # The event's body may predate a status written by a child event meanwhile: read the latest.
+        # A first creation attempt has nothing to be stale against (and its children do not exist yet).
+        new = reason == "create" and retry == 0
+        latest = dict(body) if new else _latest(namespace, name)
+        if latest is None:
+            return
+        outcome = reconcile(kube(), latest, fresh=True, new=new)
     if outcome.stalled:
         raise kopf.PermanentError(f"{outcome.reason}: {outcome.stalled}")
     if outcome.retry_after is not None:
@@ -80,11 +96,13 @@ def _needs_sync_retry(status: kopf.Status, **_: Any) -> bool:
 @kopf.timer(
     GROUP, VERSION, PLURAL, interval=SYNC_RETRY_SECONDS, when=_needs_sync_retry, id="retry-registry-sync"
 )
-def retry_registry_sync(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+def retry_registry_sync(namespace: str | None, name: str, **_: Any) -> None:
     """Retry a failed registry write-back (runs only while RegistrySynced is False/SyncFailed)."""
     assert namespace is not None  # the CRD is namespaced
     with _locks[(namespace, name)]:
-        reconcile(kube(), body, fresh=False)
+        latest = _latest(namespace, name)
+        if latest is not None:
+            reconcile(kube(), latest, fresh=False)
 
 
 def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, **_: Any) -> None:
@@ -93,8 +111,8 @@ def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None,
     owner_name = body["metadata"]["labels"][OWNER_LABEL]
     assert namespace is not None  # children are namespaced
     with _locks[(namespace, owner_name)]:
-        owner = kube().get(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, owner_name)
-        if owner is None or owner["metadata"].get("deletionTimestamp"):
+        owner = _latest(namespace, owner_name)
+        if owner is None:
             return
         # Until the spec handler has resolved the current generation, it is in charge.
         if (owner.get("status") or {}).get("resolvedGeneration") != owner["metadata"].get("generation"):

@@ -127,13 +127,16 @@ class Kube:
                 return None
             raise
 
-    def apply(self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def apply(
+        self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None, likely_absent: bool = False
+    ) -> dict[str, Any]:
         """Make the object hold the desired fields; write nothing when it already does.
 
-        Pass `live` when the caller already has it (a watch event) to save the GET.
+        Pass `live` when the caller already has it (a watch event) to save the GET, or `likely_absent`
+        for a resource just created (the create is tried first; a 409 falls back to get-and-apply).
         """
         meta = desired["metadata"]
-        if live is None:
+        if live is None and not likely_absent:
             live = self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
         if live is not None and up_to_date(live, desired):
             return dict(live)
@@ -151,8 +154,11 @@ class Kube:
                 logger.info("created %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
                 return created
             except ApiException as e:
-                if e.status != 409:  # 409: created meanwhile (a concurrent event): apply over it
+                if e.status != 409:  # 409: it exists after all (created meanwhile): apply over it
                     raise
+                live = self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+                if live is not None and up_to_date(live, desired):
+                    return dict(live)
         path = object_path(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,10 +118,11 @@ def _apply_optional(
     where: tuple[str, str, str, str],
     live: Mapping[str, Any] | None,
     check_stale: bool,
+    new: bool,
 ) -> dict[str, Any] | None:
     """Apply desired; when not wanted, delete a left-over child (only looked for after a spec change)."""
     if desired is not None:
-        return kube.apply(desired, live)
+        return kube.apply(desired, live, new)
     if check_stale and kube.get(*where) is not None:
         kube.delete(*where)
     return None
@@ -164,7 +165,7 @@ def ensure_image(
 def sync_registry(
     body: Mapping[str, Any],
     spec: DeploymentSpec,
-    credentials: Credentials | None,
+    credentials: Callable[[], Credentials | None],
     models: Mapping[str, ResolvedModel],
     available: bool,
     image: str,
@@ -182,10 +183,11 @@ def sync_registry(
     done = f"stage {spec.stage or '-'}, alias {spec.promotion.alias or '-'} recorded in the registry"
     if current.get("registrySyncedKey") == key:
         return st.Check.passed("Synced", done), None
-    if credentials is None:
+    found = credentials()
+    if found is None:
         return st.Check.waiting("CredentialsSecretMissing", "registry credentials Secret not found"), None
     try:
-        client = RegistryClient(spec.registry.tracking_uri, credentials)
+        client = RegistryClient(spec.registry.tracking_uri, found)
         promote(client, meta["namespace"], meta["name"], spec, models, image, url, utcnow())
     except RegistryError as e:
         return st.Check.waiting("SyncFailed", f"registry write-back failed, retrying: {e}"), None
@@ -193,11 +195,16 @@ def sync_registry(
 
 
 def reconcile(
-    kube: Kube, body: Mapping[str, Any], fresh: bool, observed: Mapping[str, Mapping[str, Any]] | None = None
+    kube: Kube,
+    body: Mapping[str, Any],
+    fresh: bool,
+    observed: Mapping[str, Mapping[str, Any]] | None = None,
+    new: bool = False,
 ) -> Outcome:
     """One pass over a ModelDeployment; `fresh` re-resolves the models in the registry (a spec change).
 
-    `observed` maps a child kind to its live object when the caller has it (a watch event), saving a GET.
+    `observed` maps a child kind to its live object when the caller has it (a watch event), saving a GET;
+    `new` says the resource was just created, so its children are created without looking first.
     """
     observed = observed or {}
     meta = body["metadata"]
@@ -211,11 +218,10 @@ def reconcile(
         return Outcome(stalled=str(e), reason="InvalidSpec")
 
     # 1. Models.
-    credentials: Credentials | None = None
     resolution = None if fresh else cached_resolution(body)
-    if resolution is None or promotion_requested(spec):
-        credentials = credentials_for(kube, ns, spec)
+    credentials: Credentials | None = None
     if resolution is None:
+        credentials = credentials_for(kube, ns, spec)
         if credentials is None:
             message = f"registry credentials Secret {spec.registry.credentials_secret} not found"
             report.details["ModelsResolved"] = st.Check.waiting("CredentialsSecretMissing", message)
@@ -252,14 +258,18 @@ def reconcile(
 
     # 3. Children.
     baked = spec.image.build is not None
-    deployment = kube.apply(build_deployment(body, spec, models, image, baked), observed.get("Deployment"))
-    kube.apply(build_service(body), observed.get("Service"))
+    deployment = kube.apply(
+        build_deployment(body, spec, models, image, baked), observed.get("Deployment"), new
+    )
+    kube.apply(build_service(body), observed.get("Service"), new)
     ingress_wanted = build_ingress(body, spec.ingress) if spec.ingress else None
     ingress_at = ("networking.k8s.io/v1", "Ingress", ns, name)
-    ingress = _apply_optional(kube, ingress_wanted, ingress_at, observed.get("Ingress"), fresh)
+    ingress = _apply_optional(
+        kube, ingress_wanted, ingress_at, observed.get("Ingress"), fresh and not new, new
+    )
     hpa_wanted = build_hpa(body, spec.autoscaling) if spec.autoscaling else None
     hpa_at = ("autoscaling/v2", "HorizontalPodAutoscaler", ns, name)
-    _apply_optional(kube, hpa_wanted, hpa_at, observed.get("HorizontalPodAutoscaler"), fresh)
+    _apply_optional(kube, hpa_wanted, hpa_at, observed.get("HorizontalPodAutoscaler"), fresh and not new, new)
 
     # 4. Status of the rollout.
     available = st.deployment_check(deployment)
@@ -276,7 +286,10 @@ def reconcile(
     )
 
     # 5. Registry write-back, never holding Ready back.
-    synced, key = sync_registry(body, spec, credentials, models, available.ok, image, url)
+    def registry_credentials() -> Credentials | None:  # read the Secret only when writing
+        return credentials if credentials is not None else credentials_for(kube, ns, spec)
+
+    synced, key = sync_registry(body, spec, registry_credentials, models, available.ok, image, url)
     report.details["RegistrySynced"] = synced
     if key:
         report.fields["registrySyncedKey"] = key
