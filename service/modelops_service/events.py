@@ -16,6 +16,10 @@ MONITORING_METRICS = "monitoring_metrics"
 OUTPUT_DATA = "output_data"
 
 
+class RawJSON(str):
+    """Text that is JSON already (encoded once for the response): spliced into log documents as is."""
+
+
 def utc_timestamp(moment: datetime | None = None) -> str:
     """ISO-8601 UTC with microseconds and a Z suffix."""
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
@@ -43,7 +47,11 @@ def build_event(
 
 def format_line(event: dict[str, Any]) -> str:
     """The log line for an event (no trailing newline); the JSON is kept on one line."""
-    document = json.dumps(event, separators=(",", ":"), allow_nan=False)
+    plain = {key: value for key, value in event.items() if not isinstance(value, RawJSON)}
+    document = json.dumps(plain, separators=(",", ":"), allow_nan=False)
+    raw = "".join(f",{json.dumps(key)}:{value}" for key, value in event.items() if isinstance(value, RawJSON))
+    if raw:
+        document = document[:-1] + raw + "}"
     return f"{event['timestamp']} {event['service_name']} INFO - {document}"
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from modelops_service.decoding import decode_body
-from modelops_service.encoding import build_response
+from modelops_service.encoding import encode_response
 from modelops_service.events import (
     INPUT_DATA,
     MONITORING_METRICS,
@@ -47,24 +45,24 @@ class PredictionPipeline:
         self.metrics = metrics
         self.monitor = build_monitor(models, settings) if settings.monitoring_enabled else None
 
-    def run(self, body: bytes, request_id: str) -> dict[str, Any]:
-        """Answer one raw /predict body; raises ServiceError subclasses for bad input."""
+    def run(self, body: bytes, request_id: str) -> bytes:
+        """The JSON response to one raw /predict body; raises ServiceError subclasses for bad input."""
         batch = decode_body(body, self.models.features, self.settings.max_rows)
         predictions = self.models.predictor.predict(batch.matrix)
         monitoring = self.monitor.observe(batch.matrix) if self.monitor is not None else None
-        response = build_response(predictions, monitoring, self.models.versions, request_id)
+        response = encode_response(predictions, monitoring, self.models.versions, request_id)
 
         common = (self.settings.service_name, request_id, self.models.versions, utc_timestamp())
         events = []
         if self.settings.log_inputs:
             events.append(build_event(INPUT_DATA, *common, inputs=batch.records))
         if monitoring is not None:
-            events.append(build_event(MONITORING_METRICS, *common, monitoring=response["monitoring"]))
-        events.append(build_event(OUTPUT_DATA, *common, outputs=response["predictions"]))
+            events.append(build_event(MONITORING_METRICS, *common, monitoring=response.monitoring))
+        events.append(build_event(OUTPUT_DATA, *common, outputs=response.predictions))
         self.event_log.write(events)
 
         if self.metrics is not None:
             self.metrics.record_rows(len(batch))
             if monitoring is not None:
                 self.metrics.record(monitoring)
-        return response
+        return response.body

@@ -18,7 +18,7 @@ from typing import Any
 
 import bentoml
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from modelops_service.errors import NotReady, PayloadTooLarge, ServiceError, error_body
 from modelops_service.events import EventLog
@@ -106,7 +106,7 @@ class ModelService:
         responses=ERROR_RESPONSES,
         openapi_extra={"requestBody": request_body_spec()},
     )
-    async def predict(self, request: Request) -> JSONResponse:
+    async def predict(self, request: Request) -> Response:
         """Predicted class and probability per record, plus drift (request and window) and outliers."""
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         try:
@@ -118,4 +118,4 @@ class ModelService:
             result = self.pipeline.run(body, request_id)
         except ServiceError as e:
             return error_response(e, request_id)
-        return JSONResponse(result, headers={"X-Request-ID": request_id})
+        return Response(result, media_type="application/json", headers={"X-Request-ID": request_id})

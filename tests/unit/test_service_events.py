@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from modelops_service.events import (
     MONITORING_METRICS,
     EventLog,
+    RawJSON,
     build_event,
     format_line,
     matches_query_filter,
@@ -59,3 +60,11 @@ def test_event_log_writes_whole_lines() -> None:
     EventLog(stream).write(events)
     lines = stream.getvalue().splitlines()
     assert [json.loads(line.split("INFO -")[1])["type"] for line in lines] == ["input_data", "output_data"]
+
+
+def test_raw_json_fields_are_spliced_in_unchanged() -> None:
+    raw = RawJSON('{"drift":{"p_value":{"a":0.5}}}')
+    event = build_event(MONITORING_METRICS, "S", "r", VERSIONS, utc_timestamp(), monitoring=raw)
+    line = format_line(event)
+    assert parse_drift_p_values(line) == {"a": 0.5}
+    assert json.loads(line.split("INFO -")[1])["type"] == MONITORING_METRICS

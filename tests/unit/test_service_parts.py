@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,3 +118,34 @@ def test_plain_estimator_gets_the_matrix_and_same_answers_as_a_frame() -> None:
     predictions = Predictor(model, ["a", "is_red"], {"is_red": "int64"}).predict(frame.to_numpy(np.float64))
     assert predictions.classes == model.predict(frame).tolist()
     np.testing.assert_allclose(predictions.probabilities, model.predict_proba(frame).max(axis=1))
+
+
+def test_encoded_response_is_the_documented_document() -> None:
+    from modelops_service.drift import DriftReport
+    from modelops_service.encoding import encode_response
+    from modelops_service.monitoring import Monitoring, WindowState
+    from modelops_service.outliers import OutlierReport
+    from modelops_service.predictor import Predictions
+
+    drift = DriftReport(0.05, {"a": 0.5}, {"a": 0.1}, {"a": False}, rows=2)
+    outliers = OutlierReport(0.3, [False, True], [0.1, 0.4])
+    monitoring = Monitoring(drift, WindowState(2, 500, 100, None, False), outliers)
+    versions = {"predictor": "m/1", "drift": "d/1", "outlier": "o/1"}
+    encoded = encode_response(Predictions([0, 1], [0.9, 0.6]), monitoring, versions, "r1")
+    assert json.loads(encoded.body) == {
+        "request_id": "r1",
+        "predictions": [{"class": 0, "probability": 0.9}, {"class": 1, "probability": 0.6}],
+        "monitoring": {
+            "drift": {
+                "threshold": 0.05,
+                "is_drift": {"a": False},
+                "p_value": {"a": 0.5},
+                "distance": {"a": 0.1},
+            },
+            "window": {"rows": 2, "size": 500, "min_rows": 100, "drift": None},
+            "outliers": {"threshold": 0.3, "is_outlier": [False, True], "instance_score": [0.1, 0.4]},
+        },
+        "model_versions": versions,
+    }
+    quiet = encode_response(Predictions([0], [None]), None, versions, "r2")
+    assert json.loads(quiet.body)["monitoring"] is None
