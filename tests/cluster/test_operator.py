@@ -572,3 +572,38 @@ def test_credentials_come_from_the_secret_and_never_leak(
     assert token not in operator.log_path.read_text()
     events = core.list_namespaced_event(namespace).items
     assert all(token not in (e.message or "") for e in events)
+
+
+def test_registry_write_back_failure_keeps_ready_and_recovers_on_a_fix(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    name = "wine-sync"
+    # The schema accepts "v1", but MLflow reserves aliases of the form v<digits>: the write-back fails.
+    doc = manifest(
+        "wine-quality-staging.yaml", name, registry.tracking_uri, versions, promotion={"alias": "v1"}
+    )
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    obj = wait_condition(
+        api,
+        namespace,
+        name,
+        "RegistrySynced",
+        status="False",
+        extra=lambda o: condition(o, "RegistrySynced")["reason"] == "SyncFailed",
+    )
+    synced = condition(obj, "RegistrySynced")
+    assert synced["reason"] == "SyncFailed"
+    assert condition(obj, "Ready")["status"] == "True"
+    assert condition(obj, "Reconciling") is None
+
+    doc["spec"]["promotion"] = {"alias": "sync-fixed"}
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    wait_condition(api, namespace, name, "RegistrySynced")
+    predictor = trained_models["models"]["predictor"]["name"]
+    assert registry.get_model_version_by_alias(predictor, "sync-fixed").version == versions["predictor"]
