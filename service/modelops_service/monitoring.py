@@ -89,11 +89,14 @@ def build_drift_test(detector: Any, service_features: Sequence[str]) -> DriftTes
 
 
 def build_outlier_test(detector: Any, service_features: Sequence[str]) -> OutlierTest:
-    """The packed isolation forest when the detector wraps one (alibi IForest), else the detector itself."""
+    """The packed isolation forest (with the detector's range guard) when the detector wraps one (alibi
+    IForest), else the detector itself."""
     columns = column_order(detector.feature_names, service_features)
     forest = getattr(getattr(detector, "iforest", None), "isolationforest", None)
     if forest is not None and hasattr(forest, "estimators_"):
-        packed = IsolationForestTest(forest, detector.threshold)
+        ranges = getattr(detector, "ranges", None)
+        lower, upper = (None, None) if ranges is None else (ranges.lower, ranges.upper)
+        packed = IsolationForestTest(forest, detector.threshold, lower, upper)
         return _Reordered(packed, columns)
     return DetectorOutlierTest(detector, columns)
 

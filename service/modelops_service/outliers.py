@@ -79,17 +79,29 @@ class PackedIsolationForest:
 
 
 class IsolationForestTest:
-    """Outlier flags for a batch: score above the threshold inferred on the reference data."""
+    """Outlier flags for a batch: score above the threshold inferred on the reference data, or a feature
+    outside the detector's plausible range (a forest cannot isolate values beyond what it was fitted on)."""
 
-    def __init__(self, forest: Any, threshold: float) -> None:
+    def __init__(
+        self,
+        forest: Any,
+        threshold: float,
+        lower: np.ndarray | None = None,
+        upper: np.ndarray | None = None,
+    ) -> None:
         self.packed = PackedIsolationForest(forest)
         self.threshold = float(threshold)
+        self.lower = None if lower is None else np.asarray(lower, dtype=np.float64)
+        self.upper = None if upper is None else np.asarray(upper, dtype=np.float64)
 
     def test(self, x: np.ndarray) -> OutlierReport:
         """Outlier report for a batch (rows, features)."""
         scores = self.packed.score(x)
+        flags = scores > self.threshold
+        if self.lower is not None and self.upper is not None:
+            flags |= ~((x >= self.lower) & (x <= self.upper)).all(axis=1)
         return OutlierReport(
             threshold=self.threshold,
-            is_outlier=[bool(s > self.threshold) for s in scores],
+            is_outlier=[bool(f) for f in flags],
             instance_score=[float(s) for s in scores],
         )

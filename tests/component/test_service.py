@@ -121,6 +121,15 @@ def test_monitoring_equals_the_alibi_detectors(
         assert monitoring["outliers"]["is_outlier"] == expected_outliers.is_outlier
 
 
+def test_absurd_row_is_an_outlier(
+    prediction_service: LocalService, example_records: list[dict[str, Any]]
+) -> None:
+    """chlorides = 50 (the reference tops out below 1) is flagged; the typical example row is not."""
+    typical = example_records[0]
+    body = post(prediction_service, [typical, {**typical, "chlorides": 50.0}]).json()
+    assert body["monitoring"]["outliers"]["is_outlier"] == [False, True]
+
+
 def shifted(records: list[dict[str, Any]], feature: str, by: float) -> list[dict[str, Any]]:
     return [{**record, feature: record[feature] + by} for record in records]
 

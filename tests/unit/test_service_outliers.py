@@ -28,3 +28,21 @@ def test_scores_equal_alibi_iforest(max_features: float) -> None:
     assert report.is_outlier == [bool(f) for f in expected["is_outlier"]]
     assert all(report.is_outlier[-5:])  # the far rows
     assert len(report.is_outlier) == len(x)
+
+
+def test_range_guard_flags_values_beyond_the_reference() -> None:
+    """A value far outside the fitted range is an outlier even where the forest scores it as ordinary."""
+    from sklearn.ensemble import IsolationForest
+
+    rng = np.random.default_rng(2)
+    x_ref = rng.normal(size=(400, 3))
+    forest = IsolationForest(n_estimators=30, random_state=0).fit(x_ref)
+    lower, upper = x_ref.min(axis=0) - 1.0, x_ref.max(axis=0) + 1.0
+    x = np.array([[0.0, 0.0, 0.0], [0.0, 50.0, 0.0], [0.0, 0.0, -50.0]])
+
+    unguarded = IsolationForestTest(forest, threshold=10.0).test(x)  # threshold no score reaches
+    guarded = IsolationForestTest(forest, threshold=10.0, lower=lower, upper=upper).test(x)
+
+    assert unguarded.is_outlier == [False, False, False]
+    assert guarded.is_outlier == [False, True, True]
+    assert guarded.instance_score == unguarded.instance_score
