@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             tracking_uri=mlflow.tracking_uri,
             workdir=state / "service",
         )
-        with service:
-            service.start()
+        with service:  # started here, stopped (with its workers) on leaving the block
             print(f"service ready at {service.url} (Swagger UI at {service.url}/)")
             response = call_service(service.url)
             print(json.dumps(response, indent=2))
