@@ -19,8 +19,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
-from modelops_cluster import Cluster, wait_for
 
+from modelops_cluster import Cluster, wait_for
 from tests.helm_chart import CHART, REPO_ROOT, build_helm, find, render, run_helm
 
 pytestmark = pytest.mark.cluster

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
 from modelops_cluster import Cluster, LocalCluster, wait_for
 
 pytestmark = pytest.mark.cluster

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from modelops_cluster import ExistingCluster, LocalCluster, WaitTimeout, choose_cluster
 from modelops_cluster.kubeconfig import build_kubeconfig, write_kubeconfig
 from modelops_cluster.layout import free_port

@@ -12,6 +12,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client, config
+
 from modelops_cluster.credentials import IDENTITIES, apiserver_ip_addresses, write_credentials
 from modelops_cluster.flags import apiserver_args
 from modelops_cluster.kubeconfig import build_kubeconfig, write_kubeconfig

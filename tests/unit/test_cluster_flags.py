@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from modelops_cluster import flags
 from modelops_cluster.layout import Layout, Ports, pick_ports
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from modelops_cluster.process import Component, ComponentExited
 from modelops_cluster.waiting import wait_for
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from modelops_cluster.waiting import WaitTimeout, wait_for
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelops_drift import parse_line, read_points, summarize
 from modelops_drift.cli import main
 from modelops_drift.logs import has_term

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+
 from modelops_drift import build_query, parse_since
 
 # Issue 4, verbatim: the query that must keep working on the service's container logs.

@@ -20,6 +20,7 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 from azure.monitor.query import LogsQueryClient
+
 from modelops_drift import build_query, query_drift, summarize
 from modelops_drift.cli import main
 
