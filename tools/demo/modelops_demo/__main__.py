@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print("service stopped")
 
         banner("4/5 Control plane, CRD and operator")
-        cluster = stack.enter_context(choose_cluster(state / "cluster"))
+        cluster = choose_cluster(state / "cluster")
+        stack.enter_context(cluster)
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         install_crd(cluster.kubeconfig)
         operator = stack.enter_context(start_operator(cluster.kubeconfig, state / "operator.log"))
