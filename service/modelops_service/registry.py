@@ -20,6 +20,8 @@ BENTO_MODEL_NAMES = {
     "outlier": "modelops-outlier",
 }
 REGISTRY_LABEL = "registry_model"  # bento model label holding "<registered name>/<version>"
+# Beside a model directory baked into an image by the operator's build Job: "<registered name>/<version>".
+LABEL_FILE = "registered_model.txt"
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
 
@@ -78,6 +80,20 @@ def download_model(uri: str, client: Any = None) -> tuple[Path, str]:
     return Path(path), f"{ref.name}/{ref.version}"
 
 
+def is_local_uri(uri: str) -> bool:
+    """An absolute path or file:// URI (a model directory baked into the image), not a registry URI."""
+    return uri.startswith(("/", "file://"))
+
+
+def local_model_dir(uri: str) -> tuple[Path, str]:
+    """A model directory on disk and its registry label (from LABEL_FILE when the build wrote one)."""
+    path = Path(uri.removeprefix("file://"))
+    if not (path / "MLmodel").is_file():
+        raise ModelLoadError(f"{uri!r} is not an MLflow model directory (no MLmodel file in it)")
+    label_file = path / LABEL_FILE
+    return path, label_file.read_text().strip() if label_file.is_file() else str(path)
+
+
 def bento_model_dir(role: str) -> tuple[Path, str]:
     """A baked model's MLflow directory inside the bento store and its registry label."""
     import bentoml
@@ -131,7 +147,9 @@ class LoadedModels:
 
 
 def _locate(role: str, uri: str | None) -> tuple[Path, str]:
-    return download_model(uri) if uri else bento_model_dir(role)
+    if not uri:
+        return bento_model_dir(role)
+    return local_model_dir(uri) if is_local_uri(uri) else download_model(uri)
 
 
 def load_models(settings: Settings) -> LoadedModels:

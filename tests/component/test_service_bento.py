@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from modelops_service.local import LocalService
+from modelops_service.registry import LABEL_FILE
 
 pytestmark = pytest.mark.component
 
@@ -82,3 +83,26 @@ def test_baked_bento_serves_its_own_models(
         response = httpx.post(f"{service.url}/predict", json=example_records, timeout=30)
         assert response.status_code == 200, response.text
         assert response.json()["model_versions"] == expected
+
+
+def test_serves_model_directories_baked_by_the_operator_build(
+    service_models: dict[str, str], example_records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """As in an image from the operator's build Job: local model directories with their label files and
+    no registry at all; the response names the registry versions the build recorded."""
+    import mlflow
+
+    mlflow.set_tracking_uri(service_models["tracking_uri"])
+    uris, labels = {}, {}
+    for role in ("predictor", "drift", "outlier"):
+        path = mlflow.artifacts.download_artifacts(service_models[role], dst_path=str(tmp_path / role))
+        labels[role] = service_models[role].removeprefix("models:/")
+        (Path(path) / LABEL_FILE).write_text(labels[role])  # what the build Job's fetch script writes
+        uris[role] = path
+
+    with LocalService(
+        uris["predictor"], uris["drift"], uris["outlier"], workdir=tmp_path / "service"
+    ) as service:
+        response = httpx.post(f"{service.url}/predict", json=example_records, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["model_versions"] == labels

@@ -20,6 +20,7 @@ from modelops_operator.builders.ingress import build_ingress, ingress_url
 from modelops_operator.builders.service import build_service, service_url
 from modelops_operator.registry import CREDENTIAL_KEYS, ResolvedModel
 from modelops_operator.spec import Build, parse_spec
+from modelops_service.registry import LABEL_FILE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 OWNER = {"metadata": {"name": "wine", "namespace": "ml", "uid": "u-1", "generation": 3}}
@@ -190,7 +191,10 @@ def test_build_job() -> None:
     assert pod["restartPolicy"] == "Never"
     args = pod["containers"][0]["args"]
     assert f"--destination={built_image(models(), spec.image.build)}" in args
-    assert "models:/wine_quality/3" in pod["initContainers"][0]["command"][-1]
+    fetch = pod["initContainers"][0]["command"][-1]
+    assert "models:/wine_quality/3" in fetch
+    # The baked image names its versions through the label file the service reads.
+    assert f"printf %s wine_quality/3 > /workspace/models/predictor/{LABEL_FILE}" in fetch
     labels = job["spec"]["template"]["metadata"]["labels"]
     assert not selector_labels("wine").items() <= labels.items()  # never selected by the Service
     assert "FROM svc" not in dockerfile("base:1")

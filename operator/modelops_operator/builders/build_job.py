@@ -61,10 +61,12 @@ def dockerfile(base_image: str) -> str:
 
 def fetch_script(models: Mapping[str, ResolvedModel], base_image: str) -> str:
     """Shell run in the base image: download each version's files, write the Dockerfile."""
-    steps = [
-        f"mlflow artifacts download --artifact-uri {shlex.quote(m.uri)} --dst-path /workspace/models/{role}"
-        for role, m in sorted(models.items())
-    ]
+    steps = []
+    for role, m in sorted(models.items()):
+        target = f"/workspace/models/{role}"
+        steps.append(f"mlflow artifacts download --artifact-uri {shlex.quote(m.uri)} --dst-path {target}")
+        # The service reports "<name>/<version>" for a baked model from this file (LABEL_FILE there).
+        steps.append(f"printf %s {shlex.quote(f'{m.name}/{m.version}')} > {target}/registered_model.txt")
     steps.append(f"printf %s {shlex.quote(dockerfile(base_image))} > /workspace/Dockerfile")
     return "set -eu\n" + "\n".join(steps) + "\n"
 
