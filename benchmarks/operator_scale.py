@@ -16,11 +16,9 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from kubernetes import client
 
 from modelops_cluster import choose_cluster, wait_for
 from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
+from modelops_operator.local import LocalOperator, kubectl
 from modelops_training.registry_server import LocalMlflowServer, find_free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,26 +120,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr}")
-    return result.stdout
-
-
 def run(count: int, rest_seconds: float, ready_timeout: float, workdir: Path) -> dict[str, Any]:
     """The whole benchmark; returns the figures."""
     figures: dict[str, Any] = {"count": count, "rest_seconds": rest_seconds, "cpus": os.cpu_count()}
     figures["load_average_at_start"] = os.getloadavg()
     cluster = choose_cluster(workdir / "cluster")
     mlflow = LocalMlflowServer(workdir / "mlflow", port=find_free_port())
-    operator: subprocess.Popen[bytes] | None = None
+    operator: LocalOperator | None = None
     cluster.start()
     mlflow.start()
     try:
@@ -150,32 +136,7 @@ def run(count: int, rest_seconds: float, ready_timeout: float, workdir: Path) ->
         kubectl(kubeconfig, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
         namespace = f"scale-{int(time.time())}"
         kubectl(kubeconfig, "create", "namespace", namespace)
-        port = find_free_port()
-        log = (workdir / "operator.log").open("ab")
-        operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kopf",
-                "run",
-                "-m",
-                "modelops_operator.handlers",
-                "--namespace",
-                namespace,
-                "--standalone",
-                "--log-format=json",
-                f"--liveness=http://127.0.0.1:{port}/healthz",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        )
-
-        def alive() -> bool:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                return bool(r.status == 200)
-
-        wait_for(alive, 60, 0.25, "operator liveness", ignore=(OSError,))
+        operator = LocalOperator(kubeconfig, workdir / "operator.log", namespaces=[namespace]).start()
         figures["rss_idle_mb"] = rss_mb(operator.pid)["VmRSS"]
 
         with cluster.api_client() as api:
@@ -216,15 +177,11 @@ def run(count: int, rest_seconds: float, ready_timeout: float, workdir: Path) ->
             figures["operator_cpu_s_at_rest"] = round(
                 cpu_seconds(operator.pid) - figures["operator_cpu_s_to_ready"], 1
             )
-            figures["operator_alive"] = operator.poll() is None
+            figures["operator_alive"] = operator.alive()
         return figures
     finally:
-        if operator is not None and operator.poll() is None:
-            operator.terminate()
-            try:
-                operator.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                operator.kill()
+        if operator is not None:
+            operator.stop()
         mlflow.stop()
         cluster.stop()
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from modelops_demo.steps import (
     install_crd,
     kubectl,
     registry_report,
-    start_operator,
     train,
     wait_ready,
 )
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Imported late: --help answers without the ML stack.
     from modelops_cluster import choose_cluster
+    from modelops_operator.local import LocalOperator, OperatorExited
     from modelops_service.local import LocalService
     from modelops_training.registry_server import LocalMlflowServer
     from modelops_training.state import state_dir
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.enter_context(cluster)
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         install_crd(cluster.kubeconfig)
-        operator = stack.enter_context(start_operator(cluster.kubeconfig, state / "operator.log"))
+        operator = stack.enter_context(LocalOperator(cluster.kubeconfig, state / "operator.log"))
         print(f"operator running (pid {operator.pid}); log {state / 'operator.log'}")
 
         banner(f"5/5 Apply {args.sample} and wait for Ready")
@@ -94,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.keep_running:
             print(f"\nEverything keeps running; export KUBECONFIG={cluster.kubeconfig}. Ctrl-C stops it.")
-            with suppress(KeyboardInterrupt):
-                operator.wait()
+            with suppress(KeyboardInterrupt, OperatorExited):
+                while True:  # until Ctrl-C; alive() raises OperatorExited if the operator ends
+                    operator.alive()
+                    time.sleep(5)
         banner("done: stopping the operator, the control plane and MLflow")
     return 0
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from modelops_operator.local import kubectl
 
 ROLES = ("predictor", "drift", "outlier")
 READY_TIMEOUT_S = 180.0
@@ -46,20 +43,6 @@ def call_service(url: str) -> Any:
         return json.loads(response.read())
 
 
-def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    """Run the machine's kubectl against the demo cluster; raise with its stderr on failure."""
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def install_crd(kubeconfig: Path) -> None:
     """Server-side apply the generated CRD and wait until it is Established."""
     from modelops_operator.crd import CRD_NAME, render_crd
@@ -67,31 +50,6 @@ def install_crd(kubeconfig: Path) -> None:
     kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=render_crd())
     kubectl(kubeconfig, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     print(f"CRD {CRD_NAME} established")
-
-
-@contextlib.contextmanager
-def start_operator(kubeconfig: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`kopf run -m modelops_operator.handlers` in the background, JSON log to `log_path`."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
-    command = [
-        sys.executable,
-        "-m",
-        "modelops_operator",
-        "--all-namespaces",
-        "--standalone",
-        "--log-format=json",
-    ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def pin_sample(sample: dict[str, Any], tracking_uri: str, registered: dict[str, Any]) -> dict[str, Any]:

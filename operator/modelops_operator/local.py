@@ -1,0 +1,134 @@
+"""The operator as a local process (`kopf run`), and kubectl beside it: for the demo, tests, benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+
+class OperatorExited(RuntimeError):
+    """The operator process ended while it was expected to run."""
+
+
+def kubectl(kubeconfig: Path | str, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
+    """Run the machine's kubectl against `kubeconfig`; raise with its stderr when it fails."""
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def operator_command(namespaces: Sequence[str], port: int, extra: Sequence[str] = ()) -> list[str]:
+    """`kopf run` for this package's handlers: given namespaces or all, standalone, JSON logs, liveness."""
+    scope = [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]
+    return [
+        sys.executable,
+        "-m",
+        "kopf",
+        "run",
+        "-m",
+        "modelops_operator.handlers",
+        *scope,
+        "--standalone",
+        "--log-format=json",
+        f"--liveness=http://127.0.0.1:{port}/healthz",
+        *extra,
+    ]
+
+
+class LocalOperator:
+    """The operator in a subprocess with its log in a file; start() returns once /healthz answers."""
+
+    def __init__(
+        self,
+        kubeconfig: Path | str,
+        log_path: Path | str,
+        namespaces: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.kubeconfig = str(kubeconfig)
+        self.log_path = Path(log_path)
+        self.port = free_port()
+        self.command = operator_command(namespaces, self.port, extra_args)
+        self.env = {**os.environ, **(env or {}), "KUBECONFIG": self.kubeconfig}
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    def start(self) -> LocalOperator:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while not self._healthz():
+            if time.monotonic() > deadline:
+                self.stop()
+                raise OperatorExited(
+                    f"operator not live after {self.startup_timeout:.0f} s: {self.log_tail()}"
+                )
+            time.sleep(0.25)
+        return self
+
+    def alive(self) -> bool:
+        """True when the process runs and /healthz answers; raises if the process has ended."""
+        return self._healthz()
+
+    def _healthz(self) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            raise OperatorExited(f"operator exited: {self.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout`; stopping a stopped operator is a no-op."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def __enter__(self) -> LocalOperator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
