@@ -3,11 +3,14 @@
 ModelDeployment changes run the reconcile recipe with fresh registry resolution; events on owned children
 (Deployment, Service, Ingress, HPA, build Job) reconcile their owner with the versions resolved for its
 current generation, which restores deleted or hand-edited children and tracks rollouts without polling.
+Resources that name a model by alias are polled: every MODELOPS_ALIAS_POLL_SECONDS (default 60) the aliases
+are re-resolved, and only a moved alias leads to a reconcile (and to any write).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import defaultdict
 from typing import Any
@@ -17,7 +20,14 @@ import kopf
 from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL
 from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_operator.kube import Kube, load_config
-from modelops_operator.reconciler import SYNC_RETRY_SECONDS, reconcile
+from modelops_operator.reconciler import (
+    SYNC_RETRY_SECONDS,
+    alias_poll_seconds,
+    moved_aliases,
+    reconcile,
+)
+from modelops_operator.registry import RegistryError
+from modelops_operator.spec import uses_alias
 from modelops_operator.status import condition
 
 CHILD_LABELS: dict[str, Any] = {
@@ -25,6 +35,8 @@ CHILD_LABELS: dict[str, Any] = {
     OWNER_LABEL: kopf.PRESENT,
 }
 MAX_BACKOFF_SECONDS = 60.0
+ALIAS_POLL_SECONDS = alias_poll_seconds(os.environ)
+logger = logging.getLogger(__name__)
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 _kube: Kube | None = None
 
@@ -103,6 +115,48 @@ def retry_registry_sync(namespace: str | None, name: str, **_: Any) -> None:
         latest = _latest(namespace, name)
         if latest is not None:
             reconcile(kube(), latest, fresh=False)
+
+
+def _uses_alias(spec: kopf.Spec, **_: Any) -> bool:
+    return uses_alias(spec)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=ALIAS_POLL_SECONDS,
+    initial_delay=ALIAS_POLL_SECONDS,
+    when=_uses_alias,
+    id="follow-aliases",
+)
+def follow_aliases(*, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+    """Re-resolve the aliases; reconcile only when one has moved (otherwise: no API write, no Event).
+
+    Returns None so that kopf patches nothing; timers keep their state in memory.
+    """
+    assert namespace is not None  # the CRD is namespaced
+    delay = max(backoff(int(kwargs.get("retry", 0))), ALIAS_POLL_SECONDS)
+    try:
+        # kopf's live view of the resource: at rest this costs no request to the API server.
+        if not moved_aliases(kube(), body):
+            return
+        with _locks[(namespace, name)]:
+            latest = _latest(namespace, name)
+            moved = [] if latest is None else moved_aliases(kube(), latest)
+            if latest is None or not moved:  # gone, or another handler has caught up meanwhile
+                return
+            logger.info("%s/%s: alias moved for %s; reconciling", namespace, name, ", ".join(moved))
+            outcome = reconcile(kube(), latest, fresh=True)
+    except RegistryError as e:
+        if e.permanent:  # e.g. the alias was deleted: keep serving the recorded versions
+            logger.warning("%s/%s: aliases not re-resolved: %s", namespace, name, e)
+            return
+        message = f"{e.reason} following aliases ({e}), retrying in {delay:.0f}s"
+        raise kopf.TemporaryError(message, delay=delay) from e
+    if outcome.retry_after == 0:  # the registry failed during the reconcile
+        raise kopf.TemporaryError(f"{outcome.reason}, retrying in {delay:.0f}s", delay=delay)
+    # Anything else (stalled, a failed write-back) is in the status now; the next poll looks again.
 
 
 def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, **_: Any) -> None:

@@ -32,6 +32,7 @@ from modelops_operator.registry import (
     RegistryError,
     Resolution,
     ResolvedModel,
+    resolve_model,
     resolve_models,
 )
 from modelops_operator.spec import ROLES, DeploymentSpec, SpecError, parse_spec
@@ -39,6 +40,8 @@ from modelops_operator.spec import ROLES, DeploymentSpec, SpecError, parse_spec
 logger = logging.getLogger(__name__)
 SECRET_RETRY_SECONDS = 30.0
 SYNC_RETRY_SECONDS = 30.0
+ALIAS_POLL_ENV = "MODELOPS_ALIAS_POLL_SECONDS"
+DEFAULT_ALIAS_POLL_SECONDS = 60.0
 
 
 @dataclass
@@ -82,6 +85,29 @@ def cached_resolution(body: Mapping[str, Any]) -> Resolution | None:
         models={role: ResolvedModel.from_status(models[role]) for role in ROLES},
         training_run_id=status.get("trainingRunId"),
     )
+
+
+def alias_poll_seconds(environ: Mapping[str, str]) -> float:
+    """How often aliases are re-resolved: MODELOPS_ALIAS_POLL_SECONDS (a positive number), default 60."""
+    raw = environ.get(ALIAS_POLL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_ALIAS_POLL_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{ALIAS_POLL_ENV} must be a positive number of seconds, not {raw!r}")
+    return seconds
+
+
+def moved_roles(recorded: Mapping[str, ResolvedModel], current: Mapping[str, ResolvedModel]) -> list[str]:
+    """The roles whose freshly resolved version differs from the recorded one (pure)."""
+    return [
+        role
+        for role, model in current.items()
+        if role not in recorded or recorded[role].version != model.version
+    ]
 
 
 def resolution_message(resolution: Resolution) -> str:
@@ -299,3 +325,29 @@ def reconcile(
     if available.stalled:
         return Outcome(stalled=available.message, reason=available.reason)
     return Outcome(reason=available.reason)
+
+
+def moved_aliases(kube: Kube, body: Mapping[str, Any]) -> list[str]:
+    """Re-resolve the aliases of a resolved ModelDeployment; the roles whose alias now names another version.
+
+    Reads only (the Secret, and the registry through its alias cache); never writes. Nothing to follow
+    while the spec handler has not resolved the current generation, or when no model is named by alias.
+    Raises RegistryError when the registry cannot answer.
+    """
+    recorded = cached_resolution(body)
+    if recorded is None:
+        return []
+    try:
+        spec = parse_spec(body.get("spec") or {})
+    except SpecError:
+        return []
+    aliased = {role: ref for role, ref in spec.models.items() if ref.alias is not None}
+    if not aliased:
+        return []
+    credentials = credentials_for(kube, body["metadata"]["namespace"], spec)
+    if credentials is None:
+        message = f"registry credentials Secret {spec.registry.credentials_secret} not found"
+        raise RegistryError(message)  # temporary: the Secret may come back
+    client = RegistryClient(spec.registry.tracking_uri, credentials)
+    current = {role: resolve_model(client, ref) for role, ref in aliased.items()}
+    return moved_roles(recorded.models, current)

@@ -113,6 +113,12 @@ class DeploymentSpec:
     promotion: Promotion = Promotion()
 
 
+def uses_alias(raw: Mapping[str, Any] | None) -> bool:
+    """Whether a raw .spec names at least one model by alias (such resources follow alias moves)."""
+    models = (raw or {}).get("models") or {}
+    return any(isinstance(ref, Mapping) and ref.get("alias") for ref in models.values())
+
+
 def _model_ref(role: str, raw: Mapping[str, Any]) -> ModelRef:
     version, alias = raw.get("version"), raw.get("alias")
     if not raw.get("name") or (version is None) == (alias is None):

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 ROLES = ("predictor", "drift", "outlier")
 READY_TIMEOUT = 90.0
+ALIAS_POLL_SECONDS = 2  # the operator's MODELOPS_ALIAS_POLL_SECONDS in these tests (default 60)
 
 
 def free_port() -> int:
@@ -63,7 +64,11 @@ class Operator:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "MODELOPS_ALIAS_POLL_SECONDS": str(ALIAS_POLL_SECONDS),
+        }
         command = [
             sys.executable,
             "-m",
@@ -317,6 +322,78 @@ def test_version_change_rolls_out_and_moves_the_registry(
         assert registry.get_model_version(model, second[role]).current_stage == "Staging"
         assert registry.get_model_version(model, first[role]).current_stage == "Archived"
         assert registry.get_model_version_by_alias(model, "staging").version == second[role]
+
+
+def test_moved_alias_is_followed_without_a_spec_change(
+    operator: Operator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    alias = "champion"
+    names = {role: trained_models["models"][role]["name"] for role in ROLES}
+    first = new_versions(registry, trained_models)
+    for role in ROLES:
+        registry.set_registered_model_alias(names[role], alias, first[role])
+    name = "wine-alias"
+    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, {})
+    doc["spec"]["models"] = {role: {"name": names[role], "alias": alias} for role in ROLES}
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    obj = wait_condition(api, namespace, name, "RegistrySynced")
+    assert obj["status"]["models"]["predictor"]["version"] == first["predictor"]
+    assert obj["status"]["models"]["predictor"]["alias"] == alias
+    key_before = obj["status"]["registrySyncedKey"]
+
+    # Someone moves the predictor's alias in MLflow; the spec stays as it is.
+    second = new_versions(registry, trained_models)
+    registry.set_registered_model_alias(names["predictor"], alias, second["predictor"])
+    obj = wait_condition(
+        api,
+        namespace,
+        name,
+        "RegistrySynced",
+        extra=lambda o: (
+            o["status"]["models"]["predictor"]["version"] == second["predictor"]
+            and o["status"].get("registrySyncedKey") != key_before
+        ),
+    )
+    assert obj["metadata"]["generation"] == 1
+    assert condition(obj, "Ready")["status"] == "True"
+    assert (
+        obj["status"]["models"]["predictor"]["uri"] == f"models:/{names['predictor']}/{second['predictor']}"
+    )
+    assert obj["status"]["models"]["drift"]["version"] == first["drift"]  # its alias did not move
+    assert obj["status"]["models"]["outlier"]["version"] == first["outlier"]
+    apps = client.AppsV1Api(api)
+    dep = apps.read_namespaced_deployment(name, namespace)
+    assert (
+        env_of(dep)["MODELOPS_PREDICTOR_URI"].value == f"models:/{names['predictor']}/{second['predictor']}"
+    )
+    assert env_of(dep)["MODELOPS_DRIFT_URI"].value == f"models:/{names['drift']}/{first['drift']}"
+
+    # The new version is written back like any new version; the one it replaces is archived.
+    moved = registry.get_model_version(names["predictor"], second["predictor"])
+    assert moved.current_stage == "Staging"
+    assert "staging" in moved.aliases
+    assert json.loads(moved.tags[f"modelops.deployment.{namespace}.{name}"])["stage"] == "Staging"
+    assert registry.get_model_version(names["predictor"], first["predictor"]).current_stage == "Archived"
+    assert registry.get_model_version_by_alias(names["predictor"], alias).version == second["predictor"]
+
+    # At rest the poll keeps running but writes nothing: no status write, no Deployment change.
+    before = (get_mdep(api, namespace, name)["metadata"]["resourceVersion"], dep.metadata.generation)
+    window_end = time.monotonic() + 5 * ALIAS_POLL_SECONDS + 2
+    changes = 0
+    while time.monotonic() < window_end:
+        now = (
+            get_mdep(api, namespace, name)["metadata"]["resourceVersion"],
+            apps.read_namespaced_deployment(name, namespace).metadata.generation,
+        )
+        changes += now != before
+        before = now
+        time.sleep(1)  # sampling interval of the observation window, not a wait for a condition
+    assert changes == 0
 
 
 def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops_operator.spec import DEFAULT_RESOURCES, ModelRef, SpecError, parse_spec
+from modelops_operator.spec import DEFAULT_RESOURCES, ModelRef, SpecError, parse_spec, uses_alias
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -88,3 +88,23 @@ def test_contradictions_are_spec_errors(path: list[str], value: object) -> None:
 def test_numeric_version_becomes_string() -> None:
     raw = _mutated(["models", "predictor", "version"], 4)
     assert parse_spec(raw).models["predictor"].version == "4"
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        ({"predictor": {"name": "a", "version": "1"}, "drift": {"name": "b", "version": "2"}}, False),
+        ({"predictor": {"name": "a", "version": "1"}, "drift": {"name": "b", "alias": "champion"}}, True),
+        ({"predictor": {"name": "a", "alias": "champion"}}, True),
+        ({"predictor": {"name": "a", "alias": ""}}, False),
+        ({}, False),
+    ],
+)
+def test_uses_alias(models: dict, expected: bool) -> None:
+    assert uses_alias({"models": models}) is expected
+
+
+def test_uses_alias_on_the_samples() -> None:
+    assert uses_alias(sample("wine-quality-production.yaml")["spec"])
+    assert not uses_alias(sample("wine-quality-staging.yaml")["spec"])
+    assert not uses_alias(None)
