@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 from modelops_training.data import DATA_DIR_ENV, DataError
+from modelops_training.quiet import quiet_third_party_output
 from modelops_training.state import (
     STATE_DIR_ENV,
     default_output,
@@ -67,10 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         artifact_root.mkdir(parents=True, exist_ok=True)  # sqlite needs the database's folder to exist
     output = args.output or default_output(state)
 
-    # Quieter third-party output: no per-file artifact bars, no "PyTorch not found" note from transformers
-    # (imported by alibi-detect, which needs neither).
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    quiet_third_party_output()
     # Imported here so that --help answers without loading MLflow and the ML libraries.
     from modelops_training.pipeline import RegistryStoreError, train_and_register
     from modelops_training.registration import format_summary

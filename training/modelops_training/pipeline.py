@@ -57,8 +57,6 @@ def split_data(
 @contextlib.contextmanager
 def tracking(uri: str) -> Iterator[None]:
     """Point the MLflow fluent API at `uri` for the duration, then restore the previous URI."""
-    # A server URI makes MLflow print a "View run" line per nested run, through the progress bar.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:

@@ -17,6 +17,9 @@ READY_TIMEOUT_S = 180.0
 
 def train(tracking_uri: str, data_dir: Path | None, trials: int, state: Path) -> dict[str, Any]:
     """Train and register the three models; print the summary; return the registered record."""
+    from modelops_training.quiet import quiet_third_party_output
+
+    quiet_third_party_output()
     from modelops_training.pipeline import train_and_register
     from modelops_training.registration import format_summary
 
