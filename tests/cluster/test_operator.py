@@ -7,12 +7,8 @@ are observed exactly as on a real cluster, without containers.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from mlflow import MlflowClient
 
 from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
+from modelops_operator.local import LocalOperator
 from tests.fixtures.cluster import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -33,12 +30,6 @@ EXAMPLES = REPO / "examples"
 ROLES = ("predictor", "drift", "outlier")
 READY_TIMEOUT = 90.0
 ALIAS_POLL_SECONDS = 2  # the operator's MODELOPS_ALIAS_POLL_SECONDS in these tests (default 60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def kubectl(
@@ -54,54 +45,6 @@ def kubectl(
     )
 
 
-class Operator:
-    """`kopf run -m modelops_operator.handlers` as a subprocess, with its JSON log in a file."""
-
-    def __init__(self, kubeconfig: str, log_path: Path) -> None:
-        self.kubeconfig = kubeconfig
-        self.log_path = log_path
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "KUBECONFIG": self.kubeconfig,
-            "MODELOPS_ALIAS_POLL_SECONDS": str(ALIAS_POLL_SECONDS),
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "kopf",
-            "run",
-            "-m",
-            "modelops_operator.handlers",
-            "--all-namespaces",
-            "--standalone",
-            "--log-format=json",
-            f"--liveness=http://127.0.0.1:{self.port}/healthz",
-        ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        wait_for(self.alive, 60, 0.25, "operator liveness endpoint", ignore=(OSError,))
-
-    def alive(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise RuntimeError(f"operator exited: {self.log_path.read_text()[-3000:]}")
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-            return bool(r.status == 200)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def kubeconfig(cluster: Any) -> str:
     path = str(cluster.kubeconfig)
@@ -111,13 +54,12 @@ def kubeconfig(cluster: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    op = Operator(kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
-    op.start()
-    try:
+def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
+    """The real `kopf run` (all namespaces), polling aliases often so that a moved alias shows quickly."""
+    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
+    env = {"MODELOPS_ALIAS_POLL_SECONDS": str(ALIAS_POLL_SECONDS)}
+    with LocalOperator(kubeconfig, log_path, env=env) as op:
         yield op
-    finally:
-        op.stop()
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +159,7 @@ def env_of(deployment: Any) -> dict[str, Any]:
 
 
 def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -278,11 +220,11 @@ def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
     assert "on 1/1 pods" in row
     wide = kubectl(kubeconfig, "get", "mdep", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-2:] == ["IMAGE", "DRIFT"]
-    assert "ghcr.io/modelops/modelops-service:0.1.0" in wide[1]
+    assert "modelops/modelops-service:0.1.0" in wide[1]
 
 
 def test_version_change_rolls_out_and_moves_the_registry(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -325,7 +267,7 @@ def test_version_change_rolls_out_and_moves_the_registry(
 
 
 def test_moved_alias_is_followed_without_a_spec_change(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -397,7 +339,7 @@ def test_moved_alias_is_followed_without_a_spec_change(
 
 
 def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -446,7 +388,7 @@ def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
     wait_for(
         lambda: (
             apps.read_namespaced_deployment(name, namespace).spec.template.spec.containers[0].image
-            == "ghcr.io/modelops/modelops-service:0.1.0"
+            == "modelops/modelops-service:0.1.0"
         ),
         30,
         0.25,
@@ -467,7 +409,7 @@ def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
 
 
 def test_unknown_version_is_stalled_and_stays_calm(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -514,7 +456,7 @@ def test_unknown_version_is_stalled_and_stays_calm(
 
 
 def test_registry_outage_is_reconciling_and_recovers(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -589,7 +531,7 @@ def test_invalid_name_is_rejected(kubeconfig: str, namespace: str) -> None:
 
 
 def test_build_path_runs_a_job_and_sets_the_image(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -621,7 +563,7 @@ def test_build_path_runs_a_job_and_sets_the_image(
 
 
 def test_credentials_come_from_the_secret_and_never_leak(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
@@ -652,7 +594,7 @@ def test_credentials_come_from_the_secret_and_never_leak(
 
 
 def test_registry_write_back_failure_keeps_ready_and_recovers_on_a_fix(
-    operator: Operator,
+    operator: LocalOperator,
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,

@@ -43,7 +43,7 @@ def test_production_sample_values() -> None:
         spec.autoscaling.max_replicas,
     ) == (2, 5)
     assert spec.registry.credentials_secret == "mlflow-credentials"
-    assert spec.image.pull_secrets == ("ghcr-pull",)
+    assert spec.image.pull_secrets == ("registry-pull",)
     assert spec.ingress is not None
     assert spec.ingress.tls_secret == "wine-example-com-tls"
     assert spec.resources["limits"] == {"memory": "2Gi"}
