@@ -88,7 +88,7 @@ class LocalOperator:
                 self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL
             )
         deadline = time.monotonic() + self.startup_timeout
-        while not self._healthz():
+        while not self.alive():
             if time.monotonic() > deadline:
                 self.stop()
                 raise OperatorExited(
@@ -98,10 +98,7 @@ class LocalOperator:
         return self
 
     def alive(self) -> bool:
-        """True when the process runs and /healthz answers; raises if the process has ended."""
-        return self._healthz()
-
-    def _healthz(self) -> bool:
+        """True when the process runs and /healthz answers; raises OperatorExited if it has ended."""
         if self.process is None or self.process.poll() is not None:
             raise OperatorExited(f"operator exited: {self.log_tail()}")
         try:
