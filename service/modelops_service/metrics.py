@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelops_service.drift import DriftReport
 from modelops_service.monitoring import Monitoring
 
 REQUEST = "request"
@@ -35,6 +36,13 @@ class MonitoringMetrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.feature_drift = Gauge(
+            "modelops_drift_feature_detected",
+            "1 when the latest drift test flagged this feature, else 0",
+            ["service", "scope", "feature"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
         self.window_rows = Gauge(
             "modelops_drift_window_rows",
             "Rows held in the drift window (per worker; summed over live workers)",
@@ -47,7 +55,7 @@ class MonitoringMetrics:
         )
         self.rows = Counter("modelops_rows", "Rows scored by the predictor", ["service"], registry=registry)
         # labels() looks a child up on every call: keep the children of this service at hand.
-        self._p_value_children: dict[tuple[str, str], Any] = {}
+        self._feature_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._rows = self.rows.labels(service_name)
         self._outliers = self.outliers.labels(service_name)
         self._window_rows = self.window_rows.labels(service_name)
@@ -58,21 +66,23 @@ class MonitoringMetrics:
 
     def record(self, monitoring: Monitoring) -> None:
         """Update gauges and counters from a request's monitoring result."""
-        self._set_drift(REQUEST, monitoring.drift.p_value, monitoring.drift.any_drift)
+        self._set_drift(REQUEST, monitoring.drift)
         window = monitoring.window
         self._window_rows.set(window.rows)
         if window.computed and window.drift is not None:
-            self._set_drift(WINDOW, window.drift.p_value, window.drift.any_drift)
+            self._set_drift(WINDOW, window.drift)
         flagged = sum(monitoring.outliers.is_outlier)
         if flagged:
             self._outliers.inc(flagged)
 
-    def _set_drift(self, scope: str, p_values: dict[str, float], any_drift: bool) -> None:
-        for feature, p in p_values.items():
-            child = self._p_value_children.get((scope, feature))
-            if child is None:
-                child = self._p_value_children[scope, feature] = self.p_value.labels(
-                    self.service_name, scope, feature
+    def _set_drift(self, scope: str, report: DriftReport) -> None:
+        for feature, p in report.p_value.items():
+            children = self._feature_children.get((scope, feature))
+            if children is None:
+                children = self._feature_children[scope, feature] = (
+                    self.p_value.labels(self.service_name, scope, feature),
+                    self.feature_drift.labels(self.service_name, scope, feature),
                 )
-            child.set(p)
-        self._drift_children[scope].set(1 if any_drift else 0)
+            children[0].set(p)
+            children[1].set(1 if report.is_drift.get(feature) else 0)
+        self._drift_children[scope].set(1 if report.any_drift else 0)

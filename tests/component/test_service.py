@@ -17,29 +17,10 @@ import pytest
 
 from modelops_service.events import matches_query_filter, parse_drift_p_values
 from modelops_service.local import LocalService
+from tests.fixtures.data import FEATURES, shifted, wine_records
 from tests.fixtures.service import start_service
 
 pytestmark = pytest.mark.component
-
-FEATURES = [
-    "fixed_acidity", "volatile_acidity", "citric_acid", "residual_sugar", "chlorides", "free_sulfur_dioxide",
-    "total_sulfur_dioxide", "density", "pH", "sulphates", "alcohol", "is_red",
-]  # fmt: skip
-
-
-def wine_records(data_dir: Path, rows: int, seed: int) -> list[dict[str, Any]]:
-    """Real rows of the wine data as request records (is_red an int, the rest floats)."""
-    frames = []
-    for colour, is_red in (("red", 1), ("white", 0)):
-        frame = pd.read_csv(data_dir / f"winequality-{colour}.csv", sep=";")
-        frame.columns = [c.strip().replace(" ", "_") for c in frame.columns]
-        frame["is_red"] = is_red
-        frames.append(frame)
-    sample = pd.concat(frames).sample(rows, random_state=seed)
-    return [
-        {name: (int(row[name]) if name == "is_red" else float(row[name])) for name in FEATURES}
-        for _, row in sample.iterrows()
-    ]
 
 
 def json_bytes(value: Any) -> bytes:
@@ -130,10 +111,6 @@ def test_absurd_row_is_an_outlier(
     assert body["monitoring"]["outliers"]["is_outlier"] == [False, True]
 
 
-def shifted(records: list[dict[str, Any]], feature: str, by: float) -> list[dict[str, Any]]:
-    return [{**record, feature: record[feature] + by} for record in records]
-
-
 def test_shifted_batch_flags_window_drift(prediction_service: LocalService, wine_data_dir: Path) -> None:
     # Fill the 200-row window with real rows, then with the same kind of rows with more alcohol.
     post(prediction_service, wine_records(wine_data_dir, 200, seed=10)).raise_for_status()
@@ -209,6 +186,8 @@ def test_metrics_expose_drift_gauges(prediction_service: LocalService, example_r
     for feature in FEATURES:
         value = metric_value(text, "modelops_drift_p_value", scope="request", feature=feature)
         assert math.isclose(value, body["monitoring"]["drift"]["p_value"][feature])
+        flagged = metric_value(text, "modelops_drift_feature_detected", scope="request", feature=feature)
+        assert flagged == float(body["monitoring"]["drift"]["is_drift"][feature])
     assert metric_value(text, "modelops_drift_detected", scope="request") in (0.0, 1.0)
     assert metric_value(text, "modelops_rows_total") >= 2
     assert metric_value(text, "modelops_outliers_total") >= 0
