@@ -19,7 +19,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from mlflow import MlflowClient
 
-from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
+from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_operator.local import LocalOperator
 from tests.fixtures.cluster import wait_for
 
@@ -46,32 +46,12 @@ def kubectl(
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(cluster: Any) -> str:
-    path = str(cluster.kubeconfig)
-    kubectl(path, "apply", "--server-side", "-f", "-", stdin=render_crd())
-    kubectl(path, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
-    return path
-
-
-@pytest.fixture(scope="module")
 def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
     """The real `kopf run` (all namespaces), polling aliases often so that a moved alias shows quickly."""
     log_path = tmp_path_factory.mktemp("operator") / "operator.log"
     env = {"MODELOPS_ALIAS_POLL_SECONDS": str(ALIAS_POLL_SECONDS)}
     with LocalOperator(kubeconfig, log_path, env=env) as op:
         yield op
-
-
-@pytest.fixture(scope="module")
-def api(cluster: Any) -> Iterator[client.ApiClient]:
-    with cluster.api_client() as api_client:
-        yield api_client
-
-
-@pytest.fixture
-def registry(mlflow_server: Any, trained_models: dict[str, Any]) -> MlflowClient:
-    mlflow_server.start()
-    return MlflowClient(mlflow_server.tracking_uri)
 
 
 def logged_model_id(source: str) -> str | None:
@@ -324,6 +304,10 @@ def test_moved_alias_is_followed_without_a_spec_change(
     assert registry.get_model_version_by_alias(names["predictor"], alias).version == second["predictor"]
 
     # At rest the poll keeps running but writes nothing: no status write, no Deployment change.
+    # (The drift poll's first look at the pods, a few seconds after Ready, is part of settling.)
+    wait_for(
+        lambda: (get_mdep(api, namespace, name).get("status") or {}).get("drift"), 30, 0.5, "status.drift"
+    )
     before = (get_mdep(api, namespace, name)["metadata"]["resourceVersion"], dep.metadata.generation)
     window_end = time.monotonic() + 5 * ALIAS_POLL_SECONDS + 2
     changes = 0
