@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from modelops_operator.drift_status import STATES as DRIFT_STATES
+
 GROUP = "modelops.dev"
 VERSION = "v1alpha1"
 KIND = "ModelDeployment"
@@ -271,6 +273,23 @@ def _resolved_model_schema() -> dict[str, Any]:
     }
 
 
+def _drift_status_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Drift in the serving pods' windows of recent rows, read from their /metrics.",
+        "properties": {
+            "state": {"type": "string", "enum": list(DRIFT_STATES)},
+            "summary": {"type": "string", "description": "The state and drifted features (printer column)."},
+            "features": {"type": "array", "items": {"type": "string"}, "description": "Drifted features."},
+            "minPValue": {"type": "number", "description": "Lowest feature p-value of the window tests."},
+            "windowRows": {"type": "integer", "description": "Rows in the pods' windows together."},
+            "pods": {"type": "string", "description": "Pods that answered / ready pods asked."},
+            "message": {"type": "string"},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+        },
+    }
+
+
 def status_schema() -> dict[str, Any]:
     """The OpenAPI v3 schema of .status (kstatus conventions)."""
     return {
@@ -302,7 +321,7 @@ def status_schema() -> dict[str, Any]:
                 "description": "The Ready condition's message (printer column).",
             },
             "registrySyncedKey": {"type": "string", "description": "What was last written to the registry."},
-            "drift": {"type": "string", "description": "Drift summary from the service's monitoring logs."},
+            "drift": _drift_status_schema(),
         },
     }
 
@@ -318,7 +337,7 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "URL", "type": "string", "jsonPath": ".status.url"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Image", "type": "string", "jsonPath": ".status.image", "priority": 1},
-        {"name": "Drift", "type": "string", "jsonPath": ".status.drift", "priority": 1},
+        {"name": "Drift", "type": "string", "jsonPath": ".status.drift.summary", "priority": 1},
     ]
 
 

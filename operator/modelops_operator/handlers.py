@@ -5,10 +5,13 @@ ModelDeployment changes run the reconcile recipe with fresh registry resolution;
 current generation, which restores deleted or hand-edited children and tracks rollouts without polling.
 Resources that name a model by alias are polled: every MODELOPS_ALIAS_POLL_SECONDS (default 60) the aliases
 are re-resolved, and only a moved alias leads to a reconcile (and to any write).
+Ready resources have their pods' drift read into status.drift every MODELOPS_DRIFT_POLL_SECONDS (default
+60; 0 turns it off), written only when it changes; a newly drifted window is also a Warning Event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -17,6 +20,8 @@ from typing import Any
 
 import kopf
 
+from modelops_operator import drift_probe
+from modelops_operator import drift_status as ds
 from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL
 from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_operator.kube import Kube, load_config
@@ -25,10 +30,11 @@ from modelops_operator.reconciler import (
     alias_poll_seconds,
     moved_aliases,
     reconcile,
+    utcnow,
 )
 from modelops_operator.registry import RegistryError
 from modelops_operator.spec import uses_alias
-from modelops_operator.status import condition
+from modelops_operator.status import condition, is_true
 
 CHILD_LABELS: dict[str, Any] = {
     "app.kubernetes.io/managed-by": MANAGED_BY,
@@ -36,6 +42,8 @@ CHILD_LABELS: dict[str, Any] = {
 }
 MAX_BACKOFF_SECONDS = 60.0
 ALIAS_POLL_SECONDS = alias_poll_seconds(os.environ)
+DRIFT_POLL_SECONDS = ds.poll_seconds(os.environ)
+METRICS_URL_TEMPLATE = ds.metrics_url_template(os.environ)
 logger = logging.getLogger(__name__)
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 _kube: Kube | None = None
@@ -157,6 +165,35 @@ def follow_aliases(*, body: kopf.Body, namespace: str | None, name: str, **kwarg
     if outcome.retry_after == 0:  # the registry failed during the reconcile
         raise kopf.TemporaryError(f"{outcome.reason}, retrying in {delay:.0f}s", delay=delay)
     # Anything else (stalled, a failed write-back) is in the status now; the next poll looks again.
+
+
+def _is_ready(status: kopf.Status, **_: Any) -> bool:
+    return is_true(status, "Ready")
+
+
+async def drift_status(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    """Read the ready pods' drift windows into status.drift; write only when it says something new."""
+    assert namespace is not None  # the CRD is namespaced
+    current = (body.get("status") or {}).get("drift")
+    desired = await drift_probe.observe(kube(), body, METRICS_URL_TEMPLATE, utcnow())
+    patch = ds.drift_patch(current, desired)
+    if patch is None:
+        return
+    await asyncio.to_thread(kube().patch_status, namespace, name, {"drift": patch})
+    if ds.newly_drifted(current, desired):
+        kopf.warn(body, reason="DriftDetected", message=f"{desired['summary']} ({desired['message']})")
+
+
+if DRIFT_POLL_SECONDS > 0:
+    kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        interval=DRIFT_POLL_SECONDS,
+        initial_delay=min(DRIFT_POLL_SECONDS, 5.0),  # the first look soon after Ready
+        when=_is_ready,
+        id="drift-status",
+    )(drift_status)
 
 
 def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, **_: Any) -> None:

@@ -27,6 +27,7 @@ PLURALS = {
     "Job": "jobs",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "Secret": "secrets",
+    "EndpointSlice": "endpointslices",
     "ModelDeployment": PLURAL,
 }
 logger = logging.getLogger(__name__)
@@ -126,6 +127,13 @@ class Kube:
             if e.status == 404:
                 return None
             raise
+
+    def list_labelled(
+        self, api_version: str, kind: str, namespace: str, label_selector: str
+    ) -> list[dict[str, Any]]:
+        """The items of a namespaced collection that match a label selector."""
+        path = object_path(api_version, kind, namespace)
+        return list(self._request("GET", path, query=[("labelSelector", label_selector)]).get("items") or [])
 
     def apply(
         self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None, likely_absent: bool = False

@@ -165,6 +165,8 @@ CLUSTER_WIDE_DECISIONS = [
     ("list", "", "secrets", None, False),
     ("watch", "", "secrets", None, False),
     ("create", "", "secrets", None, False),
+    ("list", "discovery.k8s.io", "endpointslices", None, True),
+    ("watch", "discovery.k8s.io", "endpointslices", None, False),
     ("delete", "modelops.dev", "modeldeployments", None, False),
     ("create", "modelops.dev", "modeldeployments", None, False),
     ("create", "apps", "deployments", None, True),

@@ -206,6 +206,7 @@ OPERATOR_KINDS = {
     "Job": ("batch", "jobs"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "Secret": ("", "secrets"),
+    "EndpointSlice": ("discovery.k8s.io", "endpointslices"),
     "ModelDeployment": ("modelops.dev", "modeldeployments"),
 }
 
@@ -224,6 +225,7 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
     for kind in ("Ingress", "Job", "HorizontalPodAutoscaler"):  # deleted when the spec drops them
         assert granted[OPERATOR_KINDS[kind]] == applied | {"delete"}
     assert granted[("", "secrets")] == {"get"}
+    assert granted[("discovery.k8s.io", "endpointslices")] == {"list"}
     assert granted[("", "events")] == {"create"}
     assert granted[("modelops.dev", "modeldeployments")] == {"get", "list", "watch", "patch"}
     assert granted[("modelops.dev", "modeldeployments/status")] == {"get", "patch"}

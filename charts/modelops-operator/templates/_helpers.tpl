@@ -114,6 +114,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+# status.drift: the ready pods behind a ModelDeployment's Service, whose /metrics the operator reads.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["list"]
 # kopf reports warnings and errors as Events on the ModelDeployment.
 - apiGroups: [""]
   resources: ["events"]

@@ -1,0 +1,67 @@
+"""The I/O edge of status.drift: find the ready pods of a ModelDeployment and read their /metrics.
+
+Pods are found through the Service's EndpointSlices and asked directly (every pod keeps its own drift
+window, so asking the Service would report one pod at random). The operator needs network access to the
+pods on the service port, as Prometheus does; MODELOPS_METRICS_URL_TEMPLATE changes the URL (e.g. to go
+through a proxy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from modelops_operator import drift_status as ds
+from modelops_operator.builders.common import HTTP_PORT_NAME
+from modelops_operator.kube import Kube
+
+SCRAPE_TIMEOUT_SECONDS = 3.0
+MAX_METRICS_BYTES = 4 << 20
+
+
+def _error_text(error: BaseException) -> str:
+    """A short error description that does not change between polls (no addresses or ports)."""
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"HTTP {error.status}"
+    if isinstance(error, asyncio.TimeoutError | TimeoutError):
+        return f"no answer within {SCRAPE_TIMEOUT_SECONDS:.0f}s"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return "connection failed"
+    return type(error).__name__
+
+
+async def _scrape(session: aiohttp.ClientSession, url: str) -> str:
+    async with session.get(url, raise_for_status=True) as response:
+        body = await response.content.read(MAX_METRICS_BYTES + 1)
+        if len(body) > MAX_METRICS_BYTES:
+            raise ValueError("metrics larger than 4 MiB")
+        return body.decode("utf-8", errors="replace")
+
+
+async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: str) -> dict[str, Any]:
+    """status.drift as the pods report it now (a dict of the keys in drift_status.DRIFT_KEYS)."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    previous = (body.get("status") or {}).get("drift")
+    if not ((body.get("spec") or {}).get("serving") or {}).get("monitoring", True):
+        return ds.disabled(previous, now)
+    selector = f"kubernetes.io/service-name={name}"
+    slices = await asyncio.to_thread(
+        kube.list_labelled, "discovery.k8s.io/v1", "EndpointSlice", namespace, selector
+    )
+    endpoints = ds.ready_endpoints(slices, HTTP_PORT_NAME)
+    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        urls = [ds.metrics_url(url_template, e, namespace, name) for e in endpoints]
+        results = await asyncio.gather(*(_scrape(session, url) for url in urls), return_exceptions=True)
+    pods: list[ds.PodDrift] = []
+    failures: dict[str, str] = {}
+    for endpoint, result in zip(endpoints, results, strict=True):
+        if isinstance(result, BaseException):
+            failures[endpoint.pod] = _error_text(result)
+        else:
+            pods.append(ds.parse_pod_metrics(endpoint.pod, result))
+    return ds.summarise(pods, failures, previous, now)

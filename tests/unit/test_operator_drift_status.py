@@ -1,0 +1,175 @@
+"""status.drift from the pods' /metrics: parsing the service's own exposition, summing up, patching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from modelops_operator import drift_status as ds
+from modelops_service.drift import DriftReport
+from modelops_service.metrics import MonitoringMetrics
+from modelops_service.monitoring import Monitoring, WindowState
+from modelops_service.outliers import OutlierReport
+
+NOW = "2026-11-27T05:00:00Z"
+LATER = "2026-11-27T05:01:00Z"
+
+
+def report(p_values: dict[str, float], threshold: float = 0.05) -> DriftReport:
+    return DriftReport(
+        threshold=threshold,
+        p_value=p_values,
+        distance=dict.fromkeys(p_values, 0.1),
+        is_drift={f: p < threshold for f, p in p_values.items()},
+        rows=10,
+    )
+
+
+def exposition(*requests: tuple[dict[str, float], dict[str, float] | None, int]) -> str:
+    """/metrics text written by the service's own MonitoringMetrics after the given requests.
+
+    Each request: (request p-values, window p-values or None when the window was not tested, window rows).
+    """
+    registry = CollectorRegistry()
+    metrics = MonitoringMetrics("WineQualityService", registry=registry)
+    for request_p, window_p, rows in requests:
+        window = WindowState(
+            rows, 500, 100, None if window_p is None else report(window_p), window_p is not None
+        )
+        metrics.record(Monitoring(report(request_p), window, OutlierReport(0.5, [False], [0.1])))
+    return generate_latest(registry).decode()
+
+
+def test_parses_a_tested_window_with_drifted_features() -> None:
+    text = exposition(({"alcohol": 0.9, "pH": 0.9}, {"alcohol": 1e-9, "pH": 0.4, "is_red": 0.01}, 120))
+    pod = ds.parse_pod_metrics("wine-1", text)
+    assert pod == ds.PodDrift("wine-1", 120, True, ("alcohol", "is_red"), 1e-9)
+
+
+def test_request_drift_alone_is_not_window_drift() -> None:
+    text = exposition(({"alcohol": 1e-12}, None, 40))
+    pod = ds.parse_pod_metrics("wine-1", text)
+    assert pod == ds.PodDrift("wine-1", 40, False, (), None)
+
+
+def test_the_latest_window_test_counts() -> None:
+    text = exposition(({"alcohol": 0.9}, {"alcohol": 1e-9}, 200), ({"alcohol": 0.9}, {"alcohol": 0.7}, 300))
+    assert ds.parse_pod_metrics("p", text) == ds.PodDrift("p", 300, True, (), 0.7)
+
+
+def test_label_values_are_unescaped_and_other_metrics_ignored() -> None:
+    text = "\n".join(
+        [
+            "# HELP modelops_drift_feature_detected x",
+            'modelops_drift_feature_detected{service="s",scope="window",feature="a \\"b\\" \\\\c"} 1.0',
+            'modelops_drift_detected{scope="window",service="s"} 1.0',
+            'bentoml_service_request_total{endpoint="/predict"} 7.0',
+            "garbage line",
+            'modelops_drift_p_value{scope="window",feature="x"} NaN',
+        ]
+    )
+    pod = ds.parse_pod_metrics("p", text)
+    assert pod.drifted == ('a "b" \\c',)
+    assert pod.min_p_value is None
+
+
+def test_summary_of_drift_on_one_of_two_pods() -> None:
+    pods = [ds.PodDrift("a", 500, True, ("alcohol",), 1.234567e-7), ds.PodDrift("b", 300, True, (), 0.2)]
+    drift = ds.summarise(pods, {}, None, NOW)
+    assert drift == {
+        "state": "Drift",
+        "summary": "Drift: alcohol",
+        "features": ["alcohol"],
+        "minPValue": 1.23e-7,
+        "windowRows": 800,
+        "pods": "2/2 pods",
+        "message": "window drift on 1/2 tested pods (a)",
+        "lastTransitionTime": NOW,
+    }
+    assert ds.newly_drifted(None, drift)
+    assert not ds.newly_drifted(drift, ds.summarise(pods, {}, drift, LATER))
+
+
+@pytest.mark.parametrize(
+    ("pods", "failures", "state", "summary"),
+    [
+        ([ds.PodDrift("a", 500, True, (), 0.3)], {}, "NoDrift", "NoDrift"),
+        ([ds.PodDrift("a", 40, False, (), None)], {}, "Collecting", "Collecting (40 rows)"),
+        ([], {}, "Unknown", "Unknown"),
+        ([], {"a": "connection failed"}, "Unknown", "Unknown"),
+    ],
+)
+def test_summary_states(pods: list[ds.PodDrift], failures: dict[str, str], state: str, summary: str) -> None:
+    drift = ds.summarise(pods, failures, None, NOW)
+    assert (drift["state"], drift["summary"]) == (state, summary)
+    assert state in ds.STATES
+
+
+def test_pods_that_do_not_answer_are_named() -> None:
+    drift = ds.summarise([ds.PodDrift("a", 500, True, (), 0.3)], {"b": "HTTP 503"}, None, NOW)
+    assert drift["pods"] == "1/2 pods"
+    assert drift["message"].endswith("not answering: b: HTTP 503")
+    assert (
+        ds.summarise([], {"b": "HTTP 503"}, None, NOW)["message"]
+        == "no pod answered on /metrics: b: HTTP 503"
+    )
+
+
+def test_transition_time_moves_only_with_the_state() -> None:
+    first = ds.summarise([ds.PodDrift("a", 100, True, (), 0.3)], {}, None, NOW)
+    same = ds.summarise([ds.PodDrift("a", 200, True, (), 0.2)], {}, first, LATER)
+    assert same["lastTransitionTime"] == NOW
+    drifted = ds.summarise([ds.PodDrift("a", 200, True, ("pH",), 0.001)], {}, same, LATER)
+    assert drifted["lastTransitionTime"] == LATER
+    assert ds.disabled(drifted, LATER)["state"] == "Disabled"
+
+
+def test_patch_is_none_at_rest_and_drops_stale_keys() -> None:
+    drifted = ds.summarise([ds.PodDrift("a", 500, True, ("pH",), 0.001)], {}, None, NOW)
+    assert ds.drift_patch(drifted, dict(drifted)) is None
+    unknown = ds.summarise([], {}, drifted, LATER)
+    patch = ds.drift_patch(drifted, unknown)
+    assert patch is not None
+    assert (patch["state"], patch["features"], patch["windowRows"]) == ("Unknown", None, None)
+    assert set(patch) == set(ds.DRIFT_KEYS)
+
+
+def endpoint_slice(endpoints: list[dict[str, Any]], port_name: str = "http") -> dict[str, Any]:
+    return {"ports": [{"name": port_name, "port": 3000, "protocol": "TCP"}], "endpoints": endpoints}
+
+
+def test_ready_endpoints_from_slices() -> None:
+    slices = [
+        endpoint_slice(
+            [
+                {"addresses": ["10.0.0.2"], "conditions": {"ready": True}, "targetRef": {"name": "wine-b"}},
+                {"addresses": ["10.0.0.3"], "conditions": {"ready": False}, "targetRef": {"name": "wine-c"}},
+                {"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "targetRef": {"name": "wine-a"}},
+            ]
+        ),
+        endpoint_slice([{"addresses": ["10.0.0.9"], "targetRef": {"name": "other"}}], port_name="metrics"),
+    ]
+    assert ds.ready_endpoints(slices, "http") == [
+        ds.Endpoint("wine-a", "10.0.0.1", 3000),
+        ds.Endpoint("wine-b", "10.0.0.2", 3000),
+    ]
+
+
+def test_url_template_and_poll_settings() -> None:
+    endpoint = ds.Endpoint("wine-a", "10.0.0.1", 3000)
+    assert (
+        ds.metrics_url(ds.metrics_url_template({}), endpoint, "ns", "wine") == "http://10.0.0.1:3000/metrics"
+    )
+    template = ds.metrics_url_template({ds.METRICS_URL_ENV: "http://127.0.0.1:8000/{namespace}/{pod}"})
+    assert ds.metrics_url(template, endpoint, "ns", "wine") == "http://127.0.0.1:8000/ns/wine-a"
+    with pytest.raises(ValueError, match="not a valid template"):
+        ds.metrics_url_template({ds.METRICS_URL_ENV: "http://{host}/metrics"})
+    with pytest.raises(ValueError, match="http"):
+        ds.metrics_url_template({ds.METRICS_URL_ENV: "file:///etc/passwd"})
+    assert ds.poll_seconds({}) == 60
+    assert ds.poll_seconds({ds.DRIFT_POLL_ENV: "0"}) == 0
+    for bad in ("-1", "soon", "inf"):
+        with pytest.raises(ValueError, match=ds.DRIFT_POLL_ENV):
+            ds.poll_seconds({ds.DRIFT_POLL_ENV: bad})
