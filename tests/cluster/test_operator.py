@@ -304,10 +304,15 @@ def test_moved_alias_is_followed_without_a_spec_change(
     assert registry.get_model_version_by_alias(names["predictor"], alias).version == second["predictor"]
 
     # At rest the poll keeps running but writes nothing: no status write, no Deployment change.
-    # (The drift poll's first look at the pods, a few seconds after Ready, is part of settling.)
-    wait_for(
-        lambda: (get_mdep(api, namespace, name).get("status") or {}).get("drift"), 30, 0.5, "status.drift"
-    )
+    # (The drift poll's first look at the new pods, a few seconds after Ready, is part of settling.)
+    def drift_names_the_new_pods() -> bool:
+        drift = (get_mdep(api, namespace, name).get("status") or {}).get("drift") or {}
+        pods = client.CoreV1Api(api).list_namespaced_pod(
+            namespace, label_selector=f"app.kubernetes.io/instance={name}"
+        )
+        return bool(pods.items) and all(p.metadata.name in drift.get("message", "") for p in pods.items)
+
+    wait_for(drift_names_the_new_pods, 30, 0.5, "status.drift about the new pods")
     before = (get_mdep(api, namespace, name)["metadata"]["resourceVersion"], dep.metadata.generation)
     window_end = time.monotonic() + 5 * ALIAS_POLL_SECONDS + 2
     changes = 0

@@ -34,16 +34,44 @@ def train(tracking_uri: str, data_dir: Path | None, trials: int, state: Path) ->
     return registered.to_record()
 
 
+def predict(url: str, records: list[dict[str, Any]]) -> Any:
+    """POST records to /predict and return the decoded response."""
+    body = json.dumps(records).encode()
+    request = urllib.request.Request(
+        f"{url}/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
 def call_service(url: str) -> Any:
     """POST the proof-of-concept request to /predict and return the decoded response."""
     from modelops_service.schema import example_request
 
-    body = json.dumps(example_request()).encode()
-    request = urllib.request.Request(
-        f"{url}/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return predict(url, example_request())
+
+
+def drifted_records(data_dir: Path | None, rows: int, feature: str, by: float) -> list[dict[str, Any]]:
+    """Real wine rows with one feature moved by a constant (what a changed vineyard would send)."""
+    from modelops_training.data import load_wine
+
+    frame = load_wine(data_dir).X.sample(rows, random_state=7)
+    frame[feature] = frame[feature] + by
+    return [
+        {k: (int(v) if k == "is_red" else float(v)) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
+def wait_drift_state(kubeconfig: Path, namespace: str, name: str, state: str, timeout: float = 60.0) -> None:
+    """Poll until status.drift.state is `state`."""
+    from modelops_cluster import wait_for
+
+    def reached() -> bool:
+        out = kubectl(kubeconfig, "get", "modeldeployment", name, "-n", namespace, "-o", "json")
+        return bool(((json.loads(out).get("status") or {}).get("drift") or {}).get("state") == state)
+
+    wait_for(reached, timeout, 1.0, f"status.drift.state={state} on {namespace}/{name}")
 
 
 def install_crd(kubeconfig: Path) -> None:
