@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modelops_operator.settings import seconds_setting
+
 METRICS_URL_ENV = "MODELOPS_METRICS_URL_TEMPLATE"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
 DRIFT_POLL_ENV = "MODELOPS_DRIFT_POLL_SECONDS"
@@ -65,16 +67,7 @@ class PodDrift:
 
 def poll_seconds(environ: Mapping[str, str]) -> float:
     """MODELOPS_DRIFT_POLL_SECONDS: a number of seconds >= 0 (0 turns the drift status off), default 60."""
-    raw = environ.get(DRIFT_POLL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_DRIFT_POLL_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < math.inf:
-        raise ValueError(f"{DRIFT_POLL_ENV} must be a number of seconds >= 0, not {raw!r}")
-    return seconds
+    return seconds_setting(environ, DRIFT_POLL_ENV, DEFAULT_DRIFT_POLL_SECONDS, allow_zero=True)
 
 
 def metrics_url_template(environ: Mapping[str, str]) -> str:
@@ -234,18 +227,6 @@ def summarise(
 def newly_drifted(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> bool:
     """Whether this observation turns drift on (the moment for a Warning Event)."""
     return current.get("state") == "Drift" and (previous or {}).get("state") != "Drift"
-
-
-DRIFT_KEYS = (
-    "state",
-    "summary",
-    "features",
-    "minPValue",
-    "windowRows",
-    "pods",
-    "message",
-    "lastTransitionTime",
-)
 
 
 def drift_patch(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -35,6 +35,7 @@ from modelops_operator.registry import (
     resolve_model,
     resolve_models,
 )
+from modelops_operator.settings import seconds_setting
 from modelops_operator.spec import ROLES, DeploymentSpec, SpecError, parse_spec
 
 logger = logging.getLogger(__name__)
@@ -89,16 +90,7 @@ def cached_resolution(body: Mapping[str, Any]) -> Resolution | None:
 
 def alias_poll_seconds(environ: Mapping[str, str]) -> float:
     """How often aliases are re-resolved: MODELOPS_ALIAS_POLL_SECONDS (a positive number), default 60."""
-    raw = environ.get(ALIAS_POLL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_ALIAS_POLL_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"{ALIAS_POLL_ENV} must be a positive number of seconds, not {raw!r}")
-    return seconds
+    return seconds_setting(environ, ALIAS_POLL_ENV, DEFAULT_ALIAS_POLL_SECONDS)
 
 
 def moved_roles(recorded: Mapping[str, ResolvedModel], current: Mapping[str, ResolvedModel]) -> list[str]:

@@ -170,6 +170,6 @@ def test_url_template_and_poll_settings() -> None:
         ds.metrics_url_template({ds.METRICS_URL_ENV: "file:///etc/passwd"})
     assert ds.poll_seconds({}) == 60
     assert ds.poll_seconds({ds.DRIFT_POLL_ENV: "0"}) == 0
-    for bad in ("-1", "soon", "inf"):
+    for bad in ("-1", "soon", "inf", "nan"):
         with pytest.raises(ValueError, match=ds.DRIFT_POLL_ENV):
             ds.poll_seconds({ds.DRIFT_POLL_ENV: bad})
