@@ -21,6 +21,8 @@ NON_DEFAULT = {
     "verbose": True,
     "liveness": {"port": 9090, "path": "/livez"},
     "extraEnv": [{"name": "MODELOPS_EXTRA", "value": "1"}],
+    "aliasPollSeconds": 15,
+    "drift": {"pollSeconds": 0, "metricsUrlTemplate": "http://proxy.example/{namespace}/{pod}/metrics"},
     "serviceAccount": {"name": "modelops", "annotations": {"azure.workload.identity/client-id": "x"}},
 }
 
@@ -100,6 +102,8 @@ def test_default_render_is_a_hardened_cluster_wide_operator(helm: Path, home: Pa
     assert '"$@"' in operator["command"][2]
     assert "--priority=" in operator["command"][2]
     assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in operator["env"]
+    assert {"name": "MODELOPS_DRIFT_POLL_SECONDS", "value": "60"} in operator["env"]
+    assert not [e for e in operator["env"] if e["name"] == "MODELOPS_METRICS_URL_TEMPLATE"]
     assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "modelops-operator"
     assert not find(objects, "Role")
 
@@ -121,6 +125,10 @@ def test_non_default_values_render_a_namespaced_operator(helm: Path, home: Path)
     assert "--liveness=http://0.0.0.0:9090/livez" in args
     assert operator["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert {"name": "MODELOPS_EXTRA", "value": "1"} in operator["env"]
+    assert {"name": "MODELOPS_ALIAS_POLL_SECONDS", "value": "15"} in operator["env"]
+    assert {"name": "MODELOPS_DRIFT_POLL_SECONDS", "value": "0"} in operator["env"]
+    template = "http://proxy.example/{namespace}/{pod}/metrics"
+    assert {"name": "MODELOPS_METRICS_URL_TEMPLATE", "value": template} in operator["env"]
     assert one(objects, "ServiceAccount")["metadata"]["name"] == "modelops"
     assert one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "modelops"
 
@@ -184,6 +192,9 @@ def test_several_replicas_need_peering(helm: Path, home: Path) -> None:
         ({"replicas": 2}, "replicas"),
         ({"image": {"tags": "1.0"}}, "tags"),
         ({"rbac": {"create": "yes"}}, "/rbac/create"),
+        ({"aliasPollSeconds": 0}, "/aliasPollSeconds"),
+        ({"drift": {"pollSeconds": -1}}, "/drift/pollSeconds"),
+        ({"drift": {"metricsUrlTemplate": "file:///x"}}, "/drift/metricsUrlTemplate"),
     ],
     ids=lambda v: json.dumps(v) if isinstance(v, dict) else str(v),
 )
