@@ -5,8 +5,8 @@
 #   docker build --target service  -t modelops-service  .   # generic prediction service: requirements/service.txt
 #
 # The service image loads its models from MLflow at start-up (MLFLOW_TRACKING_URI, MODELOPS_*_URI; see
-# docs/service.md). Neither image has been built on the development machine, which has no container
-# engine: tests/unit/test_dockerfile.py checks this file statically (see docs/gitops.md).
+# docs/service.md). On the development machine (no container engine, no registry) `make image` builds
+# both with buildah on a local stand-in for the base (tools/image/build.sh, docs/images.md).
 
 ARG PYTHON_IMAGE=python:3.11-slim
 

@@ -12,7 +12,7 @@ SHARED_DATA := $(abspath ../shared/data/wine-quality)
 export MODELOPS_STATE_DIR ?= $(CURDIR)/.modelops
 
 .PHONY: help venv demo train test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
-        mlflow-ui clean
+        mlflow-ui image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ mlflow-ui: $(STAMP)  ## a local MLflow server with the UI on 127.0.0.1:5000 (sql
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server --host 127.0.0.1 --port 5000 \
 	  --backend-store-uri sqlite:///$(MODELOPS_STATE_DIR)/mlflow/mlflow.db \
 	  --artifacts-destination $(MODELOPS_STATE_DIR)/mlflow/artifacts
+
+image:  ## build the Dockerfile's operator and service images with buildah, no Docker engine (docs/images.md)
+	tools/image/build.sh operator service
 
 clean:  ## remove the environment and local state (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) $(MODELOPS_STATE_DIR)

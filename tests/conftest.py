@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.mlflow",
     "tests.fixtures.cluster",
     "tests.fixtures.service",
+    "tests.fixtures.image",
 ]

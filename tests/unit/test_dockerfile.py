@@ -1,4 +1,4 @@
-"""The root Dockerfile, checked statically: no container engine runs here, so the images are not built.
+"""The root Dockerfile, checked statically (tests/cluster/test_operator_image.py builds and runs it).
 
 What can be checked without building: the two targets exist, they run as a non-root user, every path they
 copy exists and passes .dockerignore, they install their own lock file only, and their entrypoints name
