@@ -12,7 +12,7 @@ SHARED_DATA := $(abspath ../shared/data/wine-quality)
 export MODELOPS_STATE_DIR ?= $(CURDIR)/.modelops
 
 .PHONY: help venv demo train test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
-        mlflow-ui image clean
+        mlflow-ui image image-tools clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -79,6 +79,15 @@ mlflow-ui: $(STAMP)  ## a local MLflow server with the UI on 127.0.0.1:5000 (sql
 
 image:  ## build the Dockerfile's operator and service images with buildah, no Docker engine (docs/images.md)
 	tools/image/build.sh operator service
+
+IMAGE_TOOLS := buildah mmdebstrap
+image-tools:  ## install buildah and mmdebstrap from Debian when missing (root; CI calls it, the image test needs them)
+	@missing=$$(for t in $(IMAGE_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	  if [ -z "$$missing" ]; then echo "image tools present: $(IMAGE_TOOLS)"; \
+	  elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    export DEBIAN_FRONTEND=noninteractive; { apt-get install -y -qq $$missing >/dev/null 2>&1 \
+	      || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; } && echo "installed: $$missing"; \
+	  else echo "missing $$missing: install them (Debian: apt-get install $$missing) or the image test is skipped"; exit 1; fi
 
 clean:  ## remove the environment and local state (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) $(MODELOPS_STATE_DIR)
