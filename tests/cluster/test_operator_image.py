@@ -14,26 +14,10 @@ import pytest
 from kubernetes import client
 from mlflow import MlflowClient
 
-from modelops_operator.crd import CRD_NAME, render_crd
-from modelops_operator.local import kubectl
 from tests.cluster.test_operator import apply, condition, manifest, new_versions, wait_condition
 from tests.fixtures.image import ImageOperator
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(cluster: Any) -> str:
-    path = str(cluster.kubeconfig)
-    kubectl(path, "apply", "--server-side", "-f", "-", stdin=render_crd())
-    kubectl(path, "wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
-    return path
-
-
-@pytest.fixture
-def api(cluster: Any) -> Iterator[client.ApiClient]:
-    with cluster.api_client() as api_client:
-        yield api_client
 
 
 @pytest.fixture
@@ -62,11 +46,9 @@ def test_sample_becomes_ready_with_the_operator_from_the_image(
     kubeconfig: str,
     api: client.ApiClient,
     namespace: str,
-    mlflow_server: Any,
+    registry: MlflowClient,
     trained_models: dict[str, Any],
 ) -> None:
-    mlflow_server.start()
-    registry = MlflowClient(mlflow_server.tracking_uri)
     versions = new_versions(registry, trained_models)
     name = "wine-image"
     doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions)
