@@ -1,4 +1,4 @@
-"""The only module that talks to the Kubernetes API: get, one idempotent apply, delete, status patch.
+"""The only module that talks to the Kubernetes API: get, list, one idempotent apply, delete, status patch.
 
 Objects are plain dicts. apply() compares the desired object with the live one first and writes
 nothing when the live object already holds every desired field (and the last applied digest);
@@ -27,6 +27,8 @@ PLURALS = {
     "Job": "jobs",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "Secret": "secrets",
+    "Pod": "pods",
+    "ReplicaSet": "replicasets",
     "ModelDeployment": PLURAL,
 }
 logger = logging.getLogger(__name__)
@@ -126,6 +128,15 @@ class Kube:
             if e.status == 404:
                 return None
             raise
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str, label_selector: str
+    ) -> list[dict[str, Any]]:
+        """The objects of a kind in a namespace that match a label selector."""
+        found = self._request(
+            "GET", object_path(api_version, kind, namespace), query=[("labelSelector", label_selector)]
+        )
+        return list(found.get("items") or [])
 
     def apply(
         self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None, likely_absent: bool = False

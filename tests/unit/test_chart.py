@@ -207,6 +207,8 @@ OPERATOR_KINDS = {
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "Secret": ("", "secrets"),
     "ModelDeployment": ("modelops.dev", "modeldeployments"),
+    "Pod": ("", "pods"),
+    "ReplicaSet": ("apps", "replicasets"),
 }
 
 
@@ -224,6 +226,8 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
     for kind in ("Ingress", "Job", "HorizontalPodAutoscaler"):  # deleted when the spec drops them
         assert granted[OPERATOR_KINDS[kind]] == applied | {"delete"}
     assert granted[("", "secrets")] == {"get"}
+    assert granted[("", "pods")] == {"list", "watch"}  # read only: failing pods named in the status
+    assert granted[("apps", "replicasets")] == {"list"}
     assert granted[("", "events")] == {"create"}
     assert granted[("modelops.dev", "modeldeployments")] == {"get", "list", "watch", "patch"}
     assert granted[("modelops.dev", "modeldeployments/status")] == {"get", "patch"}
