@@ -1,7 +1,8 @@
 """The operator end to end: a real `kopf run` against the project's control plane and a real MLflow server.
 
-kwok makes the pods Running/Ready (and completes Job pods), so rollouts, availability and the build path
-are observed exactly as on a real cluster, without containers.
+kwok makes the pods Running/Ready (and completes Job pods), or crash-loops those annotated
+kwok.modelops.dev/crash-loop, so rollouts, availability, progress deadlines and the build path are observed
+exactly as on a real cluster, without containers.
 """
 
 from __future__ import annotations
