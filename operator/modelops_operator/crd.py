@@ -37,6 +37,9 @@ DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 HOST_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 IMAGE_PATTERN = r"^[^\s]+$"
 MAX_REPLICAS = 100
+# A label value: at most 63 characters, alphanumeric at both ends (keys are checked by the API server).
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+MAX_POD_METADATA_ENTRIES = 64
 
 
 def _str(description: str, **extra: Any) -> dict[str, Any]:
@@ -90,6 +93,15 @@ def _quantity_map(description: str) -> dict[str, Any]:
             "x-kubernetes-int-or-string": True,
             "anyOf": [{"type": "integer"}, {"type": "string"}],
         },
+    }
+
+
+def _string_map(description: str, **value: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "maxProperties": MAX_POD_METADATA_ENTRIES,
+        "additionalProperties": {"type": "string", **value},
     }
 
 
@@ -238,6 +250,22 @@ def spec_schema() -> dict[str, Any]:
                     },
                 },
             },
+            "podMetadata": {
+                "type": "object",
+                "description": "Labels and annotations added to the serving pods; the operator's own "
+                "selector and app.kubernetes.io/* labels and its annotations win on a shared key.",
+                "properties": {
+                    "labels": _string_map("Pod labels.", maxLength=63, pattern=LABEL_VALUE_PATTERN),
+                    "annotations": _string_map("Pod annotations."),
+                },
+            },
+            "progressDeadlineSeconds": _int(
+                "Seconds a rollout may make no progress before it is reported Stalled "
+                "(ProgressDeadlineExceeded).",
+                10,
+                86400,
+                default=600,
+            ),
             "stage": _str("Registry stage to move the versions to once available.", enum=STAGES),
             "promotion": {
                 "type": "object",

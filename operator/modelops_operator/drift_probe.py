@@ -50,7 +50,7 @@ async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: s
         return ds.disabled(previous, now)
     selector = f"kubernetes.io/service-name={name}"
     slices = await asyncio.to_thread(
-        kube.list_labelled, "discovery.k8s.io/v1", "EndpointSlice", namespace, selector
+        kube.list_objects, "discovery.k8s.io/v1", "EndpointSlice", namespace, selector
     )
     endpoints = ds.ready_endpoints(slices, HTTP_PORT_NAME)
     timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)

@@ -3,6 +3,8 @@
 ModelDeployment changes run the reconcile recipe with fresh registry resolution; events on owned children
 (Deployment, Service, Ingress, HPA, build Job) reconcile their owner with the versions resolved for its
 current generation, which restores deleted or hand-edited children and tracks rollouts without polling.
+Events of the owner's pods count only while a container is failing (crash loop, image pull): a pod's
+status does not change its Deployment, and the status then names the pod; healthy pods cost nothing.
 Resources that name a model by alias are polled: every MODELOPS_ALIAS_POLL_SECONDS (default 60) the aliases
 are re-resolved, and only a moved alias leads to a reconcile (and to any write).
 Ready resources have their pods' drift read into status.drift every MODELOPS_DRIFT_POLL_SECONDS (default
@@ -34,7 +36,7 @@ from modelops_operator.reconciler import (
 )
 from modelops_operator.registry import RegistryError
 from modelops_operator.spec import uses_alias
-from modelops_operator.status import condition, is_true
+from modelops_operator.status import condition, is_failing, is_true
 
 CHILD_LABELS: dict[str, Any] = {
     "app.kubernetes.io/managed-by": MANAGED_BY,
@@ -82,6 +84,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 600
     settings.watching.client_timeout = 660
     settings.execution.max_workers = 8
+    # Only our serving and build pods are streamed (server-side), not every pod in the watched namespaces.
+    settings.watching.label_selectors["v1", "pods"] = (
+        f"app.kubernetes.io/managed-by={MANAGED_BY},{OWNER_LABEL}"
+    )
     kube()
 
 
@@ -213,6 +219,10 @@ def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None,
         reconcile(kube(), owner, fresh=False, observed=observed)
 
 
+def _pod_failing(body: kopf.Body, **_: Any) -> bool:
+    return is_failing(body)
+
+
 for _group_version, _plural in (
     ("apps/v1", "deployments"),
     ("v1", "services"),
@@ -221,3 +231,4 @@ for _group_version, _plural in (
     ("batch/v1", "jobs"),
 ):
     kopf.on.event(_group_version, _plural, labels=CHILD_LABELS, id=f"child-{_plural}")(_owner_changed)
+kopf.on.event("v1", "pods", labels=CHILD_LABELS, when=_pod_failing, id="child-pods")(_owner_changed)

@@ -1,4 +1,4 @@
-"""The only module that talks to the Kubernetes API: get, one idempotent apply, delete, status patch.
+"""The only module that talks to the Kubernetes API: get, list, one idempotent apply, delete, status patch.
 
 Objects are plain dicts. apply() compares the desired object with the live one first and writes
 nothing when the live object already holds every desired field (and the last applied digest);
@@ -28,6 +28,8 @@ PLURALS = {
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
     "Secret": "secrets",
     "EndpointSlice": "endpointslices",
+    "Pod": "pods",
+    "ReplicaSet": "replicasets",
     "ModelDeployment": PLURAL,
 }
 logger = logging.getLogger(__name__)
@@ -80,6 +82,40 @@ def up_to_date(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bo
     )
 
 
+def _union(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(a)
+    for key, value in b.items():
+        old = merged.get(key)
+        merged[key] = _union(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return merged
+
+
+def apply_owned_fields(managed_fields: list[dict[str, Any]], manager: str) -> list[dict[str, Any]] | None:
+    """managedFields with the manager's Update entries (from a create) folded into one Apply entry.
+
+    Server-side apply removes a field dropped from the applied object only when the manager owns it by an
+    Apply; fields set by our plain create belong to an Update entry and would stay forever. None when
+    there is nothing to fold (the usual case: no request needed). client-go's csaupgrade does the same.
+    """
+
+    def ours(entry: Mapping[str, Any], operation: str) -> bool:
+        return (
+            entry.get("manager") == manager
+            and entry.get("operation") == operation
+            and not entry.get("subresource")
+        )
+
+    updates = [e for e in managed_fields if ours(e, "Update")]
+    if not updates:
+        return None
+    applies = [e for e in managed_fields if ours(e, "Apply")]
+    fields: dict[str, Any] = {}
+    for entry in updates + applies:
+        fields = _union(fields, entry.get("fieldsV1") or {})
+    folded = {**(applies or updates)[0], "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": fields}
+    return [e for e in managed_fields if not (ours(e, "Update") or ours(e, "Apply"))] + [folded]
+
+
 def load_config() -> None:
     """In-cluster config when running in a pod, else the kubeconfig."""
     try:
@@ -128,12 +164,14 @@ class Kube:
                 return None
             raise
 
-    def list_labelled(
+    def list_objects(
         self, api_version: str, kind: str, namespace: str, label_selector: str
     ) -> list[dict[str, Any]]:
-        """The items of a namespaced collection that match a label selector."""
-        path = object_path(api_version, kind, namespace)
-        return list(self._request("GET", path, query=[("labelSelector", label_selector)]).get("items") or [])
+        """The objects of a kind in a namespace that match a label selector."""
+        found = self._request(
+            "GET", object_path(api_version, kind, namespace), query=[("labelSelector", label_selector)]
+        )
+        return list(found.get("items") or [])
 
     def apply(
         self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None, likely_absent: bool = False
@@ -168,6 +206,8 @@ class Kube:
                 if live is not None and up_to_date(live, desired):
                     return dict(live)
         path = object_path(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+        if live is not None:
+            self._own_by_apply(path, live)
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         try:
             result = self._request("PATCH", path, body, query, content_type="application/apply-patch+yaml")
@@ -178,6 +218,17 @@ class Kube:
             raise
         logger.info("applied %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
         return result
+
+    def _own_by_apply(self, path: str, live: Mapping[str, Any]) -> None:
+        """Once per object created by POST, before its first apply: hand our fields to the Apply entry."""
+        folded = apply_owned_fields(list(live["metadata"].get("managedFields") or []), FIELD_MANAGER)
+        if folded is None:
+            return
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": live["metadata"]["resourceVersion"]},
+            {"op": "replace", "path": "/metadata/managedFields", "value": folded},
+        ]
+        self._request("PATCH", path, patch, content_type="application/json-patch+json")
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete in the background; an object already gone is success (returns False)."""

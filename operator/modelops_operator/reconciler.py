@@ -180,6 +180,27 @@ def ensure_image(
     return image, st.Check.passed("ImageBuilt", image)
 
 
+def explain_unavailable(kube: Kube, deployment: Mapping[str, Any], check: st.Check) -> st.Check:
+    """Name the failing pods of a rollout that is not available (reads pods only then, never at rest).
+
+    Only the current ReplicaSet's pods count: an old pod crash-looping while its replacement starts is
+    not why the new rollout waits. The ReplicaSets are listed only once some pod is failing.
+    """
+    if check.ok or check.reason in ("DeploymentMissing", "RolloutPending"):
+        return check
+    namespace, selector = deployment["metadata"]["namespace"], st.rollout_of(deployment).selector
+    failing = [p for p in kube.list_objects("v1", "Pod", namespace, selector) if st.is_failing(p)]
+    if not failing:
+        return check
+    template_hash = st.current_template_hash(
+        deployment, kube.list_objects("apps/v1", "ReplicaSet", namespace, selector)
+    )
+    current = [
+        p for p in failing if p["metadata"].get("labels", {}).get(st.TEMPLATE_HASH_LABEL) == template_hash
+    ]
+    return st.explain_rollout(check, current)
+
+
 def sync_registry(
     body: Mapping[str, Any],
     spec: DeploymentSpec,
@@ -290,7 +311,7 @@ def reconcile(
     _apply_optional(kube, hpa_wanted, hpa_at, observed.get("HorizontalPodAutoscaler"), fresh and not new, new)
 
     # 4. Status of the rollout.
-    available = st.deployment_check(deployment)
+    available = explain_unavailable(kube, deployment, st.deployment_check(deployment))
     rollout = st.rollout_of(deployment)
     url = ingress_url(spec.ingress) if spec.ingress else service_url(body)
     report.details["Available"] = available

@@ -12,6 +12,7 @@ DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
     "limits": {"memory": "1Gi"},
 }
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 
 
 class SpecError(ValueError):
@@ -98,6 +99,14 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class PodMetadata:
+    """Extra labels and annotations for the serving pods (the operator's own keys take precedence)."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """The whole spec."""
 
@@ -111,6 +120,8 @@ class DeploymentSpec:
     ingress: Ingress | None = None
     stage: str | None = None
     promotion: Promotion = Promotion()
+    pod_metadata: PodMetadata = PodMetadata()
+    progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
 
 
 def uses_alias(raw: Mapping[str, Any] | None) -> bool:
@@ -151,6 +162,10 @@ def _resources(raw: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
     if not raw:
         return DEFAULT_RESOURCES
     return {kind: {k: str(v) for k, v in (raw.get(kind) or {}).items()} for kind in ("requests", "limits")}
+
+
+def _string_map(raw: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), str(v)) for k, v in (raw or {}).items()))
 
 
 def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
@@ -194,6 +209,7 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
             annotations=tuple(sorted((ingress_raw.get("annotations") or {}).items())),
         )
     promotion_raw = raw.get("promotion") or {}
+    pod_metadata_raw = raw.get("podMetadata") or {}
     return DeploymentSpec(
         registry=Registry(
             tracking_uri=registry_raw["trackingUri"],
@@ -211,4 +227,9 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
             alias=promotion_raw.get("alias"),
             archive_existing_versions=bool(promotion_raw.get("archiveExistingVersions", True)),
         ),
+        pod_metadata=PodMetadata(
+            labels=_string_map(pod_metadata_raw.get("labels")),
+            annotations=_string_map(pod_metadata_raw.get("annotations")),
+        ),
+        progress_deadline_seconds=int(raw.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_SECONDS)),
     )

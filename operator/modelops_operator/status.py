@@ -1,7 +1,8 @@
 """Status as kstatus reads it, computed purely from what the reconcile observed.
 
 Ready is always present; Reconciling and Stalled appear only while true; details are ModelsResolved,
-ImageReady, Available, IngressReady and RegistrySynced, with CamelCase reasons.
+ImageReady, Available, IngressReady and RegistrySynced, with CamelCase reasons. A rollout that is not
+available names its failing pods (crash loops, image pulls) when it has any.
 """
 
 from __future__ import annotations
@@ -11,6 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 DETAIL_TYPES = ("ModelsResolved", "ImageReady", "Available", "IngressReady", "RegistrySynced")
+# Waiting reasons a kubelet gives a container that will not start by itself, and the reason we report.
+FAILING_WAITING_REASONS = {
+    "CrashLoopBackOff": "PodsCrashLooping",
+    "ImagePullBackOff": "ImagePullFailed",
+    "ErrImagePull": "ImagePullFailed",
+    "ErrImageNeverPull": "ImagePullFailed",
+    "InvalidImageName": "ImagePullFailed",
+    "CreateContainerConfigError": "PodsFailing",
+    "CreateContainerError": "PodsFailing",
+    "RunContainerError": "PodsFailing",
+}
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+TEMPLATE_HASH_LABEL = "pod-template-hash"
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,87 @@ def rollout_of(deployment: Mapping[str, Any] | None) -> Rollout:
         total=int(status.get("replicas", 0)),
         selector=",".join(f"{k}={v}" for k, v in sorted(labels.items())),
     )
+
+
+@dataclass(frozen=True)
+class ContainerFailure:
+    """A container of a pod that is waiting in a state it will not leave by itself."""
+
+    pod: str
+    container: str
+    waiting_reason: str
+    restarts: int
+    detail: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The condition reason: PodsCrashLooping, ImagePullFailed or PodsFailing."""
+        return FAILING_WAITING_REASONS[self.waiting_reason]
+
+    def describe(self) -> str:
+        """E.g. pod x: container model-server CrashLoopBackOff (5 restarts; last exit code 1, Error)."""
+        restarts = f"{self.restarts} restart{'' if self.restarts == 1 else 's'}"
+        detail = f"; {self.detail}" if self.detail else ""
+        return f"pod {self.pod}: container {self.container} {self.waiting_reason} ({restarts}{detail})"
+
+
+def container_failures(pod: Mapping[str, Any]) -> list[ContainerFailure]:
+    """The containers (init containers first) of a pod stuck in a failing waiting state."""
+    name = (pod.get("metadata") or {}).get("name", "")
+    status = pod.get("status") or {}
+    failures = []
+    for container in [*(status.get("initContainerStatuses") or ()), *(status.get("containerStatuses") or ())]:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason", "")
+        if reason not in FAILING_WAITING_REASONS:
+            continue
+        terminated = (container.get("lastState") or {}).get("terminated") or {}
+        if reason == "CrashLoopBackOff" and terminated:
+            code, why = terminated.get("exitCode"), terminated.get("reason")
+            detail = f"last exit code {code}" + (f", {why}" if why else "")
+        else:  # e.g. Back-off pulling image "x", or secret "y" not found
+            detail = str(waiting.get("message") or "")
+        restarts = int(container.get("restartCount") or 0)
+        failures.append(ContainerFailure(name, container.get("name", ""), reason, restarts, detail))
+    return failures
+
+
+def is_failing(pod: Mapping[str, Any]) -> bool:
+    """Whether a pod has a container in a failing waiting state (kopf filter: healthy pods cost nothing)."""
+    return bool(container_failures(pod))
+
+
+def current_template_hash(
+    deployment: Mapping[str, Any], replica_sets: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """The pod-template-hash of the Deployment's current ReplicaSet (same revision), if it exists yet."""
+    revision = (deployment["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)
+    for rs in replica_sets:
+        meta = rs.get("metadata") or {}
+        if revision is not None and (meta.get("annotations") or {}).get(REVISION_ANNOTATION) == revision:
+            return (meta.get("labels") or {}).get(TEMPLATE_HASH_LABEL)
+    return None
+
+
+def explain_rollout(check: Check, pods: Sequence[Mapping[str, Any]]) -> Check:
+    """An Available check that is not ok, with the first failing pod (by name) named in its message.
+
+    While the rollout is still moving, the reason becomes the failure's (PodsCrashLooping,
+    ImagePullFailed, PodsFailing); a stalled rollout keeps ProgressDeadlineExceeded and adds the cause.
+    """
+    if check.ok:
+        return check
+    failing = sorted(
+        (f for pod in pods for f in container_failures(pod)[:1]), key=lambda f: (f.pod, f.container)
+    )
+    if not failing:
+        return check
+    first = failing[0]
+    more = f" (and {len(failing) - 1} more failing pods)" if len(failing) > 1 else ""
+    message = f"{check.message.rstrip('.')}; {first.describe()}{more}"
+    if check.stalled:
+        return Check.stuck(check.reason, message)
+    return Check.waiting(first.reason, message)
 
 
 def ingress_check(expected: bool, ingress: Mapping[str, Any] | None) -> Check:

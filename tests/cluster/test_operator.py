@@ -1,7 +1,8 @@
 """The operator end to end: a real `kopf run` against the project's control plane and a real MLflow server.
 
-kwok makes the pods Running/Ready (and completes Job pods), so rollouts, availability and the build path
-are observed exactly as on a real cluster, without containers.
+kwok makes the pods Running/Ready (and completes Job pods), or crash-loops those annotated
+kwok.modelops.dev/crash-loop, so rollouts, availability, progress deadlines and the build path are observed
+exactly as on a real cluster, without containers.
 """
 
 from __future__ import annotations
@@ -615,3 +616,103 @@ def test_registry_write_back_failure_keeps_ready_and_recovers_on_a_fix(
     wait_condition(api, namespace, name, "RegistrySynced")
     predictor = trained_models["models"]["predictor"]["name"]
     assert registry.get_model_version_by_alias(predictor, "sync-fixed").version == versions["predictor"]
+
+
+CRASH_LOOP_ANNOTATION = "kwok.modelops.dev/crash-loop"  # kwok's pod-crash-loop stage (kwok-stages.yaml)
+PROGRESS_DEADLINE_SECONDS = 25
+
+
+def test_crash_loop_is_reconciling_then_stalled_and_recovers_when_fixed(
+    operator: LocalOperator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    versions = new_versions(registry, trained_models)
+    name = "wine-crash"
+    doc = manifest(
+        "wine-quality-staging.yaml",
+        name,
+        registry.tracking_uri,
+        versions,
+        podMetadata={"annotations": {CRASH_LOOP_ANNOTATION: "true"}, "labels": {"team": "risk"}},
+        progressDeadlineSeconds=PROGRESS_DEADLINE_SECONDS,
+    )
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    seen_ready: set[str] = set()  # every Ready status observed while the pods crash
+
+    def wait_watching_ready(ctype: str, reason: str, timeout: float) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            obj = get_mdep(api, namespace, name)
+            ready = condition(obj, "Ready")
+            seen_ready.add(ready["status"] if ready else "absent")
+            c = condition(obj, ctype)
+            if c and c["status"] == "True" and c["reason"] == reason:
+                return obj
+            return None
+
+        try:
+            return wait_for(check, timeout, 0.25, f"{ctype}={reason} on {namespace}/{name}")
+        except TimeoutError as e:
+            status = json.dumps(get_mdep(api, namespace, name).get("status"), indent=1)
+            raise AssertionError(f"{e}; status: {status}") from e
+
+    # While the rollout is within its deadline: Reconciling, and the status names the crash-looping pod.
+    obj = wait_watching_ready("Reconciling", "PodsCrashLooping", PROGRESS_DEADLINE_SECONDS + 30)
+    (crashing,) = core.list_namespaced_pod(
+        namespace, label_selector=f"app.kubernetes.io/instance={name}"
+    ).items
+    assert crashing.metadata.annotations[CRASH_LOOP_ANNOTATION] == "true"
+    assert crashing.metadata.labels["team"] == "risk"
+    assert crashing.status.phase == "Running"
+    assert crashing.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff"
+    assert crashing.status.container_statuses[0].restart_count >= 1
+    ready = condition(obj, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PodsCrashLooping")
+    assert f"pod {crashing.metadata.name}: container model-server CrashLoopBackOff (" in ready["message"]
+    assert "restart" in ready["message"]
+    assert "last exit code 1, Error" in ready["message"]
+    assert condition(obj, "Stalled") is None
+    dep = apps.read_namespaced_deployment(name, namespace)
+    assert dep.spec.progress_deadline_seconds == PROGRESS_DEADLINE_SECONDS
+
+    # Past the deadline the Deployment controller reports ProgressDeadlineExceeded: Stalled, naming the crash.
+    obj = wait_watching_ready("Stalled", "ProgressDeadlineExceeded", PROGRESS_DEADLINE_SECONDS + 60)
+    stalled = condition(obj, "Stalled")
+    assert stalled["message"].startswith("rollout stalled: ")
+    assert f"pod {crashing.metadata.name}: container model-server CrashLoopBackOff (" in stalled["message"]
+    assert condition(obj, "Ready")["reason"] == "ProgressDeadlineExceeded"
+    assert condition(obj, "Reconciling") is None
+    assert condition(obj, "RegistrySynced")["reason"] == "WaitingForAvailable"
+    assert seen_ready <= {"False", "absent"}, seen_ready  # never Ready=True while the pods crash
+
+    row = kubectl(kubeconfig, "get", "mdep", name, "-n", namespace, "--no-headers").stdout
+    assert " False " in row
+    assert "rollout stalled" in row
+    assert "CrashLoopBackOff" in row
+
+    # Nothing was written back to the registry: no stage, no alias, no deployment tag.
+    for role in ROLES:
+        mv = registry.get_model_version(trained_models["models"][role]["name"], versions[role])
+        assert mv.current_stage == "None"
+        assert "staging" not in mv.aliases
+        assert f"modelops.deployment.{namespace}.{name}" not in mv.tags
+
+    # The fix is a spec edit: without the annotation the new pods start, the rollout completes.
+    del doc["spec"]["podMetadata"]["annotations"]
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    obj = wait_condition(api, namespace, name, "Ready", timeout=READY_TIMEOUT)
+    assert obj["metadata"]["generation"] == 2
+    assert condition(obj, "Stalled") is None
+    assert condition(obj, "Reconciling") is None
+    assert condition(obj, "Available")["reason"] == "DeploymentAvailable"
+    template = apps.read_namespaced_deployment(name, namespace).spec.template.metadata
+    assert CRASH_LOOP_ANNOTATION not in (template.annotations or {})
+    assert template.labels["team"] == "risk"
+    wait_condition(api, namespace, name, "RegistrySynced")
+    for role in ROLES:
+        mv = registry.get_model_version(trained_models["models"][role]["name"], versions[role])
+        assert mv.current_stage == "Staging"

@@ -219,6 +219,8 @@ OPERATOR_KINDS = {
     "Secret": ("", "secrets"),
     "EndpointSlice": ("discovery.k8s.io", "endpointslices"),
     "ModelDeployment": ("modelops.dev", "modeldeployments"),
+    "Pod": ("", "pods"),
+    "ReplicaSet": ("apps", "replicasets"),
 }
 
 
@@ -237,6 +239,8 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
         assert granted[OPERATOR_KINDS[kind]] == applied | {"delete"}
     assert granted[("", "secrets")] == {"get"}
     assert granted[("discovery.k8s.io", "endpointslices")] == {"list"}
+    assert granted[("", "pods")] == {"list", "watch"}  # read only: failing pods named in the status
+    assert granted[("apps", "replicasets")] == {"list"}
     assert granted[("", "events")] == {"create"}
     assert granted[("modelops.dev", "modeldeployments")] == {"get", "list", "watch", "patch"}
     assert granted[("modelops.dev", "modeldeployments/status")] == {"get", "patch"}

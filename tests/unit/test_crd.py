@@ -85,6 +85,10 @@ def test_schema_is_structural() -> None:
         (crd.HOST_PATTERN, "wine.example.com", True),
         (crd.HOST_PATTERN, "*.example.com", True),
         (crd.HOST_PATTERN, "Wine.example.com", False),
+        (crd.LABEL_VALUE_PATTERN, "", True),
+        (crd.LABEL_VALUE_PATTERN, "team-a.v1_x", True),
+        (crd.LABEL_VALUE_PATTERN, "-team", False),
+        (crd.LABEL_VALUE_PATTERN, "has space", False),
     ],
 )
 def test_patterns(pattern: str, value: str, matches: bool) -> None:
@@ -105,3 +109,23 @@ def test_validations_present() -> None:
     assert spec["properties"]["stage"]["enum"] == ["Staging", "Production"]
     replicas = spec["properties"]["replicas"]
     assert (replicas["minimum"], replicas["maximum"]) == (0, crd.MAX_REPLICAS)
+
+
+def test_pod_metadata_and_progress_deadline() -> None:
+    spec = _version()["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    pod_metadata = spec["podMetadata"]["properties"]
+    labels, annotations = pod_metadata["labels"], pod_metadata["annotations"]
+    assert labels["additionalProperties"] == {
+        "type": "string",
+        "maxLength": 63,
+        "pattern": crd.LABEL_VALUE_PATTERN,
+    }
+    assert annotations["additionalProperties"] == {"type": "string"}
+    assert labels["maxProperties"] == annotations["maxProperties"] == crd.MAX_POD_METADATA_ENTRIES
+    deadline = spec["progressDeadlineSeconds"]
+    assert (deadline["type"], deadline["minimum"], deadline["maximum"], deadline["default"]) == (
+        "integer",
+        10,
+        86400,
+        600,
+    )

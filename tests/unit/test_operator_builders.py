@@ -106,6 +106,33 @@ def test_new_version_changes_the_pod_template() -> None:
     assert a["spec"]["selector"] == b["spec"]["selector"]  # selectors are immutable
 
 
+def test_pod_metadata_is_added_and_the_operator_keys_win() -> None:
+    user_labels = {"team": "risk", "app.kubernetes.io/instance": "other", OWNER_LABEL: "other"}
+    user_annotations = {"kwok.modelops.dev/crash-loop": "true", "prometheus.io/port": "1"}
+    spec = spec_of(
+        "wine-quality-staging.yaml",
+        podMetadata={"labels": user_labels, "annotations": user_annotations},
+        progressDeadlineSeconds=45,
+    )
+    dep = build_deployment(OWNER, spec, models(), "img:1")
+    template = dep["spec"]["template"]["metadata"]
+    assert template["labels"]["team"] == "risk"
+    assert template["labels"]["app.kubernetes.io/instance"] == "wine"
+    assert template["labels"][OWNER_LABEL] == "wine"
+    for key, value in selector_labels("wine").items():  # the Deployment still selects its own pods
+        assert template["labels"][key] == value
+    assert template["annotations"]["kwok.modelops.dev/crash-loop"] == "true"
+    assert template["annotations"]["prometheus.io/port"] == "3000"
+    assert "team" not in dep["metadata"]["labels"]  # pod metadata only, not the Deployment's
+    assert dep["spec"]["progressDeadlineSeconds"] == 45
+
+
+def test_default_progress_deadline() -> None:
+    dep = build_deployment(OWNER, spec_of("wine-quality-staging.yaml"), models(), "img:1")
+    assert dep["spec"]["progressDeadlineSeconds"] == 600
+    assert "team" not in dep["spec"]["template"]["metadata"]["labels"]
+
+
 def test_same_inputs_build_the_same_object() -> None:
     spec = spec_of("wine-quality-production.yaml")
     assert build_deployment(OWNER, spec, models(), "i") == build_deployment(OWNER, spec, models(), "i")

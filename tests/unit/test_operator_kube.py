@@ -2,7 +2,16 @@
 
 import pytest
 
-from modelops_operator.kube import DIGEST_ANNOTATION, contains, digest, object_path, up_to_date, with_digest
+from modelops_operator.kube import (
+    DIGEST_ANNOTATION,
+    FIELD_MANAGER,
+    apply_owned_fields,
+    contains,
+    digest,
+    object_path,
+    up_to_date,
+    with_digest,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,3 +72,34 @@ def test_removed_desired_field_is_noticed_through_the_digest() -> None:
     live = with_digest(before)
     assert not up_to_date(live, DESIRED)  # desired no longer sets y: apply again
     assert live["metadata"]["annotations"][DIGEST_ANNOTATION] == digest(before)
+
+
+def entry(manager: str, operation: str, fields: dict, subresource: str | None = None) -> dict:
+    found = {"manager": manager, "operation": operation, "apiVersion": "apps/v1", "fieldsType": "FieldsV1"}
+    found["fieldsV1"] = fields
+    if subresource:
+        found["subresource"] = subresource
+    return found
+
+
+def test_fields_of_our_create_are_folded_into_our_apply_entry() -> None:
+    created = entry(FIELD_MANAGER, "Update", {"f:spec": {"f:replicas": {}, "f:template": {"f:a": {}}}})
+    applied = entry(FIELD_MANAGER, "Apply", {"f:spec": {"f:template": {"f:b": {}}}})
+    controller = entry("kube-controller-manager", "Update", {"f:status": {}}, subresource="status")
+    folded = apply_owned_fields([created, controller, applied], FIELD_MANAGER)
+    assert folded is not None
+    assert folded[0] == controller  # other managers untouched
+    (ours,) = folded[1:]
+    assert (ours["manager"], ours["operation"]) == (FIELD_MANAGER, "Apply")
+    assert ours["fieldsV1"] == {"f:spec": {"f:replicas": {}, "f:template": {"f:a": {}, "f:b": {}}}}
+
+
+def test_only_a_create_entry_becomes_an_apply_entry() -> None:
+    created = entry(FIELD_MANAGER, "Update", {"f:metadata": {"f:labels": {}}})
+    assert apply_owned_fields([created], FIELD_MANAGER) == [dict(created, operation="Apply")]
+
+
+def test_nothing_to_fold_means_no_request() -> None:
+    applied = entry(FIELD_MANAGER, "Apply", {"f:spec": {}})
+    assert apply_owned_fields([applied, entry("kubectl", "Update", {"f:spec": {}})], FIELD_MANAGER) is None
+    assert apply_owned_fields([], FIELD_MANAGER) is None

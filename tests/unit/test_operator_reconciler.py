@@ -1,4 +1,4 @@
-"""Pure parts of the reconcile recipe: the alias poll interval, moved roles, the recorded resolution."""
+"""Parts of the reconcile recipe: alias poll interval, moved roles, recorded resolution, failing pods."""
 
 from typing import Any
 
@@ -9,9 +9,11 @@ from modelops_operator.reconciler import (
     DEFAULT_ALIAS_POLL_SECONDS,
     alias_poll_seconds,
     cached_resolution,
+    explain_unavailable,
     moved_roles,
 )
 from modelops_operator.registry import ResolvedModel
+from modelops_operator.status import Check, deployment_check
 
 
 def model(version: str, name: str = "wine_quality") -> ResolvedModel:
@@ -80,3 +82,88 @@ def test_cached_resolution_only_for_the_current_generation(
     if resolution is not None:
         assert resolution.models["predictor"].version == "7"
         assert resolution.models["predictor"].alias == "champion"
+
+
+class ListingKube:
+    """Answers list_objects from fixed pods and ReplicaSets, recording the kinds asked for."""
+
+    def __init__(self, pods: list[dict[str, Any]], replica_sets: list[dict[str, Any]]) -> None:
+        self.objects = {"Pod": pods, "ReplicaSet": replica_sets}
+        self.listed: list[tuple[str, str]] = []
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        self.listed.append((kind, selector))
+        return self.objects[kind]
+
+
+def crash_pod(name: str, template_hash: str, reason: str = "CrashLoopBackOff") -> dict[str, Any]:
+    waiting = {"state": {"waiting": {"reason": reason}}, "name": "model-server", "restartCount": 3}
+    return {
+        "metadata": {"name": name, "labels": {"pod-template-hash": template_hash}},
+        "status": {"containerStatuses": [waiting]},
+    }
+
+
+def unavailable_deployment() -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "wine",
+            "namespace": "ml",
+            "generation": 2,
+            "annotations": {"deployment.kubernetes.io/revision": "2"},
+        },
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "wine"}}},
+        "status": {"observedGeneration": 2, "updatedReplicas": 1, "replicas": 1, "availableReplicas": 0},
+    }
+
+
+REPLICA_SETS = [
+    {
+        "metadata": {
+            "annotations": {"deployment.kubernetes.io/revision": r},
+            "labels": {"pod-template-hash": h},
+        }
+    }
+    for r, h in (("1", "old"), ("2", "new"))
+]
+
+
+def test_unavailable_rollout_names_a_failing_pod_of_the_current_replica_set() -> None:
+    kube = ListingKube([crash_pod("wine-old-1", "old"), crash_pod("wine-new-1", "new")], REPLICA_SETS)
+    deployment = unavailable_deployment()
+    check = explain_unavailable(kube, deployment, deployment_check(deployment))
+    assert check.reason == "PodsCrashLooping"
+    assert "pod wine-new-1" in check.message
+    assert "wine-old-1" not in check.message
+    assert kube.listed == [("Pod", "app=wine"), ("ReplicaSet", "app=wine")]
+
+
+def test_old_pods_failing_alone_explain_nothing() -> None:
+    kube = ListingKube([crash_pod("wine-old-1", "old")], REPLICA_SETS)
+    deployment = unavailable_deployment()
+    check = explain_unavailable(kube, deployment, deployment_check(deployment))
+    assert check.reason == "PodsNotReady"
+
+
+def test_replica_sets_are_listed_only_when_a_pod_fails() -> None:
+    kube = ListingKube([crash_pod("wine-new-1", "new", reason="ContainerCreating")], REPLICA_SETS)
+    deployment = unavailable_deployment()
+    check = explain_unavailable(kube, deployment, deployment_check(deployment))
+    assert check.reason == "PodsNotReady"
+    assert kube.listed == [("Pod", "app=wine")]
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        Check.passed("DeploymentAvailable", "1/1 pods available"),
+        Check.waiting("RolloutPending", "Deployment controller has not seen the new spec yet"),
+        Check.waiting("DeploymentMissing", "Deployment not created yet"),
+    ],
+)
+def test_nothing_is_listed_when_available_or_not_yet_rolling(check: Check) -> None:
+    kube = ListingKube([crash_pod("wine-new-1", "new")], REPLICA_SETS)
+    assert explain_unavailable(kube, unavailable_deployment(), check) == check
+    assert kube.listed == []

@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops_operator.spec import DEFAULT_RESOURCES, ModelRef, SpecError, parse_spec, uses_alias
+from modelops_operator.spec import (
+    DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    DEFAULT_RESOURCES,
+    ModelRef,
+    PodMetadata,
+    SpecError,
+    parse_spec,
+    uses_alias,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -108,3 +116,19 @@ def test_uses_alias_on_the_samples() -> None:
     assert uses_alias(sample("wine-quality-production.yaml")["spec"])
     assert not uses_alias(sample("wine-quality-staging.yaml")["spec"])
     assert not uses_alias(None)
+
+
+def test_pod_metadata_and_progress_deadline_defaults() -> None:
+    spec = parse_spec(sample("wine-quality-staging.yaml")["spec"])
+    assert spec.pod_metadata == PodMetadata()
+    assert spec.progress_deadline_seconds == DEFAULT_PROGRESS_DEADLINE_SECONDS == 600
+
+
+def test_pod_metadata_and_progress_deadline_parse() -> None:
+    raw = sample("wine-quality-staging.yaml")["spec"]
+    raw["podMetadata"] = {"labels": {"team": "risk", "tier": "gold"}, "annotations": {"a/b": "1"}}
+    raw["progressDeadlineSeconds"] = 30
+    spec = parse_spec(raw)
+    assert spec.pod_metadata.labels == (("team", "risk"), ("tier", "gold"))
+    assert spec.pod_metadata.annotations == (("a/b", "1"),)
+    assert spec.progress_deadline_seconds == 30

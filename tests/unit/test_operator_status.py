@@ -5,8 +5,12 @@ import pytest
 from modelops_operator.status import (
     Check,
     compute_conditions,
+    container_failures,
+    current_template_hash,
     deployment_check,
+    explain_rollout,
     ingress_check,
+    is_failing,
     rollout_of,
     status_changed,
 )
@@ -157,3 +161,120 @@ def test_transition_time_kept_while_status_unchanged() -> None:
 )
 def test_status_changed(current, desired, changed: bool) -> None:
     assert status_changed(current, desired) is changed
+
+
+def pod(name="wine-abc", reason="CrashLoopBackOff", restarts=5, message="", last=True, init=False):
+    """A pod as a kubelet (or kwok's crash-loop stage) reports it; reason None means running and ready."""
+    state = {"running": {}} if reason is None else {"waiting": {"reason": reason, "message": message}}
+    container = {"name": "model-server", "ready": reason is None, "restartCount": restarts, "state": state}
+    if last:
+        container["lastState"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    status: dict = {"phase": "Running", "containerStatuses": [container]}
+    if init:
+        ok = {"name": "model-server", "state": {"running": {}}, "restartCount": 0}
+        status = {"phase": "Pending", "initContainerStatuses": [dict(container, name="fetch")]}
+        status["containerStatuses"] = [ok]
+    return {"metadata": {"name": name, "labels": {"pod-template-hash": "h2"}}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("waiting", "reason"),
+    [
+        ("CrashLoopBackOff", "PodsCrashLooping"),
+        ("ImagePullBackOff", "ImagePullFailed"),
+        ("ErrImagePull", "ImagePullFailed"),
+        ("InvalidImageName", "ImagePullFailed"),
+        ("CreateContainerConfigError", "PodsFailing"),
+        ("CreateContainerError", "PodsFailing"),
+        ("RunContainerError", "PodsFailing"),
+    ],
+)
+def test_failing_waiting_reasons(waiting: str, reason: str) -> None:
+    (failure,) = container_failures(pod(reason=waiting))
+    assert (failure.pod, failure.container, failure.reason) == ("wine-abc", "model-server", reason)
+    assert is_failing(pod(reason=waiting))
+
+
+@pytest.mark.parametrize("waiting", [None, "ContainerCreating", "PodInitializing"])
+def test_starting_or_running_pods_are_not_failing(waiting: str | None) -> None:
+    assert container_failures(pod(reason=waiting, restarts=0, last=False)) == []
+    assert not is_failing(pod(reason=waiting))
+    assert not is_failing({"metadata": {"name": "new"}})  # no status yet
+
+
+def test_crash_loop_is_described_with_restarts_and_last_exit() -> None:
+    (failure,) = container_failures(pod(restarts=5))
+    assert failure.describe() == (
+        "pod wine-abc: container model-server CrashLoopBackOff (5 restarts; last exit code 1, Error)"
+    )
+    (once,) = container_failures(pod(restarts=1))
+    assert "(1 restart;" in once.describe()
+
+
+def test_other_failures_carry_the_kubelet_message() -> None:
+    (failure,) = container_failures(
+        pod(reason="CreateContainerConfigError", restarts=0, message='secret "creds" not found', last=False)
+    )
+    assert failure.describe() == (
+        "pod wine-abc: container model-server CreateContainerConfigError "
+        '(0 restarts; secret "creds" not found)'
+    )
+
+
+def test_failing_init_container_is_found() -> None:
+    (failure,) = container_failures(pod(init=True))
+    assert (failure.container, failure.reason) == ("fetch", "PodsCrashLooping")
+
+
+def test_current_template_hash_follows_the_deployment_revision() -> None:
+    dep = deployment()
+    dep["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "2"}
+
+    def rs(revision: str, template_hash: str) -> dict:
+        return {
+            "metadata": {
+                "annotations": {"deployment.kubernetes.io/revision": revision},
+                "labels": {"pod-template-hash": template_hash},
+            }
+        }
+
+    assert current_template_hash(dep, [rs("1", "h1"), rs("2", "h2")]) == "h2"
+    assert current_template_hash(dep, [rs("1", "h1")]) is None  # not created yet
+    assert current_template_hash(deployment(), [rs("1", "h1")]) is None  # no revision yet
+
+
+def test_rollout_waiting_on_a_crash_loop_names_the_pod() -> None:
+    check = explain_rollout(
+        deployment_check(deployment(available=0)), [pod("wine-b"), pod("wine-a", restarts=2)]
+    )
+    assert (check.ok, check.stalled, check.reason) == (False, False, "PodsCrashLooping")
+    assert check.message == (
+        "0/2 pods available; pod wine-a: container model-server CrashLoopBackOff (2 restarts; "
+        "last exit code 1, Error) (and 1 more failing pods)"
+    )
+
+
+def test_stalled_rollout_keeps_its_reason_and_names_the_crash() -> None:
+    deadline = dict(DEADLINE, message='ReplicaSet "wine-h2" has timed out progressing.')
+    check = explain_rollout(deployment_check(deployment(available=0, conditions=[deadline])), [pod()])
+    assert (check.ok, check.stalled, check.reason) == (False, True, "ProgressDeadlineExceeded")
+    assert check.message == (
+        'rollout stalled: ReplicaSet "wine-h2" has timed out progressing; '
+        "pod wine-abc: container model-server CrashLoopBackOff (5 restarts; last exit code 1, Error)"
+    )
+
+
+def test_explanation_needs_a_failing_pod_and_a_check_that_is_not_ok() -> None:
+    waiting = deployment_check(deployment(available=0))
+    assert explain_rollout(waiting, [pod(reason=None)]) == waiting
+    assert explain_rollout(waiting, []) == waiting
+    available = deployment_check(deployment())
+    assert explain_rollout(available, [pod()]) == available
+
+
+def test_crash_loop_status_is_reconciling_and_never_ready() -> None:
+    details = {"Available": explain_rollout(deployment_check(deployment(available=0)), [pod()])}
+    ready, reconciling, _ = compute_conditions(1, details, "x", [], NOW)
+    assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", "PodsCrashLooping")
+    assert (reconciling["type"], reconciling["reason"]) == ("Reconciling", "PodsCrashLooping")
+    assert "pod wine-abc" in ready["message"]

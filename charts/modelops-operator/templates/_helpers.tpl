@@ -110,6 +110,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The serving pods, read only: kopf watches those with the operator's labels (a label selector on the
+# stream) and the operator lists a not-yet-available Deployment's pods and ReplicaSets to name a failing
+# pod (crash loop, image pull) in the status.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["replicasets"]
+  verbs: ["list"]
 # Registry credentials named in a spec: read one by name, never list or watch Secrets.
 - apiGroups: [""]
   resources: ["secrets"]

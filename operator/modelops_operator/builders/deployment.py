@@ -119,10 +119,14 @@ def build_deployment(
         "selector": {"matchLabels": selector_labels(name)},
         "revisionHistoryLimit": 3,
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "progressDeadlineSeconds": spec.progress_deadline_seconds,
         "template": {
+            # The user's podMetadata first: the operator's selector, recommended labels and its own
+            # annotations override any key they share, so the Deployment keeps selecting its pods.
             "metadata": {
-                "labels": common_labels(name, version),
+                "labels": {**dict(spec.pod_metadata.labels), **common_labels(name, version)},
                 "annotations": {
+                    **dict(spec.pod_metadata.annotations),
                     "prometheus.io/scrape": "true",
                     "prometheus.io/port": str(SERVICE_PORT),
                     "prometheus.io/path": "/metrics",
