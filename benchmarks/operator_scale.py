@@ -93,6 +93,14 @@ def write_counts(api: client.ApiClient) -> Counter[str]:
     return counts
 
 
+def drift_states(api: client.ApiClient, namespace: str) -> dict[str, int]:
+    """How many ModelDeployments have each status.drift state ("-" when not written yet)."""
+    items = client.CustomObjectsApi(api).list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
+        "items"
+    ]
+    return dict(Counter(((obj.get("status") or {}).get("drift") or {}).get("state", "-") for obj in items))
+
+
 def ready_count(api: client.ApiClient, namespace: str) -> int:
     """How many ModelDeployments are Ready for their current generation."""
     items = client.CustomObjectsApi(api).list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
@@ -163,6 +171,8 @@ def run(count: int, rest_seconds: float, ready_timeout: float, workdir: Path) ->
             settle_end = time.monotonic() + 15
             while time.monotonic() < settle_end:
                 time.sleep(1)  # a fixed settling pause before the measured window, by design
+            # The drift poll's first look (a few seconds after each Ready) is part of settling.
+            figures["drift_states_before_rest"] = drift_states(api, namespace)
             before = write_counts(api)
             rest_end = time.monotonic() + rest_seconds
             while time.monotonic() < rest_end:
