@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
+from kubernetes.client.exceptions import ApiException
 
 from modelops_operator import drift_status as ds
 from modelops_operator.builders.common import HTTP_PORT_NAME
@@ -49,9 +50,14 @@ async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: s
     if not ((body.get("spec") or {}).get("serving") or {}).get("monitoring", True):
         return ds.disabled(previous, now)
     selector = f"kubernetes.io/service-name={name}"
-    slices = await asyncio.to_thread(
-        kube.list_objects, "discovery.k8s.io/v1", "EndpointSlice", namespace, selector
-    )
+    try:
+        slices = await asyncio.to_thread(
+            kube.list_objects, "discovery.k8s.io/v1", "EndpointSlice", namespace, selector
+        )
+    except ApiException as e:  # e.g. RBAC without endpointslices: say so in the status, once
+        return ds.unknown(
+            f"cannot list the Service's EndpointSlices: HTTP {e.status} {e.reason}", previous, now
+        )
     endpoints = ds.ready_endpoints(slices, HTTP_PORT_NAME)
     timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout) as session:

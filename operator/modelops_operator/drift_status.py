@@ -176,6 +176,11 @@ def disabled(previous: Mapping[str, Any] | None, now: str) -> dict[str, Any]:
     return _with_transition(desired, previous, now)
 
 
+def unknown(message: str, previous: Mapping[str, Any] | None, now: str) -> dict[str, Any]:
+    """status.drift when the pods cannot even be looked for (e.g. the EndpointSlice list is refused)."""
+    return _with_transition({"state": "Unknown", "summary": "Unknown", "message": message}, previous, now)
+
+
 def summarise(
     pods: Sequence[PodDrift],
     failures: Mapping[str, str],
@@ -189,8 +194,7 @@ def summarise(
     desired: dict[str, Any]
     if not pods:
         message = f"no pod answered on /metrics: {failed}" if failures else "no ready pods to ask"
-        desired = {"state": "Unknown", "summary": "Unknown", "message": message}
-        return _with_transition(desired, previous, now)
+        return unknown(message, previous, now)
     rows = sum(p.window_rows for p in pods)
     tested = [p for p in pods if p.tested]
     features = sorted({f for p in tested for f in p.drifted})

@@ -7,6 +7,7 @@ EndpointSlices (one scrape per ready pod), the numbers from the service's own /m
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, config
 from mlflow import MlflowClient
 
+from modelops_operator import drift_probe
+from modelops_operator.drift_status import DEFAULT_METRICS_URL
+from modelops_operator.kube import Kube
 from modelops_operator.local import LocalOperator
 from modelops_service.local import LocalService
+from tests.cluster.test_chart_install import service_account_kubeconfig
 from tests.cluster.test_operator import get_mdep, kubectl, manifest, new_versions, wait_condition
 from tests.fixtures.cluster import wait_for
 from tests.fixtures.data import shifted, wine_records
@@ -141,3 +146,16 @@ def _events(api: client.ApiClient, ns: str, name: str, reason: str) -> list[Any]
     events = client.CoreV1Api(api).list_namespaced_event(ns, field_selector=f"involvedObject.name={name}")
     found = [e for e in events.items if e.reason == reason]
     return found or None
+
+
+def test_a_refused_endpointslice_list_is_unknown_in_the_status_not_an_error(
+    cluster: Any, api: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    # The namespace's default ServiceAccount may list nothing: what an operator with an old chart's RBAC sees.
+    path = service_account_kubeconfig(cluster, api, namespace, "default", tmp_path / "kubeconfig")
+    with config.new_client_from_config(str(path)) as restricted:
+        body = {"metadata": {"namespace": namespace, "name": "wine"}, "spec": {}, "status": {}}
+        now = "2026-11-27T05:00:00Z"
+        drift = asyncio.run(drift_probe.observe(Kube(restricted), body, DEFAULT_METRICS_URL, now))
+    assert drift["state"] == "Unknown"
+    assert drift["message"].startswith("cannot list the Service's EndpointSlices: HTTP 403")
