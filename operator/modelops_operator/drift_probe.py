@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from kubernetes.client.exceptions import ApiException
 
 from modelops_operator import drift_status as ds
 from modelops_operator.builders.common import HTTP_PORT_NAME
-from modelops_operator.kube import Kube
+from modelops_operator.kube import Kube, KubeError
 
 SCRAPE_TIMEOUT_SECONDS = 3.0
 MAX_METRICS_BYTES = 4 << 20
@@ -54,7 +53,7 @@ async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: s
         slices = await asyncio.to_thread(
             kube.list_objects, "discovery.k8s.io/v1", "EndpointSlice", namespace, selector
         )
-    except ApiException as e:  # e.g. RBAC without endpointslices: say so in the status, once
+    except KubeError as e:  # e.g. RBAC without endpointslices: say so in the status, once
         return ds.unknown(
             f"cannot list the Service's EndpointSlices: HTTP {e.status} {e.reason}", previous, now
         )

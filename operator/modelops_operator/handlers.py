@@ -29,6 +29,7 @@ from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_operator.kube import Kube, load_config
 from modelops_operator.reconciler import (
     SYNC_RETRY_SECONDS,
+    Outcome,
     alias_poll_seconds,
     moved_aliases,
     reconcile,
@@ -63,6 +64,21 @@ def kube() -> Kube:
 def backoff(retry: int) -> float:
     """2, 4, 8 ... seconds, capped at a minute."""
     return min(2.0 * 2**retry, MAX_BACKOFF_SECONDS)
+
+
+def kopf_error(
+    outcome: Outcome, retry: int, floor: float = 0.0
+) -> kopf.PermanentError | kopf.TemporaryError | None:
+    """The kopf error that carries out an Outcome: none when done, a retry after its delay (or the
+    backoff for this retry, at least `floor`), or a permanent error until the spec changes."""
+    if outcome.action == "stall":
+        return kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
+    if outcome.action == "retry":
+        delay = max(backoff(retry) if outcome.delay is None else outcome.delay, floor)
+        return kopf.TemporaryError(
+            f"{outcome.reason}: {outcome.message}; retrying in {delay:.0f}s", delay=delay
+        )
+    return None
 
 
 def _latest(namespace: str, name: str) -> dict[str, Any] | None:
@@ -107,11 +123,9 @@ def reconcile_spec(
         if latest is None:
             return
         outcome = reconcile(kube(), latest, fresh=True, new=new)
-    if outcome.stalled:
-        raise kopf.PermanentError(f"{outcome.reason}: {outcome.stalled}")
-    if outcome.retry_after is not None:
-        delay = outcome.retry_after or backoff(retry)
-        raise kopf.TemporaryError(f"{outcome.reason}, retrying in {delay:.0f}s", delay=delay)
+    error = kopf_error(outcome, retry)
+    if error is not None:
+        raise error
 
 
 def _needs_sync_retry(status: kopf.Status, **_: Any) -> bool:
@@ -168,9 +182,10 @@ def follow_aliases(*, body: kopf.Body, namespace: str | None, name: str, **kwarg
             return
         message = f"{e.reason} following aliases ({e}), retrying in {delay:.0f}s"
         raise kopf.TemporaryError(message, delay=delay) from e
-    if outcome.retry_after == 0:  # the registry failed during the reconcile
-        raise kopf.TemporaryError(f"{outcome.reason}, retrying in {delay:.0f}s", delay=delay)
-    # Anything else (stalled, a failed write-back) is in the status now; the next poll looks again.
+    error = kopf_error(outcome, int(kwargs.get("retry", 0)), floor=ALIAS_POLL_SECONDS)
+    if isinstance(error, kopf.TemporaryError):  # e.g. the registry failed during the reconcile
+        raise error
+    # A stall is in the status now; the next poll looks again.
 
 
 def _is_ready(status: kopf.Status, **_: Any) -> bool:

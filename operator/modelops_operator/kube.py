@@ -3,6 +3,10 @@
 Objects are plain dicts. apply() compares the desired object with the live one first and writes
 nothing when the live object already holds every desired field (and the last applied digest);
 otherwise it uses server-side apply with one field manager.
+
+Every failed call raises KubeError, classified as the registry edge classifies its errors: the API
+server refused the object (400, 422) or the operator's permissions (403) -> permanent, the spec or the
+RBAC must change; conflicts, throttling, server errors and an unreachable server -> temporary.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from modelops_operator.crd import GROUP, PLURAL, VERSION
 
@@ -35,8 +40,54 @@ PLURALS = {
 logger = logging.getLogger(__name__)
 
 
+_TEMPORARY_REASONS = {409: "Conflict", 429: "ApiThrottled"}
+_VERBS = {"GET": "get", "POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+
+
 class KubeError(Exception):
-    """An API call failed in a way the caller cannot fix by retrying at once."""
+    """A failed API call: `permanent` says whether retrying without a spec or RBAC change can help.
+
+    `status` is the HTTP status (None when the server did not answer), `reason` the CamelCase condition
+    reason, `kind` the object's kind; str() is one line naming the object and the API server's message.
+    """
+
+    def __init__(self, message: str, *, status: int | None, reason: str, permanent: bool, kind: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.permanent = permanent
+        self.kind = kind
+
+
+def server_message(e: ApiException) -> str:
+    """The API server's own message from a Status body (never the response headers)."""
+    try:
+        body = json.loads(e.body or b"{}")
+    except (TypeError, ValueError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or e.reason or "no message").strip()
+
+
+def classify(error: Exception, method: str, kind: str, namespace: str, name: str | None) -> KubeError:
+    """A KubeError for a failed call on `kind` (pure: reads only the exception)."""
+    what = f"{kind} {namespace}/{name}" if name else f"{kind} in {namespace}"
+    verb = _VERBS.get(method, method.lower())
+    if not isinstance(error, ApiException):
+        # No answer at all (connection refused, timeout, TLS): the server may come back.
+        message = f"cannot {verb} {what}: API server unreachable ({type(error).__name__}: {error})"
+        return KubeError(message, status=None, reason="ApiUnreachable", permanent=False, kind=kind)
+    status = int(error.status or 0)
+    text = server_message(error)
+    if status in (400, 422):
+        message = f"{what} rejected by the API server: {text}"
+        return KubeError(message, status=status, reason="ChildRejected", permanent=True, kind=kind)
+    if status == 403:
+        message = f"the operator may not {verb} {what}: {text}"
+        return KubeError(message, status=status, reason="Forbidden", permanent=True, kind=kind)
+    reason = _TEMPORARY_REASONS.get(status, "ApiError" if status < 500 else "ApiUnavailable")
+    message = f"cannot {verb} {what}: HTTP {status} {text}"
+    return KubeError(message, status=status, reason=reason, permanent=False, kind=kind)
 
 
 def object_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
@@ -134,11 +185,18 @@ class Kube:
     def _request(
         self,
         method: str,
-        path: str,
+        where: tuple[str, str, str, str | None],
         body: Any = None,
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
+        subresource: str = "",
     ) -> dict[str, Any]:
+        """One call on the object (or collection) `where` = (apiVersion, kind, namespace, name).
+
+        Raises KubeError, classified; nothing else escapes for a failed call.
+        """
+        api_version, kind, namespace, name = where
+        path = object_path(api_version, kind, namespace, name) + subresource
         _method, url, headers, payload, _post = self.api.param_serialize(
             method,
             path,
@@ -147,10 +205,15 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api.call_api(_method, url, header_params=headers, body=payload, _request_timeout=30)
-        response.read()
-        if not 200 <= response.status < 300:
-            raise ApiException(http_resp=response)
+        try:
+            response = self.api.call_api(
+                _method, url, header_params=headers, body=payload, _request_timeout=30
+            )
+            response.read()
+            if not 200 <= response.status < 300:
+                raise ApiException(http_resp=response)
+        except (ApiException, HTTPError, OSError) as e:
+            raise classify(e, method, kind, namespace, name) from e
         if method != "GET":
             self.writes += 1
         return json.loads(response.data or b"{}")
@@ -158,8 +221,8 @@ class Kube:
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The live object, or None when it does not exist."""
         try:
-            return self._request("GET", object_path(api_version, kind, namespace, name))
-        except ApiException as e:
+            return self._request("GET", (api_version, kind, namespace, name))
+        except KubeError as e:
             if e.status == 404:
                 return None
             raise
@@ -169,7 +232,7 @@ class Kube:
     ) -> list[dict[str, Any]]:
         """The objects of a kind in a namespace that match a label selector."""
         found = self._request(
-            "GET", object_path(api_version, kind, namespace), query=[("labelSelector", label_selector)]
+            "GET", (api_version, kind, namespace, None), query=[("labelSelector", label_selector)]
         )
         return list(found.get("items") or [])
 
@@ -193,33 +256,28 @@ class Kube:
             try:
                 created = self._request(
                     "POST",
-                    object_path(desired["apiVersion"], desired["kind"], meta["namespace"]),
+                    (desired["apiVersion"], desired["kind"], meta["namespace"], None),
                     body,
                     [("fieldManager", FIELD_MANAGER)],
                 )
                 logger.info("created %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
                 return created
-            except ApiException as e:
+            except KubeError as e:
                 if e.status != 409:  # 409: it exists after all (created meanwhile): apply over it
                     raise
                 live = self.get(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
                 if live is not None and up_to_date(live, desired):
                     return dict(live)
-        path = object_path(desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
+        where = (desired["apiVersion"], desired["kind"], meta["namespace"], meta["name"])
         if live is not None:
-            self._own_by_apply(path, live)
+            self._own_by_apply(where, live)
         query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-        try:
-            result = self._request("PATCH", path, body, query, content_type="application/apply-patch+yaml")
-        except ApiException as e:
-            # 409 while the previous copy is still being deleted: the next event re-creates it.
-            if e.status == 409:
-                raise KubeError(f"{desired['kind']} {meta['name']} is being replaced: {e.reason}") from e
-            raise
+        # A 409 here (the previous copy is still being deleted) is temporary: the next event re-creates it.
+        result = self._request("PATCH", where, body, query, content_type="application/apply-patch+yaml")
         logger.info("applied %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
         return result
 
-    def _own_by_apply(self, path: str, live: Mapping[str, Any]) -> None:
+    def _own_by_apply(self, where: tuple[str, str, str, str | None], live: Mapping[str, Any]) -> None:
         """Once per object created by POST, before its first apply: hand our fields to the Apply entry."""
         folded = apply_owned_fields(list(live["metadata"].get("managedFields") or []), FIELD_MANAGER)
         if folded is None:
@@ -228,14 +286,14 @@ class Kube:
             {"op": "test", "path": "/metadata/resourceVersion", "value": live["metadata"]["resourceVersion"]},
             {"op": "replace", "path": "/metadata/managedFields", "value": folded},
         ]
-        self._request("PATCH", path, patch, content_type="application/json-patch+json")
+        self._request("PATCH", where, patch, content_type="application/json-patch+json")
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete in the background; an object already gone is success (returns False)."""
         body = {"propagationPolicy": "Background"}
         try:
-            self._request("DELETE", object_path(api_version, kind, namespace, name), body)
-        except ApiException as e:
+            self._request("DELETE", (api_version, kind, namespace, name), body)
+        except KubeError as e:
             if e.status == 404:
                 return False
             raise
@@ -243,12 +301,16 @@ class Kube:
 
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any] | None:
         """Merge-patch a ModelDeployment's status; None when the resource is gone."""
-        path = object_path(f"{GROUP}/{VERSION}", "ModelDeployment", namespace, name) + "/status"
+        where = (f"{GROUP}/{VERSION}", "ModelDeployment", namespace, name)
         try:
             return self._request(
-                "PATCH", path, {"status": status}, content_type="application/merge-patch+json"
+                "PATCH",
+                where,
+                {"status": status},
+                content_type="application/merge-patch+json",
+                subresource="/status",
             )
-        except ApiException as e:
+        except KubeError as e:
             if e.status == 404:
                 return None
             raise

@@ -1,6 +1,8 @@
 """The reconcile recipe: resolve -> image -> build children -> apply -> report status -> write back.
 
-Handlers (handlers.py) call reconcile() and turn its Outcome into kopf's retry semantics.
+reconcile() reads top to bottom as the recipe (converge()), then writes the status once, whatever
+happened: a registry or Kubernetes error classified as permanent is Stalled with its reason, a temporary
+one is Reconciling and retried. Handlers (handlers.py) turn the returned Outcome into kopf's errors.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from modelops_operator import status as st
 from modelops_operator.builders.build_job import (
@@ -24,7 +26,7 @@ from modelops_operator.builders.deployment import build_deployment
 from modelops_operator.builders.hpa import build_hpa
 from modelops_operator.builders.ingress import build_ingress, ingress_url
 from modelops_operator.builders.service import build_service, service_url
-from modelops_operator.kube import Kube
+from modelops_operator.kube import Kube, KubeError
 from modelops_operator.promotion import promote, promotion_requested, sync_key
 from modelops_operator.registry import (
     Credentials,
@@ -45,13 +47,34 @@ ALIAS_POLL_ENV = "MODELOPS_ALIAS_POLL_SECONDS"
 DEFAULT_ALIAS_POLL_SECONDS = 60.0
 
 
-@dataclass
-class Outcome:
-    """What the caller should do next: nothing, retry after a delay, or stop until the spec changes."""
+# Which status detail a failed call on a child kind belongs to (anything else: Available).
+DETAIL_OF_KIND = {"Secret": "ModelsResolved", "Job": "ImageReady", "Ingress": "IngressReady"}
 
-    retry_after: float | None = None
-    stalled: str | None = None
-    reason: str = ""
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the caller does next: `done`; `retry` after `delay` seconds (None: the caller's backoff,
+    growing with each retry); or `stall` until the spec (or the cluster's RBAC) changes."""
+
+    action: Literal["done", "retry", "stall"]
+    reason: str
+    message: str = ""
+    delay: float | None = None
+
+    @classmethod
+    def done(cls, reason: str) -> Outcome:
+        """Converged, or converging by itself (a rollout in progress: child events bring the next pass)."""
+        return cls("done", reason)
+
+    @classmethod
+    def retry(cls, reason: str, message: str, delay: float | None = None) -> Outcome:
+        """Something temporary failed: try again later."""
+        return cls("retry", reason, message, delay)
+
+    @classmethod
+    def stall(cls, reason: str, message: str) -> Outcome:
+        """Cannot progress without a change by a person."""
+        return cls("stall", reason, message)
 
 
 @dataclass
@@ -244,17 +267,53 @@ def reconcile(
 
     `observed` maps a child kind to its live object when the caller has it (a watch event), saving a GET;
     `new` says the resource was just created, so its children are created without looking first.
+    Every exit writes the status it knows; no API or registry error escapes.
     """
-    observed = observed or {}
+    meta = body["metadata"]
+    report = Report()
+    try:
+        outcome = converge(kube, body, fresh, observed or {}, new, report)
+    except KubeError as e:
+        detail = DETAIL_OF_KIND.get(e.kind, "Available")
+        report.details[detail] = (st.Check.stuck if e.permanent else st.Check.waiting)(e.reason, str(e))
+        outcome = Outcome.stall(e.reason, str(e)) if e.permanent else Outcome.retry(e.reason, str(e))
+    if outcome.action != "done":
+        logger.warning(
+            "%s/%s %s: %s: %s",
+            meta["namespace"],
+            meta["name"],
+            outcome.action,
+            outcome.reason,
+            outcome.message,
+        )
+    try:
+        report_status(kube, body, report)
+    except KubeError as e:  # the status itself could not be written: say so in the log, try again later
+        logger.warning("%s/%s status not written: %s: %s", meta["namespace"], meta["name"], e.reason, e)
+        return Outcome.retry(e.reason, f"status not written: {e}")
+    return outcome
+
+
+def converge(
+    kube: Kube,
+    body: Mapping[str, Any],
+    fresh: bool,
+    observed: Mapping[str, Mapping[str, Any]],
+    new: bool,
+    report: Report,
+) -> Outcome:
+    """The recipe: spec -> models -> image -> children -> rollout -> registry write-back, into `report`.
+
+    Raises KubeError from the API edge (reconcile() turns it into the status); registry errors are
+    handled here because the registry's answer decides what the status says.
+    """
     meta = body["metadata"]
     ns, name = meta["namespace"], meta["name"]
-    report = Report()
     try:
         spec = parse_spec(body.get("spec") or {})
     except SpecError as e:
         report.details["ModelsResolved"] = st.Check.stuck("InvalidSpec", str(e))
-        report_status(kube, body, report)
-        return Outcome(stalled=str(e), reason="InvalidSpec")
+        return Outcome.stall("InvalidSpec", str(e))
 
     # 1. Models.
     resolution = None if fresh else cached_resolution(body)
@@ -264,19 +323,13 @@ def reconcile(
         if credentials is None:
             message = f"registry credentials Secret {spec.registry.credentials_secret} not found"
             report.details["ModelsResolved"] = st.Check.waiting("CredentialsSecretMissing", message)
-            report_status(kube, body, report)
-            return Outcome(retry_after=SECRET_RETRY_SECONDS, reason="CredentialsSecretMissing")
+            return Outcome.retry("CredentialsSecretMissing", message, SECRET_RETRY_SECONDS)
         try:
             resolution = resolve_models(RegistryClient(spec.registry.tracking_uri, credentials), spec.models)
         except RegistryError as e:
             check = st.Check.stuck if e.permanent else st.Check.waiting
             report.details["ModelsResolved"] = check(e.reason, str(e))
-            report_status(kube, body, report)
-            return (
-                Outcome(stalled=str(e), reason=e.reason)
-                if e.permanent
-                else Outcome(retry_after=0, reason=e.reason)
-            )
+            return Outcome.stall(e.reason, str(e)) if e.permanent else Outcome.retry(e.reason, str(e))
     models = resolution.models
     report.details["ModelsResolved"] = st.Check.passed("Resolved", resolution_message(resolution))
     report.fields.update(
@@ -289,10 +342,9 @@ def reconcile(
     image, image_check = ensure_image(kube, body, spec, models)
     report.details["ImageReady"] = image_check
     if image is None:
-        report_status(kube, body, report)
-        return Outcome(
-            stalled=image_check.message if image_check.stalled else None, reason=image_check.reason
-        )
+        if image_check.stalled:
+            return Outcome.stall(image_check.reason, image_check.message)
+        return Outcome.done(image_check.reason)  # the build Job's events bring the next pass
     report.fields["image"] = image
 
     # 3. Children.
@@ -332,12 +384,11 @@ def reconcile(
     report.details["RegistrySynced"] = synced
     if key:
         report.fields["registrySyncedKey"] = key
-    report_status(kube, body, report)
     if not synced.ok and synced.reason in ("SyncFailed", "CredentialsSecretMissing"):
-        return Outcome(retry_after=SYNC_RETRY_SECONDS, reason=synced.reason)
+        return Outcome.retry(synced.reason, synced.message, SYNC_RETRY_SECONDS)
     if available.stalled:
-        return Outcome(stalled=available.message, reason=available.reason)
-    return Outcome(reason=available.reason)
+        return Outcome.stall(available.reason, available.message)
+    return Outcome.done(available.reason)
 
 
 def moved_aliases(kube: Kube, body: Mapping[str, Any]) -> list[str]:

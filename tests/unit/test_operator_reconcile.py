@@ -1,0 +1,254 @@
+"""reconcile()'s branches, fast, on an in-memory double of the Kubernetes edge (cluster tests: the real one).
+
+Each branch must leave a status behind (Ready first, then Reconciling or Stalled) and return the Outcome
+the handlers turn into kopf's errors. Models come from the status of the current generation (fresh=False),
+or from a registry address nothing listens on (a real connection refusal, no double).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from modelops_operator.handlers import kopf_error
+from modelops_operator.kube import KubeError, classify
+from modelops_operator.reconciler import Outcome, reconcile
+
+NS, NAME = "ml", "wine"
+ROLES = ("predictor", "drift", "outlier")
+
+
+def refusal(status: int, message: str, kind: str = "Deployment", method: str = "PATCH") -> KubeError:
+    """The KubeError the edge raises for an API server answer with this status and Status message."""
+    error = ApiException(status=status, reason="Refused")
+    error.body = json.dumps({"kind": "Status", "message": message}).encode()
+    return classify(error, method, kind, NS, NAME)
+
+
+class MemoryKube:
+    """The Kube edge's interface over dicts; `fail[kind]` makes calls on that kind raise a KubeError."""
+
+    def __init__(self, fail: Mapping[str, KubeError] | None = None, fail_status: KubeError | None = None):
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.fail = dict(fail or {})
+        self.fail_status = fail_status
+        self.status: dict[str, Any] | None = None
+
+    def _check(self, kind: str) -> None:
+        if kind in self.fail:
+            raise self.fail[kind]
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self._check(kind)
+        return copy.deepcopy(self.objects.get((kind, name)))
+
+    def list_objects(
+        self, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        self._check(kind)
+        return [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == kind]
+
+    def apply(
+        self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None, likely_absent: bool = False
+    ) -> dict[str, Any]:
+        self._check(desired["kind"])
+        obj = copy.deepcopy(dict(desired))
+        before = self.objects.get((desired["kind"], desired["metadata"]["name"]), {})
+        obj["metadata"].setdefault("generation", 1)
+        if "status" in before:  # the controllers' part survives our apply
+            obj["status"] = before["status"]
+        self.objects[(desired["kind"], desired["metadata"]["name"])] = obj
+        return copy.deepcopy(obj)
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        self._check(kind)
+        return self.objects.pop((kind, name), None) is not None
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any] | None:
+        if self.fail_status is not None:
+            raise self.fail_status
+        self.status = {**(self.status or {}), **copy.deepcopy(dict(status))}
+        return {"status": self.status}
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self.get("v1", "Secret", namespace, name)
+        return None if secret is None else dict(secret.get("data") or {})
+
+    def condition(self, ctype: str) -> dict[str, Any] | None:
+        return next((c for c in (self.status or {}).get("conditions", []) if c["type"] == ctype), None)
+
+
+def model_deployment(
+    tracking_uri: str = "http://127.0.0.1:1", resolved: bool = True, **spec: Any
+) -> dict[str, Any]:
+    """A ModelDeployment at generation 2, with its models resolved for that generation (or not)."""
+    entry = {"name": "m", "version": "3", "runId": "r", "source": "s", "uri": "models:/m/3"}
+    status = {"models": {r: dict(entry) for r in ROLES}, "resolvedGeneration": 2} if resolved else {}
+    body_spec = {
+        "registry": {"trackingUri": tracking_uri},
+        "models": {r: {"name": f"m_{r}", "version": "3"} for r in ROLES},
+        "image": {"reference": "modelops/modelops-service:0.1.0"},
+        **spec,
+    }
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": NAME, "namespace": NS, "generation": 2, "uid": "u-1"},
+        "spec": body_spec,
+        "status": status,
+    }
+
+
+def available(kube: MemoryKube) -> None:
+    """Let the Deployment controller finish the rollout of the applied Deployment."""
+    deployment = kube.objects[("Deployment", NAME)]
+    replicas = deployment["spec"].get("replicas", 1)
+    deployment["status"] = {
+        "observedGeneration": deployment["metadata"]["generation"],
+        **{k: replicas for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")},
+    }
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_rollout_in_progress_is_reconciling_then_ready() -> None:
+    kube = MemoryKube()
+    outcome = reconcile(kube, model_deployment(), fresh=False)
+    assert outcome == Outcome.done("RolloutPending")  # the controller has not seen it yet
+    assert kube.condition("Ready")["status"] == "False"
+    assert kube.condition("Reconciling")["status"] == "True"
+    assert {("Deployment", NAME), ("Service", NAME)} <= set(kube.objects)
+
+    available(kube)
+    outcome = reconcile(kube, model_deployment(), fresh=False)
+    assert outcome.action == "done"
+    assert kube.condition("Ready")["status"] == "True"
+    assert kube.condition("Reconciling") is None
+    assert kube.status["observedGeneration"] == 2
+
+
+def test_an_invalid_spec_is_stalled_with_the_parser_message() -> None:
+    kube = MemoryKube()
+    body = model_deployment()
+    del body["spec"]["models"]["drift"]
+    outcome = reconcile(kube, body, fresh=True)
+    assert outcome.action == "stall"
+    assert outcome.reason == "InvalidSpec"
+    assert kube.condition("Stalled")["reason"] == "InvalidSpec"
+    assert not kube.objects
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "reason", "action", "condition"),
+    [
+        (
+            422,
+            'Deployment.apps "wine" is invalid: requests must be <= limits',
+            "ChildRejected",
+            "stall",
+            "Stalled",
+        ),
+        (400, "the object is malformed", "ChildRejected", "stall", "Stalled"),
+        (403, 'deployments.apps "wine" is forbidden', "Forbidden", "stall", "Stalled"),
+        (409, "the object has been modified", "Conflict", "retry", "Reconciling"),
+        (429, "too many requests", "ApiThrottled", "retry", "Reconciling"),
+        (500, "etcdserver: request timed out", "ApiUnavailable", "retry", "Reconciling"),
+        (503, "unavailable", "ApiUnavailable", "retry", "Reconciling"),
+    ],
+)
+def test_a_refused_child_is_in_the_status_with_the_api_servers_message(
+    status: int, message: str, reason: str, action: str, condition: str
+) -> None:
+    kube = MemoryKube(fail={"Deployment": refusal(status, message)})
+    outcome = reconcile(kube, model_deployment(), fresh=False)
+    assert (outcome.action, outcome.reason) == (action, reason)
+    assert message in outcome.message
+    assert f"Deployment {NS}/{NAME}" in outcome.message
+    written = kube.condition(condition)
+    assert written is not None
+    assert written["reason"] == reason
+    assert message in written["message"]
+    assert kube.condition("Ready")["status"] == "False"
+    assert kube.condition("Available")["reason"] == reason
+    assert kube.status["models"]["predictor"]["version"] == "3"  # what was known is kept
+
+
+def test_a_refused_ingress_is_named_in_ingress_ready() -> None:
+    kube = MemoryKube(fail={"Ingress": refusal(422, "spec.rules[0].host: Invalid value", kind="Ingress")})
+    outcome = reconcile(kube, model_deployment(ingress={"host": "wine.example"}), fresh=False)
+    assert outcome.action == "stall"
+    assert kube.condition("IngressReady")["reason"] == "ChildRejected"
+    assert "Ingress ml/wine rejected by the API server" in kube.condition("Stalled")["message"]
+
+
+def test_an_unreachable_api_server_is_temporary() -> None:
+    error = classify(ConnectionRefusedError("refused"), "GET", "Deployment", NS, NAME)
+    assert (error.permanent, error.reason, error.status) == (False, "ApiUnreachable", None)
+    kube = MemoryKube(fail={"Deployment": error})
+    assert reconcile(kube, model_deployment(), fresh=False).action == "retry"
+    assert kube.condition("Reconciling")["reason"] == "ApiUnreachable"
+
+
+def test_a_status_that_cannot_be_written_is_retried() -> None:
+    kube = MemoryKube(fail_status=refusal(500, "etcd down", kind="ModelDeployment"))
+    outcome = reconcile(kube, model_deployment(), fresh=False)
+    assert outcome.action == "retry"
+    assert "status not written" in outcome.message
+
+
+def test_a_missing_credentials_secret_waits_for_it() -> None:
+    kube = MemoryKube()
+    body = model_deployment(
+        resolved=False, registry={"trackingUri": "http://127.0.0.1:1", "credentialsSecret": {"name": "creds"}}
+    )
+    outcome = reconcile(kube, body, fresh=True)
+    assert (outcome.action, outcome.reason, outcome.delay) == ("retry", "CredentialsSecretMissing", 30.0)
+    assert kube.condition("ModelsResolved")["reason"] == "CredentialsSecretMissing"
+
+
+def test_an_unreachable_registry_is_reconciling_and_creates_nothing() -> None:
+    kube = MemoryKube()
+    body = model_deployment(f"http://127.0.0.1:{closed_port()}", resolved=False)
+    outcome = reconcile(kube, body, fresh=True)
+    assert (outcome.action, outcome.reason, outcome.delay) == ("retry", "RegistryUnreachable", None)
+    assert kube.condition("Reconciling")["reason"] == "RegistryUnreachable"
+    assert not kube.objects
+
+
+def test_kopf_error_carries_out_each_outcome() -> None:
+    assert kopf_error(Outcome.done("DeploymentAvailable"), retry=0) is None
+    stalled = kopf_error(Outcome.stall("ChildRejected", "Deployment ml/wine rejected"), retry=0)
+    assert isinstance(stalled, kopf.PermanentError)
+    assert "Deployment ml/wine rejected" in str(stalled)
+    fixed = kopf_error(Outcome.retry("CredentialsSecretMissing", "no Secret", 30.0), retry=5)
+    assert isinstance(fixed, kopf.TemporaryError)
+    assert fixed.delay == 30.0
+    backed_off = kopf_error(Outcome.retry("ApiUnavailable", "HTTP 503"), retry=2)
+    assert isinstance(backed_off, kopf.TemporaryError)
+    assert backed_off.delay == 8.0
+    floored = kopf_error(Outcome.retry("RegistryUnreachable", "down"), retry=0, floor=60.0)
+    assert isinstance(floored, kopf.TemporaryError)
+    assert floored.delay == 60.0
+
+
+def test_classify_never_quotes_headers() -> None:
+    error = ApiException(status=422, reason="Unprocessable Entity")
+    error.headers = {"Audit-Id": "secret-looking-header", "Content-Type": "application/json"}
+    error.body = json.dumps({"message": "spec.replicas: Invalid value: -1"}).encode()
+    classified = classify(error, "PATCH", "Deployment", NS, NAME)
+    assert "Audit-Id" not in str(classified)
+    assert "\n" not in str(classified)
+    assert (
+        str(classified) == "Deployment ml/wine rejected by the API server: spec.replicas: Invalid value: -1"
+    )
