@@ -25,6 +25,7 @@ WORKDIR /home/modelops
 FROM base AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY lib/ lib/
 COPY operator/ operator/
 COPY service/ service/
 COPY training/ training/

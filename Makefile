@@ -18,7 +18,7 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # The editable install maps the packages that exist when it runs: a new modelops_* package reinstalls.
-PACKAGES := $(wildcard operator/modelops_*/__init__.py service/modelops_*/__init__.py \
+PACKAGES := $(wildcard lib/modelops_*/__init__.py operator/modelops_*/__init__.py service/modelops_*/__init__.py \
               training/modelops_*/__init__.py tools/*/modelops_*/__init__.py)
 
 $(STAMP): pyproject.toml requirements/dev.txt $(PACKAGES)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from modelops_contract import DEFAULTS
 from modelops_operator.drift_status import STATES as DRIFT_STATES
 
 GROUP = "modelops.dev"
@@ -215,16 +216,25 @@ def spec_schema() -> dict[str, Any]:
                     "serviceName": _str(
                         "Name used in the service's log lines.",
                         pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
-                        default="WineQualityService",
+                        default=DEFAULTS.service_name,
                     ),
-                    "monitoring": _bool("Run the drift and outlier detectors per request.", True),
-                    "logInputs": _bool("Log request inputs.", True),
-                    "driftWindowSize": _int("Rows in the drift window.", 10, 1_000_000, default=500),
+                    "monitoring": _bool(
+                        "Run the drift and outlier detectors per request.", DEFAULTS.monitoring
+                    ),
+                    "logInputs": _bool("Log request inputs.", DEFAULTS.log_inputs),
+                    "driftWindowSize": _int(
+                        "Rows in the drift window.", 10, 1_000_000, default=DEFAULTS.drift_window_size
+                    ),
                     "driftWindowMinRows": _int(
-                        "Rows before the window is tested.", 1, 1_000_000, default=100
+                        "Rows before the window is tested.",
+                        1,
+                        1_000_000,
+                        default=DEFAULTS.drift_window_min_rows,
                     ),
-                    "maxRows": _int("Rows per request.", 1, 1_000_000, default=1000),
-                    "maxBodyBytes": _int("Request body limit.", 1024, 1 << 30, default=1 << 20),
+                    "maxRows": _int("Rows per request.", 1, 1_000_000, default=DEFAULTS.max_rows),
+                    "maxBodyBytes": _int(
+                        "Request body limit.", 1024, 1 << 30, default=DEFAULTS.max_body_bytes
+                    ),
                 },
             },
             "ingress": {

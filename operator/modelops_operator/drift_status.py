@@ -20,12 +20,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelops_operator.settings import seconds_setting
-
-METRICS_URL_ENV = "MODELOPS_METRICS_URL_TEMPLATE"
-DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
-DRIFT_POLL_ENV = "MODELOPS_DRIFT_POLL_SECONDS"
-DEFAULT_DRIFT_POLL_SECONDS = 60.0
 WINDOW = "window"
 STATES = ("Drift", "NoDrift", "Collecting", "Unknown", "Disabled")
 DRIFT_KEYS = (
@@ -63,23 +57,6 @@ class PodDrift:
     tested: bool  # the window has been tested at least once
     drifted: tuple[str, ...]  # features the latest window test flagged
     min_p_value: float | None
-
-
-def poll_seconds(environ: Mapping[str, str]) -> float:
-    """MODELOPS_DRIFT_POLL_SECONDS: a number of seconds >= 0 (0 turns the drift status off), default 60."""
-    return seconds_setting(environ, DRIFT_POLL_ENV, DEFAULT_DRIFT_POLL_SECONDS, allow_zero=True)
-
-
-def metrics_url_template(environ: Mapping[str, str]) -> str:
-    """MODELOPS_METRICS_URL_TEMPLATE, checked: may use {address}, {port}, {pod}, {namespace}, {name}."""
-    template = environ.get(METRICS_URL_ENV, "").strip() or DEFAULT_METRICS_URL
-    try:
-        metrics_url(template, Endpoint("pod", "10.0.0.1", 3000), "namespace", "name")
-    except (KeyError, IndexError, ValueError) as e:
-        raise ValueError(f"{METRICS_URL_ENV} {template!r} is not a valid template: {e}") from e
-    if not template.startswith(("http://", "https://")):
-        raise ValueError(f"{METRICS_URL_ENV} must be an http(s) URL template, not {template!r}")
-    return template
 
 
 def metrics_url(template: str, endpoint: Endpoint, namespace: str, name: str) -> str:

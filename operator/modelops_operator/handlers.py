@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 from collections import defaultdict
 from typing import Any
@@ -27,15 +28,9 @@ from modelops_operator import drift_status as ds
 from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL
 from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_operator.kube import Kube, load_config
-from modelops_operator.reconciler import (
-    SYNC_RETRY_SECONDS,
-    Outcome,
-    alias_poll_seconds,
-    moved_aliases,
-    reconcile,
-    utcnow,
-)
+from modelops_operator.reconciler import Outcome, moved_aliases, reconcile, utcnow
 from modelops_operator.registry import RegistryError
+from modelops_operator.settings import ConfigurationError, OperatorSettings
 from modelops_operator.spec import uses_alias
 from modelops_operator.status import condition, is_failing, is_true
 
@@ -43,10 +38,10 @@ CHILD_LABELS: dict[str, Any] = {
     "app.kubernetes.io/managed-by": MANAGED_BY,
     OWNER_LABEL: kopf.PRESENT,
 }
-MAX_BACKOFF_SECONDS = 60.0
-ALIAS_POLL_SECONDS = alias_poll_seconds(os.environ)
-DRIFT_POLL_SECONDS = ds.poll_seconds(os.environ)
-METRICS_URL_TEMPLATE = ds.metrics_url_template(os.environ)
+try:  # once per process: `kopf run` imports this module at start-up
+    SETTINGS = OperatorSettings.load(os.environ)
+except ConfigurationError as _error:
+    sys.exit(f"modelops-operator: not starting: {_error}")
 logger = logging.getLogger(__name__)
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 _kube: Kube | None = None
@@ -61,11 +56,6 @@ def kube() -> Kube:
     return _kube
 
 
-def backoff(retry: int) -> float:
-    """2, 4, 8 ... seconds, capped at a minute."""
-    return min(2.0 * 2**retry, MAX_BACKOFF_SECONDS)
-
-
 def kopf_error(
     outcome: Outcome, retry: int, floor: float = 0.0
 ) -> kopf.PermanentError | kopf.TemporaryError | None:
@@ -74,7 +64,7 @@ def kopf_error(
     if outcome.action == "stall":
         return kopf.PermanentError(f"{outcome.reason}: {outcome.message}")
     if outcome.action == "retry":
-        delay = max(backoff(retry) if outcome.delay is None else outcome.delay, floor)
+        delay = max(SETTINGS.backoff(retry) if outcome.delay is None else outcome.delay, floor)
         return kopf.TemporaryError(
             f"{outcome.reason}: {outcome.message}; retrying in {delay:.0f}s", delay=delay
         )
@@ -134,7 +124,12 @@ def _needs_sync_retry(status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.timer(
-    GROUP, VERSION, PLURAL, interval=SYNC_RETRY_SECONDS, when=_needs_sync_retry, id="retry-registry-sync"
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=SETTINGS.sync_retry_seconds,
+    when=_needs_sync_retry,
+    id="retry-registry-sync",
 )
 def retry_registry_sync(namespace: str | None, name: str, **_: Any) -> None:
     """Retry a failed registry write-back (runs only while RegistrySynced is False/SyncFailed)."""
@@ -153,8 +148,8 @@ def _uses_alias(spec: kopf.Spec, **_: Any) -> bool:
     GROUP,
     VERSION,
     PLURAL,
-    interval=ALIAS_POLL_SECONDS,
-    initial_delay=ALIAS_POLL_SECONDS,
+    interval=SETTINGS.alias_poll_seconds,
+    initial_delay=SETTINGS.alias_poll_seconds,
     when=_uses_alias,
     id="follow-aliases",
 )
@@ -164,7 +159,7 @@ def follow_aliases(*, body: kopf.Body, namespace: str | None, name: str, **kwarg
     Returns None so that kopf patches nothing; timers keep their state in memory.
     """
     assert namespace is not None  # the CRD is namespaced
-    delay = max(backoff(int(kwargs.get("retry", 0))), ALIAS_POLL_SECONDS)
+    delay = max(SETTINGS.backoff(int(kwargs.get("retry", 0))), SETTINGS.alias_poll_seconds)
     try:
         # kopf's live view of the resource: at rest this costs no request to the API server.
         if not moved_aliases(kube(), body):
@@ -182,7 +177,7 @@ def follow_aliases(*, body: kopf.Body, namespace: str | None, name: str, **kwarg
             return
         message = f"{e.reason} following aliases ({e}), retrying in {delay:.0f}s"
         raise kopf.TemporaryError(message, delay=delay) from e
-    error = kopf_error(outcome, int(kwargs.get("retry", 0)), floor=ALIAS_POLL_SECONDS)
+    error = kopf_error(outcome, int(kwargs.get("retry", 0)), floor=SETTINGS.alias_poll_seconds)
     if isinstance(error, kopf.TemporaryError):  # e.g. the registry failed during the reconcile
         raise error
     # A stall is in the status now; the next poll looks again.
@@ -196,7 +191,7 @@ async def drift_status(body: kopf.Body, namespace: str | None, name: str, **_: A
     """Read the ready pods' drift windows into status.drift; write only when it says something new."""
     assert namespace is not None  # the CRD is namespaced
     current = (body.get("status") or {}).get("drift")
-    desired = await drift_probe.observe(kube(), body, METRICS_URL_TEMPLATE, utcnow())
+    desired = await drift_probe.observe(kube(), body, SETTINGS.metrics_url_template, utcnow())
     patch = ds.drift_patch(current, desired)
     if patch is None:
         return
@@ -205,13 +200,13 @@ async def drift_status(body: kopf.Body, namespace: str | None, name: str, **_: A
         kopf.warn(body, reason="DriftDetected", message=f"{desired['summary']} ({desired['message']})")
 
 
-if DRIFT_POLL_SECONDS > 0:
+if SETTINGS.drift_poll_seconds > 0:
     kopf.timer(
         GROUP,
         VERSION,
         PLURAL,
-        interval=DRIFT_POLL_SECONDS,
-        initial_delay=min(DRIFT_POLL_SECONDS, 5.0),  # the first look soon after Ready
+        interval=SETTINGS.drift_poll_seconds,
+        initial_delay=min(SETTINGS.drift_poll_seconds, 5.0),  # the first look soon after Ready
         when=_is_ready,
         id="drift-status",
     )(drift_status)

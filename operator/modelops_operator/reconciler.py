@@ -37,14 +37,12 @@ from modelops_operator.registry import (
     resolve_model,
     resolve_models,
 )
-from modelops_operator.settings import seconds_setting
+from modelops_operator.settings import OperatorSettings
 from modelops_operator.spec import ROLES, DeploymentSpec, SpecError, parse_spec
 
 logger = logging.getLogger(__name__)
-SECRET_RETRY_SECONDS = 30.0
-SYNC_RETRY_SECONDS = 30.0
-ALIAS_POLL_ENV = "MODELOPS_ALIAS_POLL_SECONDS"
-DEFAULT_ALIAS_POLL_SECONDS = 60.0
+SECRET_RETRY_SECONDS = OperatorSettings.secret_retry_seconds
+SYNC_RETRY_SECONDS = OperatorSettings.sync_retry_seconds
 
 
 # Which status detail a failed call on a child kind belongs to (anything else: Available).
@@ -109,11 +107,6 @@ def cached_resolution(body: Mapping[str, Any]) -> Resolution | None:
         models={role: ResolvedModel.from_status(models[role]) for role in ROLES},
         training_run_id=status.get("trainingRunId"),
     )
-
-
-def alias_poll_seconds(environ: Mapping[str, str]) -> float:
-    """How often aliases are re-resolved: MODELOPS_ALIAS_POLL_SECONDS (a positive number), default 60."""
-    return seconds_setting(environ, ALIAS_POLL_ENV, DEFAULT_ALIAS_POLL_SECONDS)
 
 
 def moved_roles(recorded: Mapping[str, ResolvedModel], current: Mapping[str, ResolvedModel]) -> list[str]:

@@ -19,22 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelops_contract import CREDENTIAL_KEYS, TRAINING_RUN_TAG
 from modelops_operator.spec import ROLES, ModelRef
 
-TRAINING_RUN_TAG = "modelops.training_run_id"
-DATA_FINGERPRINT_TAG = "modelops.data_fingerprint"
 DEFAULT_TIMEOUT_SECONDS = 5.0
 # A version's run, source and READY status never change; its tags rarely do. An alias can move at any time,
 # so its answer is only shared by reconciles of the same burst (e.g. 200 resources applied at once).
 VERSION_TTL_SECONDS = 300.0
 ALIAS_TTL_SECONDS = 5.0
-CREDENTIAL_KEYS = (
-    "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
-    "DATABRICKS_HOST",
-    "DATABRICKS_TOKEN",
-)
 
 
 class RegistryError(Exception):

@@ -1,15 +1,65 @@
-"""The operator's settings from its environment, checked at start-up (a bad value stops it with a message)."""
+"""The operator's settings: every environment variable it reads, parsed and checked once at start-up.
+
+`OperatorSettings.load(os.environ)` is called once, when handlers.py is imported by `kopf run`; a bad
+value raises ConfigurationError naming the variable, and start-up stops with that message.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+ALIAS_POLL_ENV = "MODELOPS_ALIAS_POLL_SECONDS"
+DRIFT_POLL_ENV = "MODELOPS_DRIFT_POLL_SECONDS"
+METRICS_URL_ENV = "MODELOPS_METRICS_URL_TEMPLATE"
+MAX_BACKOFF_ENV = "MODELOPS_MAX_BACKOFF_SECONDS"
+DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
+# Placeholders a metrics URL template may use (drift_status.metrics_url fills them in).
+METRICS_URL_FIELDS = {"address": "10.0.0.1", "port": 3000, "pod": "pod", "namespace": "ns", "name": "name"}
+
+
+class ConfigurationError(ValueError):
+    """A setting's value is unusable; the message names the variable and the value."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """What the operator process is configured with; defaults written here only."""
+
+    # How often aliases are re-resolved (a moved alias rolls the pods).
+    alias_poll_seconds: float = 60.0
+    # How often the pods' drift windows are read into status.drift; 0 turns it off.
+    drift_poll_seconds: float = 60.0
+    # Where a pod's /metrics is read; the default is the pod IP as the EndpointSlice gives it.
+    metrics_url_template: str = DEFAULT_METRICS_URL
+    # The longest wait between retries of a temporary failure (the backoff doubles from 2 s up to it).
+    max_backoff_seconds: float = 60.0
+    # Waits that do not grow: a missing credentials Secret, a failed registry write-back.
+    secret_retry_seconds: float = 30.0
+    sync_retry_seconds: float = 30.0
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
+        """The settings from an environment (os.environ by default); raises ConfigurationError."""
+        env = os.environ if environ is None else environ
+        return cls(
+            alias_poll_seconds=seconds_setting(env, ALIAS_POLL_ENV, cls.alias_poll_seconds),
+            drift_poll_seconds=seconds_setting(env, DRIFT_POLL_ENV, cls.drift_poll_seconds, allow_zero=True),
+            metrics_url_template=metrics_url_template(env),
+            max_backoff_seconds=seconds_setting(env, MAX_BACKOFF_ENV, cls.max_backoff_seconds),
+        )
+
+    def backoff(self, retry: int) -> float:
+        """2, 4, 8 ... seconds for the n-th retry, capped at max_backoff_seconds."""
+        return min(2.0 * 2 ** min(retry, 32), self.max_backoff_seconds)
 
 
 def seconds_setting(environ: Mapping[str, str], name: str, default: float, allow_zero: bool = False) -> float:
     """A number of seconds from the environment variable `name` (unset or empty: `default`).
 
-    Positive and finite; 0 too when `allow_zero` (a setting that 0 turns off). Raises ValueError naming it.
+    Positive and finite; 0 too when `allow_zero` (a setting that 0 turns off).
     """
     raw = environ.get(name, "").strip()
     if not raw:
@@ -20,5 +70,17 @@ def seconds_setting(environ: Mapping[str, str], name: str, default: float, allow
         seconds = math.nan
     if not (seconds >= 0 if allow_zero else seconds > 0) or seconds == math.inf:
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a number of seconds {bound}, not {raw!r}")
+        raise ConfigurationError(f"{name} must be a number of seconds {bound}, not {raw!r}")
     return seconds
+
+
+def metrics_url_template(environ: Mapping[str, str]) -> str:
+    """MODELOPS_METRICS_URL_TEMPLATE, checked: an http(s) URL that may use the METRICS_URL_FIELDS."""
+    template = environ.get(METRICS_URL_ENV, "").strip() or DEFAULT_METRICS_URL
+    try:
+        template.format(**METRICS_URL_FIELDS)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigurationError(f"{METRICS_URL_ENV} {template!r} is not a valid template: {e}") from e
+    if not template.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{METRICS_URL_ENV} must be an http(s) URL template, not {template!r}")
+    return template

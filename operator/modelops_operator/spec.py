@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ROLES = ("predictor", "drift", "outlier")
+from modelops_contract import DEFAULTS, ROLES
+
 DEFAULT_BUILDER_IMAGE = "gcr.io/kaniko-project/executor:v1.23.2"
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
@@ -70,13 +71,13 @@ class Autoscaling:
 class Serving:
     """Settings handed to the service's environment."""
 
-    service_name: str = "WineQualityService"
-    monitoring: bool = True
-    log_inputs: bool = True
-    drift_window_size: int = 500
-    drift_window_min_rows: int = 100
-    max_rows: int = 1000
-    max_body_bytes: int = 1 << 20
+    service_name: str = DEFAULTS.service_name
+    monitoring: bool = DEFAULTS.monitoring
+    log_inputs: bool = DEFAULTS.log_inputs
+    drift_window_size: int = DEFAULTS.drift_window_size
+    drift_window_min_rows: int = DEFAULTS.drift_window_min_rows
+    max_rows: int = DEFAULTS.max_rows
+    max_body_bytes: int = DEFAULTS.max_body_bytes
 
 
 @dataclass(frozen=True)

@@ -37,18 +37,16 @@ def build_bentofile(template: Mapping[str, Any], model_tags: Sequence[str]) -> d
 
 
 def stage_context(dest: Path, bentofile: Mapping[str, Any], requirements: Path = REQUIREMENTS) -> Path:
-    """Copy both packages, the requirements and the bentofile into `dest` (a bento build context)."""
+    """Copy the packages the service runs, the requirements and the bentofile into `dest` (build context)."""
+    import modelops_contract
     import modelops_detectors
 
     dest.mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(SERVICE_DIR, dest / "modelops_service", ignore=ignore, dirs_exist_ok=True)
-    shutil.copytree(
-        Path(modelops_detectors.__file__).parent,
-        dest / "modelops_detectors",
-        ignore=ignore,
-        dirs_exist_ok=True,
-    )
+    for library in (modelops_detectors, modelops_contract):
+        source = Path(library.__path__[0])
+        shutil.copytree(source, dest / source.name, ignore=ignore, dirs_exist_ok=True)
     shutil.copy2(requirements, dest / "requirements.txt")
     (dest / "bentofile.yaml").write_text(yaml.safe_dump(dict(bentofile), sort_keys=False))
     return dest

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+import modelops_contract as contract
+
 HOST = "127.0.0.1"
 SERVICE_TARGET = "modelops_service.service:ModelService"
 
@@ -52,14 +54,14 @@ def build_service_env(
     """The environment of the served process (the operator's container contract, plus BENTOML_HOME)."""
     env = dict(base)
     for key, value in (
-        ("MODELOPS_PREDICTOR_URI", predictor),
-        ("MODELOPS_DRIFT_URI", drift),
-        ("MODELOPS_OUTLIER_URI", outlier),
-        ("MLFLOW_TRACKING_URI", tracking_uri),
+        (contract.MODEL_URI["predictor"], predictor),
+        (contract.MODEL_URI["drift"], drift),
+        (contract.MODEL_URI["outlier"], outlier),
+        (contract.TRACKING_URI, tracking_uri),
     ):
         if value:
             env[key] = value
-    env["MODELOPS_WORKERS"] = str(workers)
+    env[contract.WORKERS] = str(workers)
     env["OMP_NUM_THREADS"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     if bentoml_home is not None:

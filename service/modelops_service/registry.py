@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import modelops_contract as contract
 from modelops_service.errors import ModelLoadError
 from modelops_service.features import Feature, feature_names, features_from_schema
 from modelops_service.predictor import Predictor
@@ -103,7 +104,7 @@ def bento_model_dir(role: str) -> tuple[Path, str]:
         model = bentoml.models.get(f"{name}:latest")
     except bentoml.exceptions.NotFound as e:
         raise ModelLoadError(
-            f"no MODELOPS_{role.upper()}_URI set and no {name!r} model baked into the bento"
+            f"no {contract.MODEL_URI[role]} set and no {name!r} model baked into the bento"
         ) from e
     return Path(model.path_of("mlflow_model")), model.info.labels.get(REGISTRY_LABEL, str(model.tag))
 

@@ -26,6 +26,9 @@ from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_bo
 from modelops_service.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
+# Read once per process, at import: the worker count is needed by the decorator below, and a bad value
+# stops start-up with a message naming the variable.
+SETTINGS: Settings = load_settings()
 LOAD_RETRY_SECONDS = 15.0  # first delay before loading again after a failure (doubles up to 5 min)
 
 app = FastAPI(title="modelops prediction service", docs_url=None, redoc_url=None, openapi_url=None)
@@ -52,7 +55,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @bentoml.service(
-    workers=int(os.environ.get("MODELOPS_WORKERS", "1")),
+    workers=SETTINGS.workers,
     traffic={"timeout": 60},
 )
 @bentoml.asgi_app(app, path="/")
@@ -63,7 +66,7 @@ class ModelService:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)
-        self.settings: Settings = load_settings()
+        self.settings: Settings = SETTINGS
         self.pipeline: Any = None
         self.load_error: str | None = None
         # Loading in __init__ keeps this worker off the shared socket until its models are in memory, so

@@ -1,4 +1,4 @@
-"""Service settings read once from the environment (the operator -> service contract)."""
+"""Service settings read once from the environment: the reading side of modelops_contract."""
 
 from __future__ import annotations
 
@@ -6,31 +6,35 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_SERVICE_NAME = "WineQualityService"
+import modelops_contract as contract
+from modelops_contract import DEFAULTS
+
+DEFAULT_SERVICE_NAME = DEFAULTS.service_name
 
 
 @dataclass(frozen=True)
 class DriftSettings:
     """How the per-request and windowed drift tests run."""
 
-    window_size: int = 500
-    window_min_rows: int = 100
+    window_size: int = DEFAULTS.drift_window_size
+    window_min_rows: int = DEFAULTS.drift_window_min_rows
     # The window test is re-run once this many new rows arrived (a K-S p-value on 500 rows costs ~2 ms).
-    window_every: int = 50
+    window_every: int = DEFAULTS.drift_window_every
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment."""
 
-    service_name: str = DEFAULT_SERVICE_NAME
+    service_name: str = DEFAULTS.service_name
     predictor_uri: str | None = None
     drift_uri: str | None = None
     outlier_uri: str | None = None
-    monitoring_enabled: bool = True
-    log_inputs: bool = True
-    max_rows: int = 1000
-    max_body_bytes: int = 1_048_576
+    monitoring_enabled: bool = DEFAULTS.monitoring
+    log_inputs: bool = DEFAULTS.log_inputs
+    max_rows: int = DEFAULTS.max_rows
+    max_body_bytes: int = DEFAULTS.max_body_bytes
+    workers: int = DEFAULTS.workers
     drift: DriftSettings = DriftSettings()
 
     @property
@@ -65,36 +69,35 @@ def parse_positive_int(name: str, value: str | None, default: int) -> int:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build the settings from an environment mapping (os.environ by default)."""
+    """Build the settings from an environment mapping (os.environ by default); ValueError names a bad one."""
     env = os.environ if environ is None else environ
+
+    def positive(name: str, default: int) -> int:
+        return parse_positive_int(name, env.get(name), default)
+
+    def boolean(name: str, default: bool) -> bool:
+        return parse_bool(name, env.get(name), default)
+
     drift = DriftSettings(
-        window_size=parse_positive_int(
-            "MODELOPS_DRIFT_WINDOW_SIZE", env.get("MODELOPS_DRIFT_WINDOW_SIZE"), 500
-        ),
-        window_min_rows=parse_positive_int(
-            "MODELOPS_DRIFT_WINDOW_MIN_ROWS", env.get("MODELOPS_DRIFT_WINDOW_MIN_ROWS"), 100
-        ),
-        window_every=parse_positive_int(
-            "MODELOPS_DRIFT_WINDOW_EVERY", env.get("MODELOPS_DRIFT_WINDOW_EVERY"), 50
-        ),
+        window_size=positive(contract.DRIFT_WINDOW_SIZE, DEFAULTS.drift_window_size),
+        window_min_rows=positive(contract.DRIFT_WINDOW_MIN_ROWS, DEFAULTS.drift_window_min_rows),
+        window_every=positive(contract.DRIFT_WINDOW_EVERY, DEFAULTS.drift_window_every),
     )
     if drift.window_min_rows > drift.window_size:
         raise ValueError(
-            f"MODELOPS_DRIFT_WINDOW_MIN_ROWS ({drift.window_min_rows}) exceeds "
-            f"MODELOPS_DRIFT_WINDOW_SIZE ({drift.window_size})"
+            f"{contract.DRIFT_WINDOW_MIN_ROWS} ({drift.window_min_rows}) exceeds "
+            f"{contract.DRIFT_WINDOW_SIZE} ({drift.window_size})"
         )
+    uris = {role: env.get(contract.MODEL_URI[role]) or None for role in contract.ROLES}
     return Settings(
-        service_name=env.get("MODELOPS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
-        predictor_uri=env.get("MODELOPS_PREDICTOR_URI") or None,
-        drift_uri=env.get("MODELOPS_DRIFT_URI") or None,
-        outlier_uri=env.get("MODELOPS_OUTLIER_URI") or None,
-        monitoring_enabled=parse_bool(
-            "MODELOPS_MONITORING_ENABLED", env.get("MODELOPS_MONITORING_ENABLED"), True
-        ),
-        log_inputs=parse_bool("MODELOPS_LOG_INPUTS", env.get("MODELOPS_LOG_INPUTS"), True),
-        max_rows=parse_positive_int("MODELOPS_MAX_ROWS", env.get("MODELOPS_MAX_ROWS"), 1000),
-        max_body_bytes=parse_positive_int(
-            "MODELOPS_MAX_BODY_BYTES", env.get("MODELOPS_MAX_BODY_BYTES"), 1_048_576
-        ),
+        service_name=env.get(contract.SERVICE_NAME) or DEFAULTS.service_name,
+        predictor_uri=uris["predictor"],
+        drift_uri=uris["drift"],
+        outlier_uri=uris["outlier"],
+        monitoring_enabled=boolean(contract.MONITORING_ENABLED, DEFAULTS.monitoring),
+        log_inputs=boolean(contract.LOG_INPUTS, DEFAULTS.log_inputs),
+        max_rows=positive(contract.MAX_ROWS, DEFAULTS.max_rows),
+        max_body_bytes=positive(contract.MAX_BODY_BYTES, DEFAULTS.max_body_bytes),
+        workers=positive(contract.WORKERS, DEFAULTS.workers),
         drift=drift,
     )

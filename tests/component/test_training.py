@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from modelops_contract import TRAINING_RUN_TAG
 from modelops_training.data import FEATURES, load_wine
 from modelops_training.pipeline import split_data
-from modelops_training.registration import FINGERPRINT_TAG, MODEL_NAMES, TRAINING_RUN_TAG
+from modelops_training.registration import FINGERPRINT_TAG, MODEL_NAMES
 
 pytestmark = pytest.mark.component
 

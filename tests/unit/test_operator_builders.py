@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from modelops_contract import CREDENTIAL_KEYS
 from modelops_operator.builders.build_job import (
     build_job,
     build_job_name,
@@ -18,7 +19,7 @@ from modelops_operator.builders.deployment import build_deployment, build_env
 from modelops_operator.builders.hpa import build_hpa
 from modelops_operator.builders.ingress import build_ingress, ingress_url
 from modelops_operator.builders.service import build_service, service_url
-from modelops_operator.registry import CREDENTIAL_KEYS, ResolvedModel
+from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import Build, parse_spec
 from modelops_service.registry import LABEL_FILE
 

@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from modelops_operator import drift_status as ds
+from modelops_operator.settings import DEFAULT_METRICS_URL
 from modelops_service.drift import DriftReport
 from modelops_service.metrics import MonitoringMetrics
 from modelops_service.monitoring import Monitoring, WindowState
@@ -157,19 +158,9 @@ def test_ready_endpoints_from_slices() -> None:
     ]
 
 
-def test_url_template_and_poll_settings() -> None:
+def test_metrics_url_fills_the_template() -> None:
     endpoint = ds.Endpoint("wine-a", "10.0.0.1", 3000)
-    assert (
-        ds.metrics_url(ds.metrics_url_template({}), endpoint, "ns", "wine") == "http://10.0.0.1:3000/metrics"
+    assert ds.metrics_url(DEFAULT_METRICS_URL, endpoint, "ns", "wine") == "http://10.0.0.1:3000/metrics"
+    assert ds.metrics_url("http://127.0.0.1:8000/{namespace}/{pod}", endpoint, "ns", "wine") == (
+        "http://127.0.0.1:8000/ns/wine-a"
     )
-    template = ds.metrics_url_template({ds.METRICS_URL_ENV: "http://127.0.0.1:8000/{namespace}/{pod}"})
-    assert ds.metrics_url(template, endpoint, "ns", "wine") == "http://127.0.0.1:8000/ns/wine-a"
-    with pytest.raises(ValueError, match="not a valid template"):
-        ds.metrics_url_template({ds.METRICS_URL_ENV: "http://{host}/metrics"})
-    with pytest.raises(ValueError, match="http"):
-        ds.metrics_url_template({ds.METRICS_URL_ENV: "file:///etc/passwd"})
-    assert ds.poll_seconds({}) == 60
-    assert ds.poll_seconds({ds.DRIFT_POLL_ENV: "0"}) == 0
-    for bad in ("-1", "soon", "inf", "nan"):
-        with pytest.raises(ValueError, match=ds.DRIFT_POLL_ENV):
-            ds.poll_seconds({ds.DRIFT_POLL_ENV: bad})

@@ -1,13 +1,10 @@
-"""Parts of the reconcile recipe: alias poll interval, moved roles, recorded resolution, failing pods."""
+"""Parts of the reconcile recipe: moved roles, recorded resolution, failing pods."""
 
 from typing import Any
 
 import pytest
 
 from modelops_operator.reconciler import (
-    ALIAS_POLL_ENV,
-    DEFAULT_ALIAS_POLL_SECONDS,
-    alias_poll_seconds,
     cached_resolution,
     explain_unavailable,
     moved_roles,
@@ -18,26 +15,6 @@ from modelops_operator.status import Check, deployment_check
 
 def model(version: str, name: str = "wine_quality") -> ResolvedModel:
     return ResolvedModel(name=name, version=version, run_id="r", source="s", alias="champion")
-
-
-@pytest.mark.parametrize(
-    ("environ", "expected"),
-    [
-        ({}, DEFAULT_ALIAS_POLL_SECONDS),
-        ({ALIAS_POLL_ENV: ""}, DEFAULT_ALIAS_POLL_SECONDS),
-        ({ALIAS_POLL_ENV: "2"}, 2.0),
-        ({ALIAS_POLL_ENV: " 0.5 "}, 0.5),
-        ({ALIAS_POLL_ENV: "300"}, 300.0),
-    ],
-)
-def test_alias_poll_seconds(environ: dict[str, str], expected: float) -> None:
-    assert alias_poll_seconds(environ) == expected
-
-
-@pytest.mark.parametrize("raw", ["0", "-5", "soon", "nan", "inf"])
-def test_alias_poll_seconds_refuses_nonsense(raw: str) -> None:
-    with pytest.raises(ValueError, match=ALIAS_POLL_ENV):
-        alias_poll_seconds({ALIAS_POLL_ENV: raw})
 
 
 @pytest.mark.parametrize(

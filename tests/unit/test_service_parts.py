@@ -19,7 +19,7 @@ from modelops_service.window import SlidingWindow
 
 def test_settings_defaults() -> None:
     settings = load_settings({})
-    assert settings.service_name == DEFAULT_SERVICE_NAME == "WineQualityService"
+    assert settings.service_name == DEFAULT_SERVICE_NAME == "ModelService"  # no example name as default
     assert settings.monitoring_enabled
     assert settings.log_inputs
     assert (settings.max_rows, settings.max_body_bytes) == (1000, 1_048_576)

@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from modelops_contract import TRAINING_RUN_TAG
 from modelops_detectors.implementations import DEFAULT_IMPLEMENTATION, IMPLEMENTATIONS, load_class
 from modelops_detectors.pyfunc import log_drift_model, log_outlier_model, pinned_requirements, quiet_signature
 from modelops_detectors.reference import DriftReference
@@ -27,7 +28,6 @@ from modelops_training.registration import (
     MODEL_NAMES,
     OUTLIER,
     PREDICTOR,
-    TRAINING_RUN_TAG,
     ModelVersion,
     Registered,
     tag_versions,

@@ -9,10 +9,11 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from modelops_contract import DATA_FINGERPRINT_TAG
+
 PREDICTOR, DRIFT, OUTLIER = "predictor", "drift", "outlier"
 MODEL_NAMES = {PREDICTOR: "wine_quality", DRIFT: "wine_quality_drift", OUTLIER: "wine_quality_outliers"}
-TRAINING_RUN_TAG = "modelops.training_run_id"
-FINGERPRINT_TAG = "modelops.data_fingerprint"
+FINGERPRINT_TAG = DATA_FINGERPRINT_TAG
 # registered_models.json keys kept from the proof of concept
 URI_KEYS = {
     PREDICTOR: "prediction_model_artifact_uri",

@@ -8,8 +8,8 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
+from modelops_contract import MODEL_URI
 from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL, child_metadata
-from modelops_operator.builders.deployment import URI_VARIABLES
 from modelops_operator.registry import CREDENTIAL_KEYS, ResolvedModel
 from modelops_operator.spec import Build, DeploymentSpec
 
@@ -55,7 +55,7 @@ def build_pod_labels(owner_name: str) -> dict[str, str]:
 def dockerfile(base_image: str) -> str:
     """The Dockerfile of the baked image: the generic service image plus the model files."""
     lines = [f"FROM {base_image}", f"COPY models {MODELS_DIR}"]
-    lines += [f"ENV {var}={MODELS_DIR}/{role}" for role, var in URI_VARIABLES.items()]
+    lines += [f"ENV {var}={MODELS_DIR}/{role}" for role, var in MODEL_URI.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from modelops_contract import HTTP_PORT
 from modelops_operator.crd import GROUP, KIND, VERSION
 
 MANAGED_BY = "modelops-operator"
 OWNER_LABEL = "modelops.dev/deployment"
 APP_NAME = "modelops-service"
-SERVICE_PORT = 3000
+SERVICE_PORT = HTTP_PORT
 HTTP_PORT_NAME = "http"
 
 

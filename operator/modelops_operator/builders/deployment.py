@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import modelops_contract as contract
 from modelops_operator.builders.common import (
     HTTP_PORT_NAME,
     SERVICE_PORT,
@@ -12,25 +13,16 @@ from modelops_operator.builders.common import (
     common_labels,
     selector_labels,
 )
-from modelops_operator.registry import CREDENTIAL_KEYS, ResolvedModel
+from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import DeploymentSpec
 
 CONTAINER_NAME = "model-server"
 RUN_AS_USER = 10001
-URI_VARIABLES = {
-    "predictor": "MODELOPS_PREDICTOR_URI",
-    "drift": "MODELOPS_DRIFT_URI",
-    "outlier": "MODELOPS_OUTLIER_URI",
-}
-
-
-def _flag(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def build_env(spec: DeploymentSpec, models: Mapping[str, ResolvedModel], baked: bool) -> list[dict[str, Any]]:
     """The container environment per the service contract (credentials by secretKeyRef, never inline)."""
-    env: list[dict[str, Any]] = [{"name": "MLFLOW_TRACKING_URI", "value": spec.registry.tracking_uri}]
+    env: list[dict[str, Any]] = [{"name": contract.TRACKING_URI, "value": spec.registry.tracking_uri}]
     if spec.registry.credentials_secret:
         env += [
             {
@@ -39,20 +31,20 @@ def build_env(spec: DeploymentSpec, models: Mapping[str, ResolvedModel], baked: 
                     "secretKeyRef": {"name": spec.registry.credentials_secret, "key": key, "optional": True}
                 },
             }
-            for key in CREDENTIAL_KEYS
+            for key in contract.CREDENTIAL_KEYS
         ]
     # A built image carries its models (and sets these variables itself): the URIs are for pulled images.
     if not baked:
-        env += [{"name": URI_VARIABLES[role], "value": models[role].uri} for role in URI_VARIABLES]
+        env += [{"name": contract.MODEL_URI[role], "value": models[role].uri} for role in contract.ROLES]
     serving = spec.serving
     env += [
-        {"name": "MODELOPS_SERVICE_NAME", "value": serving.service_name},
-        {"name": "MODELOPS_MONITORING_ENABLED", "value": _flag(serving.monitoring)},
-        {"name": "MODELOPS_LOG_INPUTS", "value": _flag(serving.log_inputs)},
-        {"name": "MODELOPS_DRIFT_WINDOW_SIZE", "value": str(serving.drift_window_size)},
-        {"name": "MODELOPS_DRIFT_WINDOW_MIN_ROWS", "value": str(serving.drift_window_min_rows)},
-        {"name": "MODELOPS_MAX_ROWS", "value": str(serving.max_rows)},
-        {"name": "MODELOPS_MAX_BODY_BYTES", "value": str(serving.max_body_bytes)},
+        {"name": contract.SERVICE_NAME, "value": serving.service_name},
+        {"name": contract.MONITORING_ENABLED, "value": contract.flag(serving.monitoring)},
+        {"name": contract.LOG_INPUTS, "value": contract.flag(serving.log_inputs)},
+        {"name": contract.DRIFT_WINDOW_SIZE, "value": str(serving.drift_window_size)},
+        {"name": contract.DRIFT_WINDOW_MIN_ROWS, "value": str(serving.drift_window_min_rows)},
+        {"name": contract.MAX_ROWS, "value": str(serving.max_rows)},
+        {"name": contract.MAX_BODY_BYTES, "value": str(serving.max_body_bytes)},
         {"name": "OMP_NUM_THREADS", "value": "1"},
     ]
     return env
@@ -89,9 +81,9 @@ def build_deployment(
         "ports": [{"name": HTTP_PORT_NAME, "containerPort": SERVICE_PORT, "protocol": "TCP"}],
         "env": build_env(spec, models, baked),
         "resources": {kind: dict(values) for kind, values in spec.resources.items() if values},
-        "startupProbe": _probe("/livez", 5, 60),
-        "livenessProbe": _probe("/livez", 10, 3),
-        "readinessProbe": _probe("/readyz", 5, 3),
+        "startupProbe": _probe(contract.LIVENESS_PATH, 5, 60),
+        "livenessProbe": _probe(contract.LIVENESS_PATH, 10, 3),
+        "readinessProbe": _probe(contract.READINESS_PATH, 5, 3),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -129,7 +121,7 @@ def build_deployment(
                     **dict(spec.pod_metadata.annotations),
                     "prometheus.io/scrape": "true",
                     "prometheus.io/port": str(SERVICE_PORT),
-                    "prometheus.io/path": "/metrics",
+                    "prometheus.io/path": contract.METRICS_PATH,
                     "modelops.dev/models": models_annotation(models),
                 },
             },

@@ -1,0 +1,74 @@
+"""The contract between the operator's Deployment and the service: what one writes, the other reads.
+
+Environment variable names and their defaults, the model roles, the serving port and probe paths, and
+the registry tags that link a model version to its training run. The operator writes the environment
+(modelops_operator.builders.deployment), the service reads it (modelops_service.settings), training writes
+the tags (modelops_training.registration) and the operator reads them (modelops_operator.registry).
+This module imports nothing of theirs; a test checks that what the builder writes the service reads back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The three models a ModelDeployment names, in the order status and logs list them.
+ROLES = ("predictor", "drift", "outlier")
+
+# -- Environment of the serving container ----------------------------------------------------------
+TRACKING_URI = "MLFLOW_TRACKING_URI"
+MODEL_URI = {
+    "predictor": "MODELOPS_PREDICTOR_URI",
+    "drift": "MODELOPS_DRIFT_URI",
+    "outlier": "MODELOPS_OUTLIER_URI",
+}
+SERVICE_NAME = "MODELOPS_SERVICE_NAME"
+MONITORING_ENABLED = "MODELOPS_MONITORING_ENABLED"
+LOG_INPUTS = "MODELOPS_LOG_INPUTS"
+DRIFT_WINDOW_SIZE = "MODELOPS_DRIFT_WINDOW_SIZE"
+DRIFT_WINDOW_MIN_ROWS = "MODELOPS_DRIFT_WINDOW_MIN_ROWS"
+DRIFT_WINDOW_EVERY = "MODELOPS_DRIFT_WINDOW_EVERY"
+MAX_ROWS = "MODELOPS_MAX_ROWS"
+MAX_BODY_BYTES = "MODELOPS_MAX_BODY_BYTES"
+WORKERS = "MODELOPS_WORKERS"
+# MLflow's own variable names: the keys read from the credentials Secret and passed to the container.
+CREDENTIAL_KEYS = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "DATABRICKS_HOST",
+    "DATABRICKS_TOKEN",
+)
+
+
+@dataclass(frozen=True)
+class ServingDefaults:
+    """The one place the serving defaults are written: the CRD, the spec parser and the service use it."""
+
+    service_name: str = "ModelService"
+    monitoring: bool = True
+    log_inputs: bool = True
+    drift_window_size: int = 500
+    drift_window_min_rows: int = 100
+    # The window test is re-run once this many new rows arrived.
+    drift_window_every: int = 50
+    max_rows: int = 1000
+    max_body_bytes: int = 1 << 20
+    workers: int = 1
+
+
+DEFAULTS = ServingDefaults()
+
+# -- The serving container's HTTP surface ----------------------------------------------------------
+HTTP_PORT = 3000
+LIVENESS_PATH = "/livez"
+READINESS_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+
+# -- Registry tags written by training, read by the operator -----------------------------------------
+TRAINING_RUN_TAG = "modelops.training_run_id"
+DATA_FINGERPRINT_TAG = "modelops.data_fingerprint"
+
+
+def flag(value: bool) -> str:
+    """A boolean as the environment carries it."""
+    return "true" if value else "false"
