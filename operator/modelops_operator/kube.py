@@ -190,10 +190,12 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
         subresource: str = "",
+        subject: str | None = None,
     ) -> dict[str, Any]:
         """One call on the object (or collection) `where` = (apiVersion, kind, namespace, name).
 
-        Raises KubeError, classified; nothing else escapes for a failed call.
+        Raises KubeError, classified, naming `subject` (the object a create makes) or the object called;
+        nothing else escapes for a failed call.
         """
         api_version, kind, namespace, name = where
         path = object_path(api_version, kind, namespace, name) + subresource
@@ -213,7 +215,7 @@ class Kube:
             if not 200 <= response.status < 300:
                 raise ApiException(http_resp=response)
         except (ApiException, HTTPError, OSError) as e:
-            raise classify(e, method, kind, namespace, name) from e
+            raise classify(e, method, kind, namespace, subject or name) from e
         if method != "GET":
             self.writes += 1
         return json.loads(response.data or b"{}")
@@ -259,6 +261,7 @@ class Kube:
                     (desired["apiVersion"], desired["kind"], meta["namespace"], None),
                     body,
                     [("fieldManager", FIELD_MANAGER)],
+                    subject=meta["name"],
                 )
                 logger.info("created %s %s/%s", desired["kind"], meta["namespace"], meta["name"])
                 return created

@@ -445,6 +445,47 @@ def test_unknown_version_is_stalled_and_stays_calm(
     assert not client.AppsV1Api(api).list_namespaced_deployment(namespace).items
 
 
+def test_a_child_the_api_server_refuses_is_stalled_with_its_message_and_recovers(
+    operator: LocalOperator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models,
+) -> None:
+    # Passes the CRD schema; the API server refuses the Deployment (422): requests above the limit.
+    name = "wine-refused"
+    resources = {"requests": {"cpu": "2"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    doc = manifest(
+        "wine-quality-staging.yaml",
+        name,
+        registry.tracking_uri,
+        new_versions(registry, trained_models),
+        resources=resources,
+    )
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    obj = wait_condition(api, namespace, name, "Stalled")
+    stalled = condition(obj, "Stalled")
+    assert stalled["reason"] == "ChildRejected"
+    assert stalled["message"].startswith(f"Deployment {namespace}/{name} rejected by the API server: ")
+    assert "must be less than or equal to cpu limit" in stalled["message"]
+    assert condition(obj, "Available")["reason"] == "ChildRejected"
+    assert condition(obj, "ModelsResolved")["status"] == "True"  # what was known before the refusal
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+    # kubectl's columns show it; the operator's log names the object and the reason on one line.
+    row = kubectl(kubeconfig, "get", "mdep", name, "-n", namespace).stdout.splitlines()[1]
+    assert "False" in row
+    refusals = [line for line in operator.log_tail(200_000).splitlines() if "ChildRejected" in line]
+    assert refusals
+    assert all("Audit-Id" not in line and "HTTP response headers" not in line for line in refusals)
+
+    # A spec fix is the way out: Ready, Stalled gone.
+    doc["spec"]["resources"] = {"requests": {"cpu": "250m"}, "limits": {"cpu": "1", "memory": "1Gi"}}
+    assert apply(kubeconfig, namespace, doc).returncode == 0
+    ready = wait_condition(api, namespace, name, "Ready")
+    assert condition(ready, "Stalled") is None
+
+
 def test_registry_outage_is_reconciling_and_recovers(
     operator: LocalOperator,
     kubeconfig: str,

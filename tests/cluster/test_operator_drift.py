@@ -20,9 +20,9 @@ from kubernetes import client, config
 from mlflow import MlflowClient
 
 from modelops_operator import drift_probe
-from modelops_operator.drift_status import DEFAULT_METRICS_URL
 from modelops_operator.kube import Kube
 from modelops_operator.local import LocalOperator
+from modelops_operator.settings import DEFAULT_METRICS_URL
 from modelops_service.local import LocalService
 from tests.cluster.test_chart_install import service_account_kubeconfig
 from tests.cluster.test_operator import get_mdep, kubectl, manifest, new_versions, wait_condition
