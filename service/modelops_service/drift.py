@@ -13,11 +13,6 @@ import numpy as np
 from scipy import special
 from scipy.stats import kstwo
 
-try:  # the scalar kernel behind kstwo.sf, without rv_continuous' per-call argument handling
-    from scipy.stats._ksstats import _kolmogn
-except ImportError:  # pragma: no cover - a future scipy may move it
-    _kolmogn = None
-
 
 @dataclass(frozen=True)
 class DriftReport:
@@ -50,9 +45,7 @@ def ks_sf(statistic: float, n: int) -> float:
 
     Memoised: for a small batch against a fixed reference the statistic takes few distinct values
     (|i/n_ref - j/n| for integers i, j), so requests of the same size keep hitting the cache."""
-    if _kolmogn is not None:
-        return min(max(float(_kolmogn(n, statistic, cdf=False)), 0.0), 1.0)
-    return float(kstwo.sf(statistic, n))  # pragma: no cover
+    return min(max(float(kstwo.sf(statistic, n)), 0.0), 1.0)
 
 
 def ks_statistic(sorted_ref: np.ndarray, x: np.ndarray) -> float:

@@ -26,24 +26,36 @@ class OutlierReport:
         }
 
 
+def average_path_length(n_samples: np.ndarray) -> np.ndarray:
+    """c(n): the average path length of an unsuccessful search in a binary search tree of n points.
+
+    The normalisation of Liu et al.'s isolation forest (2008), as scikit-learn computes it: 0 for n <= 1,
+    1 for n == 2, else 2 H(n - 1) - 2 (n - 1) / n with H(i) ~ ln(i) + Euler's gamma. Owned here rather than
+    imported from scikit-learn's private module; a test pins the scores to IsolationForest.score_samples.
+    """
+    n = np.asarray(n_samples, dtype=np.float64)
+    result = np.zeros_like(n)
+    result[n == 2] = 1.0
+    big = n > 2
+    result[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return result
+
+
 class PackedIsolationForest:
-    """A fitted scikit-learn IsolationForest packed into node arrays; `score` equals alibi's IForest.score."""
+    """A fitted scikit-learn IsolationForest packed into node arrays; `score` equals alibi's IForest.score.
+
+    Only public attributes of the fitted forest are read (estimators_, estimators_features_, tree_ and
+    its compute_node_depths(), max_samples_, offset_).
+    """
 
     def __init__(self, forest: Any) -> None:
-        from sklearn.ensemble._iforest import _average_path_length
-
         trees = forest.estimators_
         offsets = np.cumsum([0] + [tree.tree_.node_count for tree in trees[:-1]])
         features, thresholds, lefts, rights, values = [], [], [], [], []
-        for tree, columns, offset, path_lengths, average_lengths in zip(
-            trees,
-            forest.estimators_features_,
-            offsets,
-            forest._decision_path_lengths,
-            forest._average_path_length_per_tree,
-            strict=True,
-        ):
+        for tree, columns, offset in zip(trees, forest.estimators_features_, offsets, strict=True):
             t = tree.tree_
+            path_lengths = t.compute_node_depths()  # public since scikit-learn 1.3; the root counts 1
+            average_lengths = average_path_length(t.n_node_samples)
             leaf = t.children_left < 0
             node = np.arange(t.node_count)
             # Leaves point at themselves with an always-true split, so extra steps leave them in place.
@@ -60,7 +72,7 @@ class PackedIsolationForest:
         self._value = np.concatenate(values)
         self._roots = offsets.astype(np.intp)
         self._steps = max(tree.tree_.max_depth for tree in trees)
-        self._denominator = len(trees) * float(_average_path_length([forest._max_samples])[0])
+        self._denominator = len(trees) * float(average_path_length(np.array([forest.max_samples_]))[0])
         self._offset = float(forest.offset_)
 
     def score(self, x: np.ndarray) -> np.ndarray:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.ensemble import IsolationForest
 
-from modelops_service.outliers import IsolationForestTest
+from modelops_service.outliers import IsolationForestTest, PackedIsolationForest, average_path_length
 
 
 @pytest.mark.parametrize("max_features", [1.0, 0.5])
@@ -46,3 +47,16 @@ def test_range_guard_flags_values_beyond_the_reference() -> None:
     assert unguarded.is_outlier == [False, False, False]
     assert guarded.is_outlier == [False, True, True]
     assert guarded.instance_score == unguarded.instance_score
+
+
+def test_packed_scores_equal_scikit_learns_public_score_samples() -> None:
+    """The owned path-length normalisation and the packed walk give IsolationForest's own scores."""
+
+    rng = np.random.default_rng(5)
+    fitted = rng.normal(size=(600, 6))
+    for max_samples in (2, 37, 256):
+        forest = IsolationForest(n_estimators=40, max_samples=max_samples, random_state=3).fit(fitted)
+        probe = np.vstack([rng.normal(size=(200, 6)), rng.normal(loc=6.0, size=(20, 6))])
+        expected = -forest.score_samples(probe) + forest.offset_  # alibi's IForest.score
+        np.testing.assert_allclose(PackedIsolationForest(forest).score(probe), expected, rtol=1e-12)
+    assert list(average_path_length(np.array([0, 1, 2]))) == [0.0, 0.0, 1.0]
