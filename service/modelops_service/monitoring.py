@@ -89,10 +89,10 @@ def build_drift_test(detector: Any, service_features: Sequence[str]) -> DriftTes
 
 
 def build_outlier_test(detector: Any, service_features: Sequence[str]) -> OutlierTest:
-    """The packed isolation forest (with the detector's range guard) when the detector wraps one (alibi
-    IForest), else the detector itself."""
+    """The packed isolation forest (with the detector's range guard) when the detector offers its fitted
+    forest (modelops_detectors.interface.OutlierDetector), else the detector itself."""
     columns = column_order(detector.feature_names, service_features)
-    forest = getattr(getattr(detector, "iforest", None), "isolationforest", None)
+    forest = getattr(detector, "fitted_forest", None)
     if forest is not None and hasattr(forest, "estimators_"):
         ranges = getattr(detector, "ranges", None)
         lower, upper = (None, None) if ranges is None else (ranges.lower, ranges.upper)

@@ -60,3 +60,24 @@ def test_packed_scores_equal_scikit_learns_public_score_samples() -> None:
         expected = -forest.score_samples(probe) + forest.offset_  # alibi's IForest.score
         np.testing.assert_allclose(PackedIsolationForest(forest).score(probe), expected, rtol=1e-12)
     assert list(average_path_length(np.array([0, 1, 2]))) == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("implementation", ["alibi", "permissive"])
+def test_both_detector_implementations_offer_the_fast_path_with_their_own_results(
+    implementation: str,
+) -> None:
+    from modelops_detectors.alibi import AlibiOutlierDetector
+    from modelops_detectors.permissive import SklearnOutlierDetector
+    from modelops_service.monitoring import build_outlier_test
+
+    kind = AlibiOutlierDetector if implementation == "alibi" else SklearnOutlierDetector
+    names = ["a", "b", "c"]
+    rng = np.random.default_rng(11)
+    detector = kind.fit(rng.normal(size=(500, 3)), names, n_estimators=30, seed=2)
+    probe = np.vstack([rng.normal(size=(50, 3)), rng.normal(loc=4.0, size=(5, 3))])
+    fast = build_outlier_test(detector, ["c", "a", "b"])  # the service's column order
+    assert type(fast).__name__ == "_Reordered"  # the packed forest, not the detector's predict
+    report = fast.test(probe[:, [2, 0, 1]])
+    own = detector.predict(probe)
+    assert report.is_outlier == own.is_outlier
+    np.testing.assert_allclose(report.instance_score, own.instance_score, rtol=1e-9)

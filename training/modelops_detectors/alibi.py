@@ -102,6 +102,11 @@ class AlibiOutlierDetector:
     def threshold(self) -> float:
         return float(self.iforest.threshold)
 
+    @property
+    def fitted_forest(self) -> Any:
+        """The scikit-learn IsolationForest alibi-detect's IForest wraps (the service's fast path)."""
+        return self.iforest.isolationforest
+
     def predict(self, X: np.ndarray | pd.DataFrame) -> OutlierResult:
         x = as_matrix(X, self.feature_names)
         data = self.iforest.predict(x, return_instance_score=True)["data"]

@@ -80,7 +80,12 @@ class DriftDetector(Protocol):
 
 @runtime_checkable
 class OutlierDetector(Protocol):
-    """Scores each row against the reference data."""
+    """Scores each row against the reference data.
+
+    An isolation-forest detector whose score is minus scikit-learn's decision_function also offers
+    `fitted_forest` (the fitted sklearn IsolationForest), `threshold` and `ranges`: the service then scores
+    with its own packed forest, same results, a fraction of the cost per request.
+    """
 
     feature_names: list[str]
 

@@ -86,6 +86,11 @@ class SklearnOutlierDetector:
         threshold = float(np.percentile(-forest.decision_function(x), threshold_perc))
         return cls(feature_names, forest, threshold, FeatureRanges.from_data(x, feature_names, range_margin))
 
+    @property
+    def fitted_forest(self) -> IsolationForest:
+        """The fitted forest (the service's fast path: its score is minus decision_function, as here)."""
+        return self.forest
+
     def predict(self, X: np.ndarray | pd.DataFrame) -> OutlierResult:
         x = as_matrix(X, self.feature_names)
         scores = -self.forest.decision_function(x)

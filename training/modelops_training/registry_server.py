@@ -30,8 +30,15 @@ def find_free_port(host: str = HOST) -> int:
         return int(sock.getsockname()[1])
 
 
-def build_server_command(root_dir: Path, port: int, workers: int = 1) -> list[str]:
-    """The `mlflow server` command line for a sqlite store and local artifacts under `root_dir`."""
+def build_server_command(root_dir: Path, port: int, workers: int = 1, host: str = HOST) -> list[str]:
+    """The `mlflow server` command line for a sqlite store and local artifacts under `root_dir`.
+
+    On an address other than loopback (a real node's bridge, reached from pods) the server is told to
+    accept that Host header too: MLflow refuses unknown ones.
+    """
+    allowed = (
+        [] if host == HOST else ["--allowed-hosts", f"{host}:{port},{host},localhost:{port},{HOST}:{port}"]
+    )
     return [
         sys.executable,
         "-m",
@@ -42,11 +49,12 @@ def build_server_command(root_dir: Path, port: int, workers: int = 1) -> list[st
         "--artifacts-destination",
         str(root_dir / "artifacts"),
         "--host",
-        HOST,
+        host,
         "--port",
         str(port),
         "--workers",
         str(workers),
+        *allowed,
     ]
 
 
@@ -55,18 +63,29 @@ class MlflowServerError(RuntimeError):
 
 
 class LocalMlflowServer:
-    """Runs `mlflow server` on 127.0.0.1; stop() and start() again keep the same port and store."""
+    """Runs `mlflow server` on 127.0.0.1 (or `host`); stop() and start() again keep the port and store.
 
-    def __init__(self, root_dir: Path | str, port: int | None = None, startup_timeout: float = 300.0) -> None:
+    Two servers may share one store: a real node's pods reach a second one on the node's bridge address.
+    """
+
+    def __init__(
+        self,
+        root_dir: Path | str,
+        port: int | None = None,
+        startup_timeout: float = 300.0,
+        host: str = HOST,
+    ) -> None:
         self.root_dir = Path(root_dir).resolve()
-        self.port = port or find_free_port()
+        self.host = host
+        self.port = port or find_free_port(host)
         self.startup_timeout = startup_timeout
-        self.log_path = self.root_dir / "mlflow-server.log"
+        suffix = "" if host == HOST else f"-{host}"
+        self.log_path = self.root_dir / f"mlflow-server{suffix}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def tracking_uri(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -81,7 +100,7 @@ class LocalMlflowServer:
         env = {**SERVER_ENV_DEFAULTS, **os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as log_file:
             self._process = subprocess.Popen(
-                build_server_command(self.root_dir, self.port),
+                build_server_command(self.root_dir, self.port, host=self.host),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -141,7 +160,7 @@ class LocalMlflowServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                if sock.connect_ex((HOST, self.port)) != 0:
+                if sock.connect_ex((self.host, self.port)) != 0:
                     return
             time.sleep(0.1)
         raise MlflowServerError(f"port {self.port} still open {timeout:.0f} s after stopping MLflow")
