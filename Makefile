@@ -12,7 +12,7 @@ SHARED_DATA := $(abspath ../shared/data/wine-quality)
 export MODELOPS_STATE_DIR ?= $(CURDIR)/.modelops
 
 .PHONY: help venv demo train test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
-        mlflow-ui image image-tools clean
+        mlflow-ui image image-tools node-tools clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,14 +58,15 @@ lint: $(STAMP)  ## ruff, mypy and the generated CRD copies, as in CI
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-cluster-build:  ## build etcd, kube-apiserver, controller-manager, scheduler and kwok into ~/.cache (once)
-	tools/cluster/build.sh >/dev/null
+cluster-build:  ## build the control plane, kwok, the real node (kubelet, kube-proxy) and Traefik into ~/.cache (once)
+	tools/cluster/build.sh --node >/dev/null
+	tools/traefik/build.sh >/dev/null
 
 helm-build:  ## build helm (for the chart tests) into ~/.cache (once)
 	tools/helm/build.sh >/dev/null
 
-cluster-up: $(STAMP) cluster-build  ## start the local control plane in the foreground (Ctrl-C stops it)
-	$(PY) -m modelops_cluster up
+cluster-up: $(STAMP) cluster-build  ## the local cluster in the foreground (NODE=real: real node + Traefik; Ctrl-C stops it)
+	$(PY) -m modelops_cluster up --node $(or $(NODE),kwok)
 
 train: $(STAMP)  ## only train and register (python -m modelops_training; ARGS="--trials 8 ...")
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
@@ -80,14 +81,25 @@ mlflow-ui: $(STAMP)  ## a local MLflow server with the UI on 127.0.0.1:5000 (sql
 image:  ## build the Dockerfile's operator and service images with buildah, no Docker engine (docs/images.md)
 	tools/image/build.sh operator service
 
-IMAGE_TOOLS := buildah mmdebstrap
-image-tools:  ## install buildah and mmdebstrap from Debian when missing (root; CI calls it, the image test needs them)
-	@missing=$$(for t in $(IMAGE_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
-	  if [ -z "$$missing" ]; then echo "image tools present: $(IMAGE_TOOLS)"; \
+# Debian packages by the command that shows each is there.
+IMAGE_TOOLS := buildah:buildah mmdebstrap:mmdebstrap
+NODE_TOOLS := containerd:containerd ctr:containerd runc:runc conntrack:conntrack iptables:iptables nft:nftables \
+              ip:iproute2 /usr/lib/cni/bridge:containernetworking-plugins
+define apt_install  # $(1): command:package pairs; installs the packages whose command is missing
+	@missing=$$(for pair in $(1); do t=$${pair%%:*}; p=$${pair#*:}; \
+	    { [ -x "$$t" ] || command -v "$$t" >/dev/null; } || echo $$p; done | sort -u | tr '\n' ' '); \
+	  if [ -z "$${missing// }" ]; then echo "present: $(foreach p,$(1),$(lastword $(subst :, ,$(p))))"; \
 	  elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    export DEBIAN_FRONTEND=noninteractive; { apt-get install -y -qq $$missing >/dev/null 2>&1 \
 	      || { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; } && echo "installed: $$missing"; \
-	  else echo "missing $$missing: install them (Debian: apt-get install $$missing) or the image test is skipped"; exit 1; fi
+	  else echo "missing $$missing: install them (Debian: apt-get install $$missing)"; exit 1; fi
+endef
+
+image-tools:  ## install buildah and mmdebstrap from Debian when missing (root; the image tests need them)
+	$(call apt_install,$(IMAGE_TOOLS))
+
+node-tools:  ## install containerd, runc, CNI plugins, conntrack, iptables, nftables from Debian when missing (root)
+	$(call apt_install,$(NODE_TOOLS))
 
 clean:  ## remove the environment and local state (the control-plane cache in ~/.cache stays)
 	rm -rf $(VENV) $(MODELOPS_STATE_DIR)

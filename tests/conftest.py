@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.cluster",
     "tests.fixtures.service",
     "tests.fixtures.image",
+    "tests.fixtures.node",
 ]

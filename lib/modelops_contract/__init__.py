@@ -30,6 +30,10 @@ DRIFT_WINDOW_EVERY = "MODELOPS_DRIFT_WINDOW_EVERY"
 MAX_ROWS = "MODELOPS_MAX_ROWS"
 MAX_BODY_BYTES = "MODELOPS_MAX_BODY_BYTES"
 WORKERS = "MODELOPS_WORKERS"
+# The pod's root filesystem is read-only: what the service's libraries write goes to the scratch volume
+# (BentoML's home with its model store and runtime files; numba's cache of compiled functions).
+SCRATCH_DIR = "/tmp"
+SCRATCH_ENV = {"BENTOML_HOME": "/tmp/bentoml", "NUMBA_CACHE_DIR": "/tmp/numba"}
 # MLflow's own variable names: the keys read from the credentials Secret and passed to the container.
 CREDENTIAL_KEYS = (
     "MLFLOW_TRACKING_TOKEN",

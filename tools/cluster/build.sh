@@ -3,6 +3,8 @@
 # from the pinned Go modules beside this script, into a cache outside the checkout.
 #
 #   tools/cluster/build.sh          build what is missing, print the bin directory
+#   tools/cluster/build.sh --node   also the real node's kubelet and kube-proxy (same pinned module set)
+#                                   and its pause binary (tools/pause)
 #   MODELOPS_CLUSTER_BIN_DIR=DIR    use binaries from DIR instead (nothing is built)
 #   MODELOPS_CLUSTER_CACHE=DIR      cache root (default: ${XDG_CACHE_HOME:-~/.cache}/modelops/cluster)
 #
@@ -13,6 +15,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+node_binaries=(kubelet kube-proxy modelops-pause)
+with_node=0
+if [[ "${1:-}" == "--node" ]]; then with_node=1; binaries+=("${node_binaries[@]}"); fi
 
 log() { printf '[cluster-build] %s\n' "$*" >&2; }
 
@@ -65,6 +70,10 @@ build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 for c in kube-apiserver kube-controller-manager kube-scheduler; do
   build kubernetes "$c" "k8s.io/kubernetes/cmd/$c" "$k8s_ldflags"
 done
+if [[ $with_node == 1 ]]; then
+  for c in kubelet kube-proxy; do build kubernetes "$c" "k8s.io/kubernetes/cmd/$c" "$k8s_ldflags"; done
+  build ../pause modelops-pause .  # tools/pause: outside this folder, so it is not part of the cache key
+fi
 rmdir "$tmp" 2>/dev/null || true
 
 log "all built in $((SECONDS - start)) s; cache size $(du -sh "$root/$key" | cut -f1)"

@@ -17,6 +17,7 @@ from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import DeploymentSpec
 
 CONTAINER_NAME = "model-server"
+PRE_STOP_SECONDS = 5
 RUN_AS_USER = 10001
 
 
@@ -47,6 +48,7 @@ def build_env(spec: DeploymentSpec, models: Mapping[str, ResolvedModel], baked: 
         {"name": contract.MAX_BODY_BYTES, "value": str(serving.max_body_bytes)},
         {"name": "OMP_NUM_THREADS", "value": "1"},
     ]
+    env += [{"name": key, "value": value} for key, value in contract.SCRATCH_ENV.items()]
     return env
 
 
@@ -84,13 +86,16 @@ def build_deployment(
         "startupProbe": _probe(contract.LIVENESS_PATH, 5, 60),
         "livenessProbe": _probe(contract.LIVENESS_PATH, 10, 3),
         "readinessProbe": _probe(contract.READINESS_PATH, 5, 3),
+        # Endpoints controllers and Ingress controllers learn of a terminating pod asynchronously: keep
+        # serving a few seconds after the pod is marked for deletion, so no request meets a closed port.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": contract.SCRATCH_DIR}],
     }
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -103,6 +108,7 @@ def build_deployment(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
+        "terminationGracePeriodSeconds": PRE_STOP_SECONDS + 25,
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
     }
     if spec.image.pull_secrets:

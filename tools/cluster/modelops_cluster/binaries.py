@@ -7,19 +7,38 @@ import subprocess
 from pathlib import Path
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+NODE_BINARIES = ("kubelet", "kube-proxy", "modelops-pause")
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "build.sh"
+TRAEFIK_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "traefik" / "build.sh"
 
 
 class BinariesMissing(RuntimeError):
     """The binaries are neither in the cache nor buildable here."""
 
 
-def missing_binaries(bin_dir: Path) -> list[str]:
+def missing_binaries(bin_dir: Path, node: bool = False) -> list[str]:
     """The names of the binaries not executable in `bin_dir`."""
-    return [b for b in BINARIES if not os.access(bin_dir / b, os.X_OK)]
+    return [b for b in BINARIES + (NODE_BINARIES if node else ()) if not os.access(bin_dir / b, os.X_OK)]
 
 
-def find_binaries() -> Path:
+def _bin_dir_from(script: Path, *args: str) -> Path:
+    """Run a build script (progress to stderr) and return the bin directory it prints last."""
+    result = subprocess.run(["bash", str(script), *args], stdout=subprocess.PIPE, text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise BinariesMissing(f"{script} failed with exit code {result.returncode}")
+    return Path(lines[-1])
+
+
+def find_traefik() -> Path:
+    """The Traefik binary (tools/traefik/build.sh builds it into its cache once; MODELOPS_TRAEFIK_BIN_DIR)."""
+    binary = _bin_dir_from(TRAEFIK_BUILD_SCRIPT) / "traefik"
+    if not os.access(binary, os.X_OK):
+        raise BinariesMissing(f"{TRAEFIK_BUILD_SCRIPT} printed a directory without traefik")
+    return binary
+
+
+def find_binaries(node: bool = False) -> Path:
     """The bin directory, building into the cache when it is empty (a cold build takes minutes).
 
     MODELOPS_CLUSTER_BIN_DIR names a directory of ready binaries and skips the build.
@@ -31,13 +50,8 @@ def find_binaries() -> Path:
         raise BinariesMissing(
             f"{BUILD_SCRIPT} not found: set MODELOPS_CLUSTER_BIN_DIR to a directory of {BINARIES}"
         )
-    # Progress goes to stderr (inherited); the last stdout line is the bin directory.
-    result = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
-    lines = result.stdout.strip().splitlines()
-    if result.returncode != 0 or not lines:
-        raise BinariesMissing(f"{BUILD_SCRIPT} failed with exit code {result.returncode}")
-    bin_dir = Path(lines[-1])
-    missing = missing_binaries(bin_dir)
+    bin_dir = _bin_dir_from(BUILD_SCRIPT, *(["--node"] if node else []))
+    missing = missing_binaries(bin_dir, node)
     if missing:
         raise BinariesMissing(f"{BUILD_SCRIPT} printed {bin_dir} but it lacks {missing}")
     return bin_dir

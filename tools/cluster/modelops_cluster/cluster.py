@@ -1,4 +1,5 @@
-"""A local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) or an existing one."""
+"""A local control plane (etcd, kube-apiserver, controller-manager, scheduler) with a kwok node or a real
+node (containerd, kubelet, kube-proxy, Traefik: realnode.py), or an existing cluster."""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from modelops_cluster import flags
-from modelops_cluster.binaries import find_binaries
+from modelops_cluster.binaries import find_binaries, find_traefik
 from modelops_cluster.credentials import write_credentials
 from modelops_cluster.health import client_context, insecure_context, probe
 from modelops_cluster.layout import Layout, pick_ports
 from modelops_cluster.node import build_fake_node, is_node_ready
+from modelops_cluster.nodeconfig import REAL_NODE_NAME
 from modelops_cluster.process import Component
+from modelops_cluster.realnode import RealNode
 from modelops_cluster.waiting import wait_for
 
 log = logging.getLogger(__name__)
@@ -54,22 +57,40 @@ def new_api_client(kubeconfig: Path) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(kubeconfig))
 
 
+NodeKind = Literal["kwok", "real"]
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
+
 class LocalCluster:
     """The project's own control plane under `workdir`, on loopback ports chosen at start.
 
-    Each start is a fresh cluster (the etcd data of a previous run in the same workdir is removed);
-    the logs stay in `workdir/logs` after stop for debugging.
+    `node="kwok"`: one fake Node that kwok keeps Ready (pods run nothing; hundreds fit). `node="real"`:
+    a real kubelet with containerd on the project's bridge, kube-proxy and Traefik (pods run; needs root
+    and the Debian packages of `make node-tools`). Each start is a fresh cluster (the etcd data of a
+    previous run in the same workdir is removed); the logs stay in `workdir/logs` after stop.
     """
 
-    COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-
-    def __init__(self, workdir: Path | str, bin_dir: Path | None = None, timeout: float = 120.0):
+    def __init__(
+        self,
+        workdir: Path | str,
+        bin_dir: Path | None = None,
+        timeout: float = 120.0,
+        node: NodeKind = "kwok",
+    ):
         self.workdir = Path(workdir).resolve()
         self.bin_dir = bin_dir
         self.timeout = timeout
+        self.node_kind: NodeKind = node
         self.layout: Layout | None = None
         self.components: dict[str, Component] = {}
+        self.node: RealNode | None = None
         self.started_in: float | None = None  # seconds from start() to ready
+
+    @property
+    def COMPONENTS(self) -> tuple[str, ...]:
+        if self.node_kind == "real":
+            return (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "traefik")
+        return (*CONTROL_PLANE, "kwok")
 
     @property
     def kubeconfig(self) -> Path:
@@ -87,9 +108,14 @@ class LocalCluster:
         if self.pids():
             raise RuntimeError(f"{self.workdir} already runs {sorted(self.pids())}: stop() it first")
         t0 = time.monotonic()
-        bin_dir = self.bin_dir or find_binaries()
+        real = self.node_kind == "real"
+        bin_dir = self.bin_dir or find_binaries(node=real)
+        traefik = find_traefik() if real else None
         self._reset_workdir()
-        layout = self.layout = Layout(self.workdir, pick_ports())
+        layout = Layout(self.workdir, pick_ports())
+        if real:
+            layout = Layout(self.workdir, layout.ports, node_name=REAL_NODE_NAME)
+        self.layout = layout
         write_credentials(layout)
         stages = resources.files("modelops_cluster").joinpath("kwok-stages.yaml").read_bytes()
         layout.kwok_config.write_bytes(stages)
@@ -106,9 +132,16 @@ class LocalCluster:
         self.components = {
             name: Component(name, [str(bin_dir / name), *argv[name]], layout.log_file(name), env)
             for name in self.COMPONENTS
+            if name in argv
         }
+        if real:
+            assert traefik is not None
+            self.node = RealNode(layout, bin_dir, traefik)
+            self.components.update(self.node.components(env))
         atexit.register(self.stop)
         try:
+            if self.node is not None:
+                self.node.prepare()
             self._start_in_order(layout)
         except BaseException:
             self.stop()
@@ -124,6 +157,8 @@ class LocalCluster:
             component = self.components.get(name)
             if component is not None:
                 component.stop()
+        if self.node is not None:
+            self.node.tear_down()  # the pods' processes, mounts, bridge, guard, sysctls
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -134,7 +169,7 @@ class LocalCluster:
         self.stop()
 
     def _reset_workdir(self) -> None:
-        for sub in ("etcd", "pki", "certs", "kubeconfigs", "logs"):
+        for sub in ("etcd", "pki", "certs", "kubeconfigs", "logs", "node"):
             shutil.rmtree(self.workdir / sub, ignore_errors=True)
         self.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -163,14 +198,21 @@ class LocalCluster:
         await_healthy("etcd")
         self.components["kube-apiserver"].start()
         await_healthy("kube-apiserver")
-        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        node_components = ("kwok",) if self.node is None else ("kubelet", "kube-proxy", "traefik")
+        for name in ("kube-controller-manager", "kube-scheduler"):
+            self.components[name].start()
+        if self.node is not None:
+            self.node.start_runtime(self.components["containerd"])
+            urls.update(self.node.health_urls())
+        for name in node_components:
             self.components[name].start()
 
         with self.api_client() as api:
             core = client.CoreV1Api(api)
-            node: Any = build_fake_node(layout.node_name)  # the client sends a dict body as it is
-            core.create_node(node)
-            for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            if self.node is None:
+                node: Any = build_fake_node(layout.node_name)  # the client sends a dict body as it is
+                core.create_node(node)
+            for name in ("kube-controller-manager", "kube-scheduler", *node_components):
                 await_healthy(name)
 
             def node_ready() -> bool:
@@ -178,7 +220,8 @@ class LocalCluster:
                 node = api.sanitize_for_serialization(core.read_node(layout.node_name))
                 return is_node_ready(node)
 
-            self._wait(node_ready, deadline, f"Node {layout.node_name} Ready", "kwok")
+            suspect = "kwok" if self.node is None else "kubelet"
+            self._wait(node_ready, deadline, f"Node {layout.node_name} Ready", suspect)
 
             def default_service_account() -> bool:
                 # Created by the controller-manager's serviceaccount controller; Pods need it to be admitted.

@@ -9,17 +9,24 @@ from pathlib import Path
 from modelops_cluster.flags import FRONT_PROXY_CLIENT
 from modelops_cluster.kubeconfig import build_kubeconfig, write_kubeconfig
 from modelops_cluster.layout import HOST, Layout
+from modelops_cluster.nodeconfig import REAL_NODE_NAME
 from modelops_cluster.pki import create_ca, issue_certificate, key_to_pem, new_key, public_key_to_pem
 
 # Who each kubeconfig authenticates as: (user name = certificate CN, groups = certificate O).
 # The controller-manager and the scheduler get their built-in RBAC roles; the admin and kwok (which plays
 # the kubelet of every fake Node) are cluster-admin through system:masters.
+# The real node's kubelet is a Node identity (Node authorizer), kube-proxy gets system:node-proxier by its
+# built-in binding; Traefik and the API server's kubelet client are cluster-admin (test harness only).
 IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "admin": ("modelops-admin", ("system:masters",)),
     "kube-controller-manager": ("system:kube-controller-manager", ()),
     "kube-scheduler": ("system:kube-scheduler", ()),
     "kwok": ("kwok", ("system:masters",)),
+    "kubelet": (f"system:node:{REAL_NODE_NAME}", ("system:nodes",)),
+    "kube-proxy": ("system:kube-proxy", ()),
+    "traefik": ("modelops-traefik", ("system:masters",)),
 }
+KUBELET_CLIENT = ("kube-apiserver-kubelet-client", ("system:masters",))
 
 
 def apiserver_dns_names() -> tuple[str, ...]:
@@ -67,6 +74,10 @@ def write_credentials(layout: Layout) -> None:
     front_proxy = issue_certificate(front_proxy_ca, front_proxy_ca_key, FRONT_PROXY_CLIENT)
     _write(pki("front-proxy-client.crt"), front_proxy.cert_pem)
     _write(pki("front-proxy-client.key"), front_proxy.key_pem, private=True)
+
+    kubelet_client = issue_certificate(ca, ca_key, KUBELET_CLIENT[0], organizations=KUBELET_CLIENT[1])
+    _write(pki("apiserver-kubelet-client.crt"), kubelet_client.cert_pem)
+    _write(pki("apiserver-kubelet-client.key"), kubelet_client.key_pem, private=True)
 
     sa_key = new_key()
     _write(pki("sa.key"), key_to_pem(sa_key), private=True)

@@ -57,6 +57,10 @@ def apiserver_args(layout: Layout) -> list[str]:
         # Endpoints may not hold a loopback address, so the `kubernetes` Service keeps no endpoints
         # (nothing runs inside this cluster's Pods that would call it).
         "--endpoint-reconciler-type=none",
+        # `kubectl logs/exec` on a real node: the API server calls its kubelet at the node's InternalIP.
+        f"--kubelet-client-certificate={pki('apiserver-kubelet-client.crt')}",
+        f"--kubelet-client-key={pki('apiserver-kubelet-client.key')}",
+        "--kubelet-preferred-address-types=InternalIP",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",

@@ -1,12 +1,13 @@
 """`make demo`: the main job end to end on an embedded default.
 
-train and register -> serve locally and call /predict -> start the local control plane (or use
-$KUBECONFIG with MODELOPS_USE_KUBECONFIG=1) -> install the CRD -> run the operator -> apply the staging
-sample -> wait for Ready -> show `kubectl get modeldeployments` and what the registry now says -> send
-drifted traffic and watch the DRIFT column turn.
+train and register -> build the service image -> start the local cluster with a real node and Traefik
+(or use $KUBECONFIG with MODELOPS_USE_KUBECONFIG=1) -> install the CRD -> run the operator -> apply the
+staging sample -> wait for Ready -> call /predict through the Ingress, answered by the pod -> show
+`kubectl get modeldeployments` and what the registry now says -> send drifted traffic through the Ingress
+and watch the DRIFT column turn from what the pod itself saw.
 
-kwok's pods run no containers, so on the local control plane the operator reads the drift windows of the
-service started in step 3 (MODELOPS_METRICS_URL_TEMPLATE); on a real cluster it reads the pods'.
+`--kwok` (for machines that cannot run containers: no root, no containerd) keeps the fake node: its pods
+run nothing, so /predict and the drift windows come from a `bentoml serve` beside the cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 
 from modelops_demo.steps import (
+    SERVICE_IMAGE,
     apply_sample,
+    build_service_image,
     call_service,
     drifted_records,
     install_crd,
@@ -43,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--keep-running", action="store_true", help="leave everything running until Ctrl-C (then stop)"
     )
+    parser.add_argument(
+        "--kwok",
+        action="store_true",
+        help="fake node (no containers run): serve beside the cluster instead (no root needed)",
+    )
     return parser
 
 
@@ -50,11 +58,13 @@ def banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
-def show_drift(kubeconfig: Path, namespace: str, name: str, url: str, data_dir: Path | None) -> None:
-    """Send drifted rows to the service and show the DRIFT column and the Event that follow."""
+def show_drift(
+    kubeconfig: Path, namespace: str, name: str, url: str, data_dir: Path | None, host: str | None = None
+) -> None:
+    """Send drifted rows to the service (or the Ingress) and show the DRIFT column and the Event."""
     wait_drift_state(kubeconfig, namespace, name, "Collecting")
     print(kubectl(kubeconfig, "get", "modeldeployments", "-n", namespace, "-o", "wide"))
-    window = predict(url, drifted_records(data_dir, 500, "alcohol", 3.0))["monitoring"]["window"]
+    window = predict(url, drifted_records(data_dir, 500, "alcohol", 3.0), host)["monitoring"]["window"]
     drifted = sorted(f for f, d in (window["drift"] or {}).get("is_drift", {}).items() if d)
     print(f"sent 500 rows with alcohol + 3 %; the service's window ({window['rows']} rows) flags {drifted}")
     wait_drift_state(kubeconfig, namespace, name, "Drift")
@@ -66,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Imported late: --help answers without the ML stack.
-    from modelops_cluster import LocalCluster, choose_cluster
+    from modelops_cluster import LocalCluster, choose_cluster, uses_existing_cluster
     from modelops_operator.local import LocalOperator, OperatorExited
     from modelops_service.local import LocalService
     from modelops_training.registry_server import LocalMlflowServer
@@ -74,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     state = (args.state_dir or state_dir()).resolve()
     state.mkdir(parents=True, exist_ok=True)
+    real = not args.kwok and not uses_existing_cluster()
     with ExitStack() as stack:
         banner("1/6 MLflow registry (local server, sqlite + local artifacts)")
         mlflow = stack.enter_context(LocalMlflowServer(state / "mlflow"))
@@ -82,40 +93,73 @@ def main(argv: list[str] | None = None) -> int:
         banner(f"2/6 Train and register the wine-quality model and its detectors ({args.trials} trials)")
         registered = train(mlflow.tracking_uri, args.data_dir, args.trials, state)
 
-        banner("3/6 Serve the registered models with `bentoml serve` and call /predict")
-        service = LocalService(
-            registered["prediction_model_artifact_uri"],
-            registered["drift_model_artifact_uri"],
-            registered["outlier_model_artifact_uri"],
-            tracking_uri=mlflow.tracking_uri,
-            workdir=state / "service",
-        )
-        stack.enter_context(service)  # stopped (with its workers) when the demo ends
-        print(f"service ready at {service.url} (Swagger UI at {service.url}/)")
-        print(json.dumps(call_service(service.url), indent=2))
+        service_url = ""
+        if real:
+            banner("3/6 Build the service image (root Dockerfile, buildah; cached after the first run)")
+            built = build_service_image()
+            print(f"{built} built")
+        else:
+            banner("3/6 Serve the registered models with `bentoml serve` beside the cluster")
+            service = LocalService(
+                registered["prediction_model_artifact_uri"],
+                registered["drift_model_artifact_uri"],
+                registered["outlier_model_artifact_uri"],
+                tracking_uri=mlflow.tracking_uri,
+                workdir=state / "service",
+            )
+            stack.enter_context(service)  # stopped (with its workers) when the demo ends
+            service_url = service.url
+            print(f"service ready at {service.url} (Swagger UI at {service.url}/)")
+            print(json.dumps(call_service(service.url), indent=2))
 
-        banner("4/6 Control plane, CRD and operator")
-        cluster = choose_cluster(state / "cluster")
+        banner("4/6 Cluster, CRD and operator")
+        cluster = LocalCluster(state / "cluster", node="real") if real else choose_cluster(state / "cluster")
         stack.enter_context(cluster)
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         install_crd(cluster.kubeconfig)
         env = {"MODELOPS_DRIFT_POLL_SECONDS": "2"}
-        if isinstance(cluster, LocalCluster):  # kwok's pods run nothing: read the local service's drift
-            env["MODELOPS_METRICS_URL_TEMPLATE"] = f"{service.url}/metrics"
-            print(f"kwok's pods run no containers: the operator reads drift from {service.url}/metrics")
+        tracking_uri, image = mlflow.tracking_uri, None
+        node = cluster.node if isinstance(cluster, LocalCluster) else None
+        if node is not None:
+            print(f"real node {node.node_name} at {node.node_ip} (bridge modelops0)")
+            print(f"Traefik, the Ingress controller, at {node.ingress_url}")
+            started = time.monotonic()
+            imported = node.import_image(built, SERVICE_IMAGE)
+            print(
+                f"image {SERVICE_IMAGE} {'imported' if imported else 'already'} in containerd"
+                f" ({time.monotonic() - started:.0f} s)"
+            )
+            # The pods reach MLflow on the node's bridge address: the same store, served there too.
+            pod_mlflow = stack.enter_context(LocalMlflowServer(state / "mlflow", host=node.node_ip))
+            tracking_uri, image = pod_mlflow.tracking_uri, SERVICE_IMAGE
+            print(f"MLflow for the pods at {tracking_uri}")
+        elif isinstance(cluster, LocalCluster):  # kwok's pods run nothing: read the local service's drift
+            env["MODELOPS_METRICS_URL_TEMPLATE"] = f"{service_url}/metrics"
+            print(f"kwok's pods run no containers: the operator reads drift from {service_url}/metrics")
         operator = stack.enter_context(LocalOperator(cluster.kubeconfig, state / "operator.log", env=env))
         print(f"operator running (pid {operator.pid}); log {state / 'operator.log'}")
 
         banner(f"5/6 Apply {args.sample} and wait for Ready")
-        name = apply_sample(cluster.kubeconfig, args.sample, args.namespace, mlflow.tracking_uri, registered)
+        name, host = apply_sample(
+            cluster.kubeconfig, args.sample, args.namespace, tracking_uri, registered, image
+        )
+        started = time.monotonic()
         wait_ready(cluster.kubeconfig, args.namespace, name)
+        print(f"Ready {time.monotonic() - started:.0f} s after apply")
         print(kubectl(cluster.kubeconfig, "get", "modeldeployments", "-n", args.namespace))
-        print(kubectl(cluster.kubeconfig, "get", "deploy,svc,ingress,pods", "-n", args.namespace))
+        print(
+            kubectl(cluster.kubeconfig, "get", "deploy,svc,ingress,pods", "-n", args.namespace, "-o", "wide")
+        )
         print(registry_report(mlflow.tracking_uri, registered))
+        if node is not None:
+            print(f"\ncurl -H 'Host: {host}' {node.ingress_url}/predict -d @example_request.json")
+            print(json.dumps(call_service(node.ingress_url, host), indent=2))
 
         banner("6/6 Traffic with more alcohol than the training data: the DRIFT column turns")
-        if isinstance(cluster, LocalCluster):
-            show_drift(cluster.kubeconfig, args.namespace, name, service.url, args.data_dir)
+        if node is not None:
+            show_drift(cluster.kubeconfig, args.namespace, name, node.ingress_url, args.data_dir, host)
+        elif isinstance(cluster, LocalCluster):
+            show_drift(cluster.kubeconfig, args.namespace, name, service_url, args.data_dir)
         else:
             print("on your cluster each pod keeps its own window: send traffic through the Ingress and")
             print(f"watch `kubectl get mdep {name} -n {args.namespace} -o wide`")
@@ -126,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 while True:  # until Ctrl-C; alive() raises OperatorExited if the operator ends
                     operator.alive()
                     time.sleep(5)
-        banner("done: stopping the operator, the control plane and MLflow")
+        banner("done: stopping the operator, the cluster and MLflow")
     return 0
 
 

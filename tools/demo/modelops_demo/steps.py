@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import yaml
 from modelops_operator.local import kubectl
 
 ROLES = ("predictor", "drift", "outlier")
-READY_TIMEOUT_S = 180.0
+READY_TIMEOUT_S = 300.0
+SERVICE_IMAGE = "modelops/modelops-service:0.1.0"
+IMAGE_BUILD = Path(__file__).resolve().parents[3] / "tools" / "image" / "build.sh"
 
 
 def train(tracking_uri: str, data_dir: Path | None, trials: int, state: Path) -> dict[str, Any]:
@@ -34,21 +37,26 @@ def train(tracking_uri: str, data_dir: Path | None, trials: int, state: Path) ->
     return registered.to_record()
 
 
-def predict(url: str, records: list[dict[str, Any]]) -> Any:
-    """POST records to /predict and return the decoded response."""
+def build_service_image() -> str:
+    """The root Dockerfile's service image, built with buildah (its layer cache makes a rebuild quick)."""
+    done = subprocess.run([str(IMAGE_BUILD), "service"], stdout=subprocess.PIPE, text=True, check=True)
+    return done.stdout.split()[0]
+
+
+def predict(url: str, records: list[dict[str, Any]], host: str | None = None) -> Any:
+    """POST records to /predict (with the Ingress's Host header when given); the decoded response."""
     body = json.dumps(records).encode()
-    request = urllib.request.Request(
-        f"{url}/predict", data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
+    headers = {"Content-Type": "application/json", **({"Host": host} if host else {})}
+    request = urllib.request.Request(f"{url}/predict", data=body, headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
 
-def call_service(url: str) -> Any:
+def call_service(url: str, host: str | None = None) -> Any:
     """POST the proof-of-concept request to /predict and return the decoded response."""
     from modelops_service.schema import example_request
 
-    return predict(url, example_request())
+    return predict(url, example_request(), host)
 
 
 def drifted_records(data_dir: Path | None, rows: int, feature: str, by: float) -> list[dict[str, Any]]:
@@ -83,10 +91,14 @@ def install_crd(kubeconfig: Path) -> None:
     print(f"CRD {CRD_NAME} established")
 
 
-def pin_sample(sample: dict[str, Any], tracking_uri: str, registered: dict[str, Any]) -> dict[str, Any]:
-    """The sample pointed at the demo's registry and at the versions just registered."""
+def pin_sample(
+    sample: dict[str, Any], tracking_uri: str, registered: dict[str, Any], image: str | None = None
+) -> dict[str, Any]:
+    """The sample pointed at the demo's registry, the versions just registered and the local image."""
     spec = sample["spec"]
     spec["registry"]["trackingUri"] = tracking_uri
+    if image:
+        spec["image"] = {"reference": image, "pullPolicy": "IfNotPresent"}
     for role in ROLES:
         ref = registered["models"][role]
         spec["models"][role] = {"name": ref["name"], "version": str(ref["version"])}
@@ -94,12 +106,17 @@ def pin_sample(sample: dict[str, Any], tracking_uri: str, registered: dict[str, 
 
 
 def apply_sample(
-    kubeconfig: Path, sample_path: Path, namespace: str, tracking_uri: str, registered: dict[str, Any]
-) -> str:
-    """kubectl apply the sample (pinned to this registry and these versions); return its name."""
-    sample = pin_sample(yaml.safe_load(sample_path.read_text()), tracking_uri, registered)
+    kubeconfig: Path,
+    sample_path: Path,
+    namespace: str,
+    tracking_uri: str,
+    registered: dict[str, Any],
+    image: str | None = None,
+) -> tuple[str, str | None]:
+    """kubectl apply the sample (pinned to this registry and these versions); its name and Ingress host."""
+    sample = pin_sample(yaml.safe_load(sample_path.read_text()), tracking_uri, registered, image)
     print(kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(sample)).strip())
-    return str(sample["metadata"]["name"])
+    return str(sample["metadata"]["name"]), (sample["spec"].get("ingress") or {}).get("host")
 
 
 def ready_condition(resource: dict[str, Any]) -> dict[str, Any] | None:

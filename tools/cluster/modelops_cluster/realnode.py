@@ -1,0 +1,234 @@
+"""A real node beside the local control plane: containerd + runc + CNI bridge, kubelet, kube-proxy, and
+Traefik as the Ingress controller. Pods run real processes on the project's bridge (hostnet.py).
+
+Start order: leftovers of a dead run removed -> host network -> containerd (after a scrub of the kept
+image store) -> pause image -> kubelet -> kube-proxy -> Traefik. Stop: the reverse, then every change to
+the host undone (hostnet.tear_down), whether or not the processes stopped by themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from modelops_cluster import hostnet
+from modelops_cluster.images import Containerd
+from modelops_cluster.layout import HOST, Layout, free_port
+from modelops_cluster.nodeconfig import (
+    PAUSE_IMAGE,
+    REAL_NODE_NAME,
+    NodeNetwork,
+    NodePaths,
+    cni_config,
+    containerd_config,
+    kube_proxy_args,
+    kube_proxy_config,
+    kubelet_args,
+    kubelet_config,
+    to_json,
+    traefik_args,
+)
+from modelops_cluster.process import Component
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("containerd", "kubelet", "kube-proxy", "traefik")
+# Debian packages the real node needs (installed by `make node-tools`), and the commands that show them.
+HOST_TOOLS = {
+    "containerd": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "conntrack": "conntrack",
+    "iptables": "iptables",
+    "nft": "nftables",
+    "ip": "iproute2",
+    "buildah": "buildah",
+}
+CNI_PLUGINS = Path("/usr/lib/cni")
+
+
+def images_root() -> Path:
+    """containerd's kept image store: imported images survive cluster restarts."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get("MODELOPS_NODE_IMAGES", cache / "modelops" / "node" / "containerd"))
+
+
+def missing_host_tools() -> list[str]:
+    """Debian packages whose commands are missing (empty when the host can run the real node)."""
+    missing = {pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None}
+    if not (CNI_PLUGINS / "bridge").exists():
+        missing.add("containernetworking-plugins")
+    return sorted(missing)
+
+
+def can_run_real_node() -> str | None:
+    """None when this machine can run the real node, else why not (root, tools)."""
+    if os.geteuid() != 0:
+        return "the real node needs root (kubelet, containerd, network set-up)"
+    missing = missing_host_tools()
+    if missing:
+        return f"missing Debian packages: {' '.join(missing)} (make node-tools installs them)"
+    return None
+
+
+class RealNode:
+    """The node's processes and host state for one LocalCluster run."""
+
+    def __init__(self, layout: Layout, bin_dir: Path, traefik_bin: Path, store: Path | None = None) -> None:
+        self.layout = layout
+        self.bin_dir = bin_dir
+        self.traefik_bin = traefik_bin
+        self.network = NodeNetwork.of(layout)
+        self.paths = NodePaths(layout.workdir / "node", store or images_root())
+        self.kubelet_healthz = free_port()
+        self.proxy_ports = (free_port(), free_port())
+        self.ingress_port = free_port()
+        self.traefik_ping_port = free_port()
+        self.ledger: hostnet.Ledger | None = None
+        self.containerd = Containerd(self.paths.containerd_socket)
+
+    @property
+    def node_name(self) -> str:
+        return REAL_NODE_NAME
+
+    @property
+    def node_ip(self) -> str:
+        """The node's address on the project's bridge: pods reach host servers bound here."""
+        return self.network.node_ip
+
+    @property
+    def ingress_url(self) -> str:
+        """Traefik's entry point on loopback: send requests here with the Ingress's Host header."""
+        return f"http://{HOST}:{self.ingress_port}"
+
+    def components(self, env: dict[str, str]) -> dict[str, Component]:
+        logs = self.layout.log_file
+        traefik_env = {**env, "KUBECONFIG": str(self.layout.component_kubeconfig("traefik"))}
+        argv = {
+            "containerd": ["containerd", "--config", str(self.paths.containerd_config)],
+            "kubelet": [str(self.bin_dir / "kubelet"), *kubelet_args(self.layout, self.paths, self.network)],
+            "kube-proxy": [str(self.bin_dir / "kube-proxy"), *kube_proxy_args(self.paths)],
+            "traefik": [str(self.traefik_bin), *traefik_args(self.ingress_port, self.traefik_ping_port)],
+        }
+        return {
+            name: Component(name, argv[name], logs(name), traefik_env if name == "traefik" else env)
+            for name in COMPONENTS
+        }
+
+    def health_urls(self) -> dict[str, str]:
+        return {
+            "kubelet": f"http://{HOST}:{self.kubelet_healthz}/healthz",
+            "kube-proxy": f"http://{HOST}:{self.proxy_ports[0]}/healthz",
+            "traefik": f"http://{HOST}:{self.traefik_ping_port}/ping",
+        }
+
+    def prepare(self) -> None:
+        """Clear a dead run's leftovers, write the configurations, set up the host network."""
+        why = can_run_real_node()
+        if why:
+            raise hostnet.HostSetupError(why)
+        hostnet.clear_leftovers(lambda workdir: workdir / "node" / "containerd" / "containerd.sock")
+        paths, network = self.paths, self.network
+        for d in (paths.containerd_dir, paths.cni_conf_dir, paths.cni_ipam_dir, paths.kubelet_root):
+            d.mkdir(parents=True, exist_ok=True)
+        paths.images_root.mkdir(parents=True, exist_ok=True)
+        (paths.cni_conf_dir / "10-modelops.conflist").write_text(to_json(cni_config(paths, network)))
+        ca = self.layout.pki_file("ca.crt")
+        paths.kubelet_config.write_text(to_json(kubelet_config(paths, network, ca, self.kubelet_healthz)))
+        paths.kube_proxy_config.write_text(
+            to_json(kube_proxy_config(self.layout, paths, network, self.proxy_ports))
+        )
+        self.ledger = hostnet.Ledger(str(self.layout.workdir), str(paths.images_root))
+        hostnet.set_up(network, self.ledger)
+
+    def scrub_store(self) -> None:
+        """Remove a previous run's containers from the kept store (images stay), with the CRI plugin off."""
+        config = self.paths.containerd_dir / "scrub.toml"
+        config.write_text(containerd_config(self.paths, cri=False))
+        scrub = Component(
+            "containerd-scrub",
+            ["containerd", "--config", str(config)],
+            self.layout.log_file("containerd-scrub"),
+        )
+        scrub.start()
+        try:
+            self._wait_socket(scrub, 30)
+            for task in self.containerd.ctr("tasks", "ls", "-q").split():
+                self.containerd.ctr("tasks", "kill", "-s", "SIGKILL", task)
+            containers = self.containerd.ctr("containers", "ls", "-q").split()
+            for container in containers:
+                subprocess.run(
+                    [
+                        "ctr",
+                        "--address",
+                        str(self.paths.containerd_socket),
+                        "-n",
+                        "k8s.io",
+                        "tasks",
+                        "rm",
+                        "-f",
+                        container,
+                    ],
+                    capture_output=True,
+                    check=False,
+                    timeout=30,
+                )
+                self.containerd.ctr("containers", "rm", container)
+            if containers:
+                log.info(
+                    "removed %d containers a previous run left in %s", len(containers), self.paths.images_root
+                )
+        finally:
+            scrub.stop()
+            self.paths.containerd_socket.unlink(missing_ok=True)
+
+    def start_runtime(self, containerd: Component) -> None:
+        """containerd with the CRI plugin, and the pause image in its store."""
+        self.scrub_store()
+        self.paths.containerd_config.write_text(containerd_config(self.paths))
+        containerd.start()
+        self._wait_socket(containerd, 60)
+        if self.containerd.ensure_pause(self.bin_dir / "modelops-pause", PAUSE_IMAGE):
+            log.info("pause image imported into %s", self.paths.images_root)
+
+    def _wait_socket(self, component: Component, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            component.check_running()
+            if self.paths.containerd_socket.exists():
+                try:
+                    self.containerd.ctr("version", timeout=5)
+                    return
+                except Exception:
+                    pass
+            time.sleep(0.1)
+        raise TimeoutError(
+            f"containerd did not answer on {self.paths.containerd_socket} within {timeout:.0f} s"
+        )
+
+    def import_image(self, buildah_ref: str, ref: str) -> bool:
+        """Make a locally built image available to pods as `ref`; True when it had to be imported."""
+        return self.containerd.ensure_buildah_image(buildah_ref, ref)
+
+    def tear_down(self) -> None:
+        """Undo the host changes (after the components were stopped): idempotent."""
+        ledger = self.ledger or hostnet.Ledger.load()
+        if ledger is not None:
+            hostnet.tear_down(ledger, self.paths.containerd_socket)
+        self.ledger = None
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "node": REAL_NODE_NAME,
+            "nodeIP": self.node_ip,
+            "ingress": self.ingress_url,
+            "images": str(self.paths.images_root),
+        }
+
+    def __repr__(self) -> str:
+        return f"RealNode({json.dumps(self.describe())})"
