@@ -44,12 +44,13 @@ def deploy(
     name: str,
     mlflow: LocalMlflowServer,
     versions: dict[str, str],
-    image: str,
+    image_ref: str,
     promote: bool = False,
     **spec: Any,
 ) -> dict[str, Any]:
+    """Apply the staging sample on the real node: its registry, versions, image and an Ingress host."""
     doc = manifest("wine-quality-staging.yaml", name, mlflow.tracking_uri, versions, **spec)
-    doc["spec"]["image"] = {"reference": image, "pullPolicy": "IfNotPresent", **spec.get("image", {})}
+    doc["spec"]["image"] = {"reference": image_ref, "pullPolicy": "IfNotPresent", **spec.get("image", {})}
     doc["spec"]["ingress"] = {"host": f"{name}.modelops.test", "path": "/"}
     if not promote:
         del doc["spec"]["stage"], doc["spec"]["promotion"]
