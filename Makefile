@@ -30,7 +30,11 @@ $(STAMP): pyproject.toml requirements/dev.txt $(PACKAGES)
 
 venv: $(STAMP)  ## create the development environment (all three dependency sets, pinned)
 
-demo: $(STAMP) cluster-build  ## the main job on an embedded default: train, register, serve, deploy
+demo: $(STAMP) cluster-build  ## the main job: train, register, build the image, serve it from pods on a local real node
+	@if [[ "$(DEMO_ARGS)" != *--kwok* ]]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "the demo's real node needs root (kubelet, containerd, a bridge):" \
+	    "run it as root, or with DEMO_ARGS=--kwok (a fake node: nothing runs in pods)"; exit 1; fi; \
+	  $(MAKE) --no-print-directory image-tools node-tools; fi
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m modelops_demo $(DEMO_ARGS)
 
