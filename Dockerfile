@@ -21,23 +21,17 @@ RUN groupadd --system --gid 10001 modelops \
  && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/modelops modelops
 WORKDIR /home/modelops
 
-# ---- the project's packages as one wheel, without dependencies ------------------------------------
-FROM base AS wheel
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY lib/ lib/
-COPY operator/ operator/
-COPY service/ service/
-COPY training/ training/
-COPY tools/cluster/modelops_cluster/ tools/cluster/modelops_cluster/
-RUN pip wheel --no-deps --wheel-dir /wheels .
+# Each image holds the packages its process imports and nothing else (pure Python, on PYTHONPATH):
+#   operator: modelops_operator + modelops_contract;  service: modelops_service + modelops_contract +
+#   modelops_detectors. Training, analytics and the development harnesses are in neither.
+ENV PYTHONPATH=/opt/modelops
 
 # ---- operator: kopf run -m modelops_operator.handlers ---------------------------------------------
 FROM base AS operator
 COPY requirements/operator.txt /tmp/requirements.txt
 RUN pip install --no-compile -r /tmp/requirements.txt && rm /tmp/requirements.txt
-COPY --from=wheel /wheels /tmp/wheels
-RUN pip install --no-deps --no-compile /tmp/wheels/*.whl && rm -rf /tmp/wheels
+COPY lib/modelops_contract/ /opt/modelops/modelops_contract/
+COPY operator/modelops_operator/ /opt/modelops/modelops_operator/
 LABEL org.opencontainers.image.title="modelops-operator" \
       org.opencontainers.image.description="Kubernetes operator for MLflow models served by BentoML" \
       org.opencontainers.image.licenses="Apache-2.0"
@@ -51,8 +45,9 @@ CMD ["--all-namespaces"]
 FROM base AS service
 COPY requirements/service.txt /tmp/requirements.txt
 RUN pip install --no-compile -r /tmp/requirements.txt && rm /tmp/requirements.txt
-COPY --from=wheel /wheels /tmp/wheels
-RUN pip install --no-deps --no-compile /tmp/wheels/*.whl && rm -rf /tmp/wheels
+COPY lib/modelops_contract/ /opt/modelops/modelops_contract/
+COPY lib/modelops_detectors/ /opt/modelops/modelops_detectors/
+COPY service/modelops_service/ /opt/modelops/modelops_service/
 # One native thread per worker: OpenMP in scikit-learn oversubscribes the cores otherwise.
 ENV OMP_NUM_THREADS=1 \
     BENTOML_HOME=/home/modelops/bentoml \

@@ -28,8 +28,9 @@ from kubernetes import client
 
 from modelops_cluster import choose_cluster, wait_for
 from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
-from modelops_operator.local import LocalOperator, kubectl
-from modelops_training.registry_server import LocalMlflowServer, find_free_port
+from modelops_support.local_operator import LocalOperator, kubectl
+from modelops_support.mlflow_server import LocalMlflowServer
+from modelops_support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
@@ -133,7 +134,7 @@ def run(count: int, rest_seconds: float, ready_timeout: float, workdir: Path) ->
     figures: dict[str, Any] = {"count": count, "rest_seconds": rest_seconds, "cpus": os.cpu_count()}
     figures["load_average_at_start"] = os.getloadavg()
     cluster = choose_cluster(workdir / "cluster")
-    mlflow = LocalMlflowServer(workdir / "mlflow", port=find_free_port())
+    mlflow = LocalMlflowServer(workdir / "mlflow", port=free_port())
     operator: LocalOperator | None = None
     cluster.start()
     mlflow.start()

@@ -34,8 +34,9 @@ from typing import Any
 
 import httpx
 
-from modelops_service.local import HOST, LocalService, cpu_seconds, descendants, find_free_port
 from modelops_service.schema import example_request
+from modelops_support.local_service import HOST, LocalService, cpu_seconds, descendants
+from modelops_support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JSON = {"Content-Type": "application/json"}
@@ -165,7 +166,7 @@ def modelops_service(
 
 @contextlib.contextmanager
 def mlflow_models_serve(models: dict[str, str], workers: int, workdir: Path) -> Iterator[tuple[str, int]]:
-    port = find_free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": models["tracking_uri"], "OMP_NUM_THREADS": "1"}
     # mlflow execs `uvicorn` by name: the virtualenv's bin directory must be on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -202,8 +203,8 @@ def mlflow_models_serve(models: dict[str, str], workers: int, workdir: Path) -> 
 @contextlib.contextmanager
 def trained_registry(workdir: Path, trials: int) -> Iterator[dict[str, str]]:
     """A temporary MLflow server with models trained by the project's pipeline."""
+    from modelops_support.mlflow_server import LocalMlflowServer
     from modelops_training.pipeline import train_and_register
-    from modelops_training.registry_server import LocalMlflowServer
 
     data_dir = Path(
         os.environ.get("MODELOPS_DATA_DIR", REPO_ROOT.parent / "shared" / "data" / "wine-quality")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -21,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from modelops_cluster import Cluster, wait_for
+from modelops_support.ports import free_port
 from tests.helm_chart import CHART, REPO_ROOT, build_helm, find, render, run_helm
 
 pytestmark = pytest.mark.cluster
@@ -269,12 +269,6 @@ def log_entry(line: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return entry if isinstance(entry, dict) else {}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def service_account_kubeconfig(

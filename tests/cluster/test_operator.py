@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from mlflow import MlflowClient
 
 from modelops_operator.crd import GROUP, PLURAL, VERSION
-from modelops_operator.local import LocalOperator
+from modelops_support.local_operator import LocalOperator
 from tests.fixtures.cluster import wait_for
 
 pytestmark = pytest.mark.cluster

@@ -21,9 +21,9 @@ from mlflow import MlflowClient
 
 from modelops_operator import drift_probe
 from modelops_operator.kube import Kube
-from modelops_operator.local import LocalOperator
 from modelops_operator.settings import DEFAULT_METRICS_URL
-from modelops_service.local import LocalService
+from modelops_support.local_operator import LocalOperator
+from modelops_support.local_service import LocalService
 from tests.cluster.test_chart_install import service_account_kubeconfig
 from tests.cluster.test_operator import get_mdep, kubectl, manifest, new_versions, wait_condition
 from tests.fixtures.cluster import wait_for

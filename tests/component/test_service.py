@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from modelops_service.events import matches_query_filter, parse_drift_p_values
-from modelops_service.local import LocalService
+from modelops_support.local_service import LocalService
 from tests.fixtures.data import FEATURES, shifted, wine_records
 from tests.fixtures.service import start_service
 

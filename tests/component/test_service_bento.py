@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from modelops_service.local import LocalService
 from modelops_service.registry import LABEL_FILE
+from modelops_support.local_service import LocalService
 
 pytestmark = pytest.mark.component
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
+from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_training.pipeline import EXPERIMENT, RegistryStoreError, ensure_experiment, tracking
-from modelops_training.registry_server import LocalMlflowServer
 
 pytestmark = pytest.mark.component
 

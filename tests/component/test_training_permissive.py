@@ -13,9 +13,9 @@ import pytest
 
 from modelops_detectors.permissive import SklearnOutlierDetector
 from modelops_detectors.pyfunc import log_drift_model, log_outlier_model
+from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_training.data import FEATURES, load_wine
 from modelops_training.pipeline import fit_drift_detector, split_data, tracking
-from modelops_training.registry_server import LocalMlflowServer
 
 pytestmark = pytest.mark.component
 

@@ -8,8 +8,8 @@ import pytest
 
 from modelops_cluster import ExistingCluster, LocalCluster, WaitTimeout, choose_cluster
 from modelops_cluster.kubeconfig import build_kubeconfig, write_kubeconfig
-from modelops_cluster.layout import free_port
 from modelops_cluster.pki import create_ca, issue_certificate
+from modelops_support.ports import free_port
 
 
 @pytest.mark.parametrize(

@@ -141,15 +141,35 @@ def test_each_target_installs_only_its_own_lock_file(target: str, lock: str) -> 
     locks = [src for src in copied if src.startswith("requirements/")]
     assert locks == [f"requirements/{lock}"]
     assert (REPO_ROOT / "requirements" / lock).is_file()
-    # The project itself goes in without dependencies, so the lock decides every version.
+    # The lock decides every version; the project's packages are plain source on PYTHONPATH.
     installs = " ".join(STAGES[target].all("RUN"))
     assert "-r /tmp/requirements.txt" in installs
-    assert "--no-deps" in installs
 
 
-def test_the_operator_image_carries_no_ml_stack() -> None:
+# Each image copies exactly the packages its process imports (packages follow deliverables).
+IMAGE_PACKAGES = {
+    "operator": {"modelops_contract", "modelops_operator"},
+    "service": {"modelops_contract", "modelops_detectors", "modelops_service"},
+}
+
+
+@pytest.mark.parametrize("target", sorted(IMAGE_PACKAGES))
+def test_each_image_copies_only_the_packages_its_process_imports(target: str) -> None:
+    copied = [src for args in STAGES[target].all("COPY") for src in copy_sources(args)]
+    packages = {Path(src).name for src in copied if not src.startswith("requirements/")}
+    assert packages == IMAGE_PACKAGES[target]
+    # And those packages import nothing of the project outside that set (the standard library and the
+    # image's lock supply the rest).
+    for package in packages:
+        folder = next(REPO_ROOT.glob(f"*/{package}"))
+        for source in folder.rglob("*.py"):
+            imported = set(re.findall(r"^\s*(?:from|import) (modelops_\w+)", source.read_text(), re.M))
+            assert imported <= IMAGE_PACKAGES[target], f"{source} imports {imported - IMAGE_PACKAGES[target]}"
+
+
+def test_the_operator_image_carries_no_ml_stack_and_no_azure_sdk() -> None:
     lock = (REPO_ROOT / "requirements" / "operator.txt").read_text()
-    for heavy in ("bentoml==", "alibi-detect==", "scikit-learn==", "\nmlflow=="):
+    for heavy in ("bentoml==", "alibi-detect==", "scikit-learn==", "\nmlflow", "azure-"):
         assert heavy not in lock
 
 

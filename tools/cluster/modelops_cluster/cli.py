@@ -14,7 +14,7 @@ from types import FrameType
 from modelops_cluster.binaries import BinariesMissing, find_binaries
 from modelops_cluster.cluster import ClusterStartError, LocalCluster, NodeKind
 from modelops_cluster.hostnet import HostSetupError
-from modelops_cluster.process import ComponentExited
+from modelops_support.process import ComponentExited
 
 
 def default_workdir() -> Path:

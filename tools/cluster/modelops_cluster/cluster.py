@@ -25,9 +25,9 @@ from modelops_cluster.health import client_context, insecure_context, probe
 from modelops_cluster.layout import Layout, pick_ports
 from modelops_cluster.node import build_fake_node, is_node_ready
 from modelops_cluster.nodeconfig import REAL_NODE_NAME
-from modelops_cluster.process import Component
 from modelops_cluster.realnode import RealNode
 from modelops_cluster.waiting import wait_for
+from modelops_support.process import Component
 
 log = logging.getLogger(__name__)
 

@@ -21,13 +21,6 @@ class Ports:
     kwok: int
 
 
-def free_port(host: str = HOST) -> int:
-    """A TCP port that was free on `host` a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 def pick_ports() -> Ports:
     """Distinct free ports for every listener."""
     # Hold every socket open until all are chosen so the OS cannot hand out the same port twice.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from modelops_cluster import hostnet
 from modelops_cluster.images import Containerd
-from modelops_cluster.layout import HOST, Layout, free_port
+from modelops_cluster.layout import HOST, Layout
 from modelops_cluster.nodeconfig import (
     PAUSE_IMAGE,
     REAL_NODE_NAME,
@@ -33,7 +33,8 @@ from modelops_cluster.nodeconfig import (
     to_json,
     traefik_args,
 )
-from modelops_cluster.process import Component
+from modelops_support.ports import free_port
+from modelops_support.process import Component
 
 log = logging.getLogger(__name__)
 

@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Imported late: --help answers without the ML stack.
     from modelops_cluster import LocalCluster, choose_cluster, uses_existing_cluster
-    from modelops_operator.local import LocalOperator, OperatorExited
-    from modelops_service.local import LocalService
-    from modelops_training.registry_server import LocalMlflowServer
+    from modelops_support.local_operator import LocalOperator, OperatorExited
+    from modelops_support.local_service import LocalService
+    from modelops_support.mlflow_server import LocalMlflowServer
     from modelops_training.state import state_dir
 
     state = (args.state_dir or state_dir()).resolve()

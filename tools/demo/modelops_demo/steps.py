@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from modelops_operator.local import kubectl
+from modelops_support.local_operator import kubectl
 
 ROLES = ("predictor", "drift", "outlier")
 READY_TIMEOUT_S = 300.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+
+from modelops_support.ports import free_port
 
 
 class OperatorExited(RuntimeError):
@@ -30,13 +31,6 @@ def kubectl(kubeconfig: Path | str, *args: str, stdin: str | None = None, timeou
     if result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def operator_command(namespaces: Sequence[str], port: int, extra: Sequence[str] = ()) -> list[str]:

@@ -15,19 +15,14 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from modelops_support.ports import free_port
+
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 # MLflow 3's server also starts a job runner and seven huey consumers (GenAI scorer jobs), each a Python
 # process that imports MLflow: several times the server's own start-up CPU, for nothing this project uses.
 SERVER_ENV_DEFAULTS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-
-
-def find_free_port(host: str = HOST) -> int:
-    """A TCP port that is free on `host` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def build_server_command(root_dir: Path, port: int, workers: int = 1, host: str = HOST) -> list[str]:
@@ -77,7 +72,7 @@ class LocalMlflowServer:
     ) -> None:
         self.root_dir = Path(root_dir).resolve()
         self.host = host
-        self.port = port or find_free_port(host)
+        self.port = port or free_port(host)
         self.startup_timeout = startup_timeout
         suffix = "" if host == HOST else f"-{host}"
         self.log_path = self.root_dir / f"mlflow-server{suffix}.log"

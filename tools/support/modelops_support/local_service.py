@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,16 +22,10 @@ from pathlib import Path
 from types import TracebackType
 
 import modelops_contract as contract
+from modelops_support.ports import free_port
 
 HOST = "127.0.0.1"
 SERVICE_TARGET = "modelops_service.service:ModelService"
-
-
-def find_free_port(host: str = HOST) -> int:
-    """A TCP port free on `host` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def build_serve_command(target: str, port: int, host: str = HOST) -> list[str]:
@@ -137,7 +130,7 @@ class LocalService:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="modelops-service-")
         self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or find_free_port()
+        self.port = port or free_port()
         self.target = target
         self.startup_timeout = startup_timeout
         self.log_path = self.workdir / f"service-{self.port}.log"
