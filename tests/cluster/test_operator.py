@@ -12,7 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -53,6 +53,30 @@ def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {"MODELOPS_ALIAS_POLL_SECONDS": str(ALIAS_POLL_SECONDS)}
     with LocalOperator(kubeconfig, log_path, env=env) as op:
         yield op
+
+
+class World(NamedTuple):
+    """What an operator scenario runs in, with the module's operator running: the cluster, a fresh
+    namespace, the registry with the trained models (`kubeconfig, api, namespace, registry, trained = world`).
+    """
+
+    kubeconfig: str
+    api: client.ApiClient
+    namespace: str
+    registry: MlflowClient
+    trained: dict[str, Any]
+
+
+@pytest.fixture
+def world(
+    operator: LocalOperator,
+    kubeconfig: str,
+    api: client.ApiClient,
+    namespace: str,
+    registry: MlflowClient,
+    trained_models: dict[str, Any],
+) -> World:
+    return World(kubeconfig, api, namespace, registry, trained_models)
 
 
 def logged_model_id(source: str) -> str | None:
@@ -140,13 +164,9 @@ def env_of(deployment: Any) -> dict[str, Any]:
 
 
 def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     name = "wine-staging"
     doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions)
@@ -205,13 +225,9 @@ def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
 
 
 def test_version_change_rolls_out_and_moves_the_registry(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     first = new_versions(registry, trained_models)
     name = "wine-roll"
     doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, first)
@@ -248,13 +264,9 @@ def test_version_change_rolls_out_and_moves_the_registry(
 
 
 def test_moved_alias_is_followed_without_a_spec_change(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     alias = "champion"
     names = {role: trained_models["models"][role]["name"] for role in ROLES}
     first = new_versions(registry, trained_models)
@@ -329,13 +341,9 @@ def test_moved_alias_is_followed_without_a_spec_change(
 
 
 def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     name = "wine-drift"
     doc = manifest(
@@ -399,13 +407,9 @@ def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
 
 
 def test_unknown_version_is_stalled_and_stays_calm(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     versions["drift"] = "99999"
     name = "wine-unknown"
@@ -446,13 +450,10 @@ def test_unknown_version_is_stalled_and_stays_calm(
 
 
 def test_a_child_the_api_server_refuses_is_stalled_with_its_message_and_recovers(
+    world: World,
     operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     # Passes the CRD schema; the API server refuses the Deployment (422): requests above the limit.
     name = "wine-refused"
     resources = {"requests": {"cpu": "2"}, "limits": {"cpu": "1", "memory": "1Gi"}}
@@ -486,15 +487,8 @@ def test_a_child_the_api_server_refuses_is_stalled_with_its_message_and_recovers
     assert condition(ready, "Stalled") is None
 
 
-def test_registry_outage_is_reconciling_and_recovers(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
-    mlflow_server,
-) -> None:
+def test_registry_outage_is_reconciling_and_recovers(world: World, mlflow_server) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     name = "wine-outage"
     mlflow_server.stop()
@@ -562,13 +556,9 @@ def test_invalid_name_is_rejected(kubeconfig: str, namespace: str) -> None:
 
 
 def test_build_path_runs_a_job_and_sets_the_image(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     name = "wine-baked"
     doc = manifest("wine-quality-build.yaml", name, registry.tracking_uri, versions)
@@ -594,13 +584,10 @@ def test_build_path_runs_a_job_and_sets_the_image(
 
 
 def test_credentials_come_from_the_secret_and_never_leak(
+    world: World,
     operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     name = "wine-secret"
     token = "s3cr3t-token-do-not-print"
@@ -625,13 +612,9 @@ def test_credentials_come_from_the_secret_and_never_leak(
 
 
 def test_registry_write_back_failure_keeps_ready_and_recovers_on_a_fix(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     name = "wine-sync"
     # The schema accepts "v1", but MLflow reserves aliases of the form v<digits>: the write-back fails.
@@ -664,13 +647,9 @@ PROGRESS_DEADLINE_SECONDS = 25
 
 
 def test_crash_loop_is_reconciling_then_stalled_and_recovers_when_fixed(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models,
+    world: World,
 ) -> None:
+    kubeconfig, api, namespace, registry, trained_models = world
     versions = new_versions(registry, trained_models)
     name = "wine-crash"
     doc = manifest(

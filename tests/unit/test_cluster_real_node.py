@@ -24,7 +24,7 @@ from modelops_cluster.nodeconfig import (
 
 LAYOUT = Layout(Path("/tmp/c"), Ports(1, 2, 3, 4, 5, 6))
 NETWORK = NodeNetwork.of(LAYOUT)
-PATHS = NodePaths(Path("/tmp/c/node"), Path("/cache/containerd"))
+PATHS = NodePaths.under(Path("/tmp/c/node"), Path("/cache/containerd"))
 
 
 def test_the_node_takes_the_first_slice_of_the_pod_range() -> None:
@@ -52,12 +52,17 @@ def test_overlaps_name_what_is_in_the_way(routes: list, addresses: list, clash: 
     assert overlaps(NETWORK.guarded, routes, addresses) == clash
 
 
-def test_the_guard_drops_both_ranges_off_the_bridge_and_pod_egress() -> None:
-    rules = guard_ruleset(NETWORK)
-    assert 'oifname { "lo", "modelops0" } accept' in rules
-    assert "ip daddr { 10.244.0.0/16, 10.96.0.0/16 } counter drop" in rules
-    assert "ip saddr { 10.244.0.0/16, 10.96.0.0/16 } counter drop" in rules
-    assert 'iifname "modelops0" oifname != "modelops0" counter drop' in rules
+@pytest.mark.parametrize(
+    "rule",
+    [
+        'oifname { "lo", "modelops0" } accept',  # the bridge and loopback carry the ranges
+        "ip daddr { 10.244.0.0/16, 10.96.0.0/16 } counter drop",  # nothing else may, either way
+        "ip saddr { 10.244.0.0/16, 10.96.0.0/16 } counter drop",
+        'iifname "modelops0" oifname != "modelops0" counter drop',  # pods reach nothing off the bridge
+    ],
+)
+def test_the_guard_keeps_the_ranges_on_this_machine(rule: str) -> None:
+    assert rule in guard_ruleset(NETWORK)
 
 
 def test_kube_chains_are_removed_and_nothing_else() -> None:
@@ -99,13 +104,21 @@ def test_mounts_under_the_roots_deepest_first() -> None:
     ]
 
 
-def test_configurations_carry_what_this_host_needs() -> None:
-    containerd = containerd_config(PATHS)
-    assert "restrict_oom_score_adj = true" in containerd
-    assert "SystemdCgroup = false" in containerd
-    assert 'root = "/cache/containerd"' in containerd
-    assert 'sandbox_image = "localhost/modelops-pause:1"' in containerd
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "restrict_oom_score_adj = true",  # no CAP_SYS_RESOURCE here
+        "SystemdCgroup = false",  # cgroup v1, no systemd
+        'root = "/cache/containerd"',  # the kept image store
+        'sandbox_image = "localhost/modelops-pause:1"',
+    ],
+)
+def test_containerd_configuration_carries_what_this_host_needs(setting: str) -> None:
+    assert setting in containerd_config(PATHS)
     assert 'disabled_plugins = ["io.containerd.grpc.v1.cri"]' in containerd_config(PATHS, cri=False)
+
+
+def test_node_configurations_carry_what_this_host_needs() -> None:
     kubelet = kubelet_config(PATHS, NETWORK, Path("/tmp/c/pki/ca.crt"), 1234)
     assert (kubelet["cgroupDriver"], kubelet["failCgroupV1"], kubelet["imageGCHighThresholdPercent"]) == (
         "cgroupfs",

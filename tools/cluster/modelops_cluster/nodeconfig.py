@@ -55,50 +55,39 @@ class NodeNetwork:
 
 @dataclass(frozen=True)
 class NodePaths:
-    """Where the node's components keep configuration and state, under the cluster's working directory."""
+    """Where the node's components keep configuration and state, under the cluster's working directory;
+    containerd's root (content, snapshots, metadata) is a cache kept across runs (`images_root`)."""
 
     workdir: Path
-    images_root: Path  # containerd's root (content, snapshots, metadata): a cache kept across runs
+    images_root: Path
+    containerd_dir: Path
+    containerd_config: Path
+    containerd_state: Path
+    containerd_socket: Path
+    runc_root: Path
+    cni_conf_dir: Path
+    cni_ipam_dir: Path
+    kubelet_root: Path
+    kubelet_config: Path
+    kube_proxy_config: Path
 
-    @property
-    def containerd_dir(self) -> Path:
-        return self.workdir / "containerd"
-
-    @property
-    def containerd_config(self) -> Path:
-        return self.containerd_dir / "config.toml"
-
-    @property
-    def containerd_state(self) -> Path:
-        return self.containerd_dir / "state"
-
-    @property
-    def containerd_socket(self) -> Path:
-        return self.containerd_dir / "containerd.sock"
-
-    @property
-    def runc_root(self) -> Path:
-        return self.containerd_dir / "runc"
-
-    @property
-    def cni_conf_dir(self) -> Path:
-        return self.workdir / "cni" / "net.d"
-
-    @property
-    def cni_ipam_dir(self) -> Path:
-        return self.workdir / "cni" / "ipam"
-
-    @property
-    def kubelet_root(self) -> Path:
-        return self.workdir / "kubelet"
-
-    @property
-    def kubelet_config(self) -> Path:
-        return self.workdir / "kubelet-config.yaml"
-
-    @property
-    def kube_proxy_config(self) -> Path:
-        return self.workdir / "kube-proxy-config.yaml"
+    @classmethod
+    def under(cls, workdir: Path, images_root: Path) -> NodePaths:
+        containerd, cni = workdir / "containerd", workdir / "cni"
+        return cls(
+            workdir=workdir,
+            images_root=images_root,
+            containerd_dir=containerd,
+            containerd_config=containerd / "config.toml",
+            containerd_state=containerd / "state",
+            containerd_socket=containerd / "containerd.sock",
+            runc_root=containerd / "runc",
+            cni_conf_dir=cni / "net.d",
+            cni_ipam_dir=cni / "ipam",
+            kubelet_root=workdir / "kubelet",
+            kubelet_config=workdir / "kubelet-config.yaml",
+            kube_proxy_config=workdir / "kube-proxy-config.yaml",
+        )
 
 
 def containerd_config(paths: NodePaths, cni_bin_dir: str = "/usr/lib/cni", cri: bool = True) -> str:

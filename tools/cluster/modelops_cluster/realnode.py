@@ -85,7 +85,7 @@ class RealNode:
         self.bin_dir = bin_dir
         self.traefik_bin = traefik_bin
         self.network = NodeNetwork.of(layout)
-        self.paths = NodePaths(layout.workdir / "node", store or images_root())
+        self.paths = NodePaths.under(layout.workdir / "node", store or images_root())
         self.kubelet_healthz = free_port()
         self.proxy_ports = (free_port(), free_port())
         self.ingress_port = free_port()
