@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from modelops_cluster import hostnet
-from modelops_cluster.nodeconfig import BRIDGE
+from modelops_cluster.nodeconfig import BRIDGE, containerd_socket
 from tests.fixtures.node import require_real_node
 
 pytestmark = pytest.mark.cluster
@@ -84,7 +84,7 @@ def test_what_a_killed_run_leaves_is_removed_by_the_next_start(tmp_path: Path) -
     assert subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0
     assert processes_mentioning(str(workdir)), "expected the pod's shim to outlive the killed run"
 
-    assert hostnet.clear_leftovers(lambda w: w / "node" / "containerd" / "containerd.sock")
+    assert hostnet.clear_leftovers(lambda w: containerd_socket(w / "node"))
 
     assert processes_mentioning(str(workdir)) == []
     assert hostnet.mounts_under(Path("/proc/self/mountinfo").read_text(), [workdir]) == []

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from modelops_service.events import matches_query_filter, parse_drift_p_values
+from modelops_service.settings import DEFAULT_SERVICE_NAME
 from modelops_support.local_service import LocalService
 from tests.fixtures.data import FEATURES, shifted, wine_records
 from tests.fixtures.service import start_service
@@ -165,12 +166,16 @@ def test_log_lines_satisfy_the_query(prediction_service: LocalService, example_r
     lines = wait_for_log(prediction_service, body["request_id"])
     types = {line.split("INFO -")[1].split('"type":"')[1].split('"')[0] for line in lines}
     assert types == {"input_data", "monitoring_metrics", "output_data"}
-    queried = [line for line in lines if matches_query_filter(line, "WineQualityService")]
+    # The service logs under its configured name (MODELOPS_SERVICE_NAME; here its default): the query
+    # filters on that name, as the proof of concept's query does on WineQualityService.
+    queried = [line for line in lines if matches_query_filter(line, DEFAULT_SERVICE_NAME)]
     assert len(queried) == 1
     p_values = parse_drift_p_values(queried[0])
     assert p_values == body["monitoring"]["drift"]["p_value"]
     assert all(isinstance(p, float) and 0 <= p <= 1 for p in p_values.values())
-    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z WineQualityService INFO - \{", queried[0])
+    assert re.match(
+        rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{6}}Z {DEFAULT_SERVICE_NAME} INFO - \{{", queried[0]
+    )
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:

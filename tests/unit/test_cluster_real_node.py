@@ -18,6 +18,7 @@ from modelops_cluster.nodeconfig import (
     NodePaths,
     cni_config,
     containerd_config,
+    containerd_socket,
     kube_proxy_config,
     kubelet_config,
 )
@@ -126,7 +127,8 @@ def test_node_configurations_carry_what_this_host_needs() -> None:
         100,
     )
     assert kubelet["address"] == "10.244.0.1"
-    assert kubelet["containerRuntimeEndpoint"] == "unix:///tmp/c/node/containerd/containerd.sock"
+    assert kubelet["containerRuntimeEndpoint"] == f"unix://{containerd_socket(Path('/tmp/c/node'))}"
+    assert len(str(containerd_socket(Path("/tmp/" + "x" * 200)))) < 100  # unix socket paths are short
     proxy = kube_proxy_config(LAYOUT, PATHS, NETWORK, (1, 2))
     assert proxy["nodePortAddresses"] == ["10.244.0.1/32"]
     assert proxy["conntrack"]["maxPerCore"] == 0

@@ -261,6 +261,7 @@ def tear_down(ledger: Ledger, socket: Path) -> None:
     if left:
         log.warning("%d node processes did not end after SIGKILL", left)
     unmount_under([workdir, images_root, *(Path(d) for d in FIXED_DIRS)])
+    shutil.rmtree(socket.parent, ignore_errors=True)  # the socket's own short directory
     remove_cgroups()
     run(["nft", "delete", "table", "inet", GUARD_TABLE], check=False)
     remove_kube_chains()

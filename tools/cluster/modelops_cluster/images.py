@@ -101,8 +101,9 @@ def normalized(ref: str) -> str:
 class Containerd:
     """`ctr` against one containerd socket, in the namespace the CRI uses."""
 
-    def __init__(self, socket: Path) -> None:
+    def __init__(self, socket: Path, scratch: Path) -> None:
         self.socket = socket
+        self.scratch = scratch  # where image archives are staged (on disk, not in /run)
 
     def ctr(self, *args: str, timeout: float = 600) -> str:
         argv = ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args]
@@ -150,7 +151,7 @@ class Containerd:
         source = inspected.stdout.split()[0].removeprefix("sha256:")[:16]
         if self.source_id(target) == source:
             return False
-        with tempfile.TemporaryDirectory(dir=self.socket.parent) as tmp:
+        with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             archive = Path(tmp) / "image.tar"
             pushed = subprocess.run(
                 ["buildah", "push", "--quiet", buildah_ref, f"docker-archive:{archive}:{target}"],

@@ -8,6 +8,7 @@ listen there; Traefik's entry point listens on loopback only.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -21,6 +22,15 @@ PAUSE_IMAGE = "localhost/modelops-pause:1"
 REAL_NODE_NAME = "modelops-node-0"
 CNI_NETWORK = "modelops"
 KUBELET_PORT = 10250
+# Unix socket paths are limited to about 104 bytes: containerd's socket (and its .ttrpc twin) live under a
+# short directory named by a hash of the node's working directory, not inside it.
+SOCKET_ROOT = Path("/run/modelops")
+
+
+def containerd_socket(workdir: Path) -> Path:
+    """Where the containerd of the node working in `workdir` listens."""
+    digest = hashlib.sha256(str(workdir).encode()).hexdigest()[:12]
+    return SOCKET_ROOT / f"containerd-{digest}" / "containerd.sock"
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,7 @@ class NodePaths:
             containerd_dir=containerd,
             containerd_config=containerd / "config.toml",
             containerd_state=containerd / "state",
-            containerd_socket=containerd / "containerd.sock",
+            containerd_socket=containerd_socket(workdir),
             runc_root=containerd / "runc",
             cni_conf_dir=cni / "net.d",
             cni_ipam_dir=cni / "ipam",

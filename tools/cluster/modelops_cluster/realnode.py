@@ -26,6 +26,7 @@ from modelops_cluster.nodeconfig import (
     NodePaths,
     cni_config,
     containerd_config,
+    containerd_socket,
     kube_proxy_args,
     kube_proxy_config,
     kubelet_args,
@@ -91,7 +92,7 @@ class RealNode:
         self.ingress_port = free_port()
         self.traefik_ping_port = free_port()
         self.ledger: hostnet.Ledger | None = None
-        self.containerd = Containerd(self.paths.containerd_socket)
+        self.containerd = Containerd(self.paths.containerd_socket, self.paths.containerd_dir)
 
     @property
     def node_name(self) -> str:
@@ -133,9 +134,10 @@ class RealNode:
         why = can_run_real_node()
         if why:
             raise hostnet.HostSetupError(why)
-        hostnet.clear_leftovers(lambda workdir: workdir / "node" / "containerd" / "containerd.sock")
+        hostnet.clear_leftovers(lambda workdir: containerd_socket(workdir / "node"))
         paths, network = self.paths, self.network
-        for d in (paths.containerd_dir, paths.cni_conf_dir, paths.cni_ipam_dir, paths.kubelet_root):
+        dirs = (paths.containerd_dir, paths.containerd_socket.parent, paths.cni_conf_dir, paths.cni_ipam_dir)
+        for d in (*dirs, paths.kubelet_root):
             d.mkdir(parents=True, exist_ok=True)
         paths.images_root.mkdir(parents=True, exist_ok=True)
         (paths.cni_conf_dir / "10-modelops.conflist").write_text(to_json(cni_config(paths, network)))
