@@ -14,16 +14,19 @@ from typing import Any
 import yaml
 
 from modelops_contract import DEFAULTS
-from modelops_operator.drift_status import STATES as DRIFT_STATES
+from modelops_operator.resource import (
+    CATEGORIES,
+    CRD_NAME,
+    DRIFT_STATES,
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+)
 
-GROUP = "modelops.dev"
-VERSION = "v1alpha1"
-KIND = "ModelDeployment"
-PLURAL = "modeldeployments"
-SINGULAR = "modeldeployment"
-SHORT_NAMES = ["mdep"]
-CATEGORIES = ["modelops"]
-CRD_NAME = f"{PLURAL}.{GROUP}"
+__all__ = ["CRD_NAME", "GROUP", "KIND", "PLURAL", "VERSION", "render_crd", "spec_schema"]
 CRD_FILENAME = f"{GROUP}_{PLURAL}.yaml"
 # Where the generated copies live, relative to the repository root.
 CRD_TARGETS = (Path("crds") / CRD_FILENAME, Path("charts/modelops-operator/crds") / CRD_FILENAME)

@@ -20,8 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modelops_operator.resource import DRIFT_STATES
+
 WINDOW = "window"
-STATES = ("Drift", "NoDrift", "Collecting", "Unknown", "Disabled")
+STATES = DRIFT_STATES
 DRIFT_KEYS = (
     "state",
     "summary",

@@ -26,10 +26,10 @@ import kopf
 from modelops_operator import drift_probe
 from modelops_operator import drift_status as ds
 from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL
-from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_operator.kube import Kube, load_config
 from modelops_operator.reconciler import Outcome, moved_aliases, reconcile, utcnow
 from modelops_operator.registry import RegistryError
+from modelops_operator.resource import GROUP, PLURAL, VERSION
 from modelops_operator.settings import ConfigurationError, OperatorSettings
 from modelops_operator.spec import uses_alias
 from modelops_operator.status import condition, is_failing, is_true

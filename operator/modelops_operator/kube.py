@@ -21,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from modelops_operator.crd import GROUP, PLURAL, VERSION
+from modelops_operator.resource import GROUP, PLURAL, VERSION
 
 FIELD_MANAGER = "modelops-operator"
 DIGEST_ANNOTATION = "modelops.dev/applied-digest"

@@ -133,6 +133,8 @@ def test_node_configurations_carry_what_this_host_needs() -> None:
     assert proxy["nodePortAddresses"] == ["10.244.0.1/32"]
     assert proxy["conntrack"]["maxPerCore"] == 0
     bridge = cni_config(PATHS, NETWORK)["plugins"][0]
+    # No default route in the pods: only the cluster's own ranges.
+    assert bridge["ipam"]["routes"] == [{"dst": "10.244.0.0/16"}, {"dst": "10.96.0.0/16"}]
     assert (bridge["bridge"], bridge["ipMasq"], bridge["ipam"]["ranges"][0][0]["gateway"]) == (
         BRIDGE,
         False,

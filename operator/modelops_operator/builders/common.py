@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelops_contract import HTTP_PORT
-from modelops_operator.crd import GROUP, KIND, VERSION
+from modelops_operator.resource import GROUP, KIND, VERSION
 
 MANAGED_BY = "modelops-operator"
 OWNER_LABEL = "modelops.dev/deployment"

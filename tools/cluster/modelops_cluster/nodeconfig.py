@@ -140,7 +140,8 @@ def containerd_config(paths: NodePaths, cni_bin_dir: str = "/usr/lib/cni", cri: 
 def cni_config(paths: NodePaths, network: NodeNetwork) -> dict[str, Any]:
     """A bridge network on the project's bridge with host-local addresses from the node's pod range.
 
-    No masquerading: pods talk only to addresses on this machine, and the guard drops anything else.
+    No masquerading and no default route in the pods: they get routes to the pod and Service ranges only
+    (the node address is on their own link), and the guard drops anything else.
     """
     return {
         "cniVersion": "1.0.0",
@@ -155,7 +156,7 @@ def cni_config(paths: NodePaths, network: NodeNetwork) -> dict[str, Any]:
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": network.node_pod_cidr, "gateway": network.node_ip}]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "routes": [{"dst": network.pod_cidr}, {"dst": network.service_cidr}],
                     "dataDir": str(paths.cni_ipam_dir),
                 },
             },
