@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from modelops_support.ports import free_port
+from modelops_support.process import Component
 
 
 class OperatorExited(RuntimeError):
@@ -69,18 +70,17 @@ class LocalOperator:
         self.command = operator_command(namespaces, self.port, extra_args)
         self.env = {**os.environ, **(env or {}), "KUBECONFIG": self.kubeconfig}
         self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Component | None = None
 
     @property
     def pid(self) -> int:
-        assert self.process is not None, "not started"
-        return self.process.pid
+        pid = self.process.pid if self.process is not None else None
+        assert pid is not None, "not started"
+        return pid
 
     def start(self) -> LocalOperator:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL
-            )
+        self.process = Component("operator", self.command, self.log_path, self.env, append=True)
+        self.process.start()
         deadline = time.monotonic() + self.startup_timeout
         while not self.alive():
             if time.monotonic() > deadline:
@@ -93,7 +93,7 @@ class LocalOperator:
 
     def alive(self) -> bool:
         """True when the process runs and /healthz answers; raises OperatorExited if it has ended."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None or not self.process.is_running():
             raise OperatorExited(f"operator exited: {self.log_tail()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
@@ -107,14 +107,8 @@ class LocalOperator:
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, then SIGKILL after `timeout`; stopping a stopped operator is a no-op."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            process.stop(timeout)
 
     def __enter__(self) -> LocalOperator:
         return self.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from types import TracebackType
 
 import modelops_contract as contract
 from modelops_support.ports import free_port
+from modelops_support.process import Component
 
 HOST = "127.0.0.1"
 SERVICE_TARGET = "modelops_service.service:ModelService"
@@ -145,7 +145,7 @@ class LocalService:
             bentoml_home=home,
             extra=env,
         )
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Component | None = None
 
     @property
     def url(self) -> str:
@@ -153,16 +153,9 @@ class LocalService:
 
     def start(self, wait_ready: bool = True) -> LocalService:
         """Start the server and (unless told not to) wait until /readyz answers 200 (models loaded)."""
-        log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
-            build_serve_command(self.target, self.port),
-            cwd=self.workdir,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so that stop() reaches the workers too
-        )
-        log.close()
+        command = build_serve_command(self.target, self.port)
+        self._process = Component("service", command, self.log_path, self.env, cwd=self.workdir, append=True)
+        self._process.start()  # its own process group, so that stop() reaches the workers too
         if not wait_ready:
             return self
         try:
@@ -176,7 +169,7 @@ class LocalService:
         """Poll /readyz until 200, the process exits, or the deadline passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
+            if self._process is not None and not self._process.is_running():
                 raise LocalServiceError(
                     f"bentoml serve exited with {self._process.returncode}:\n{self.log_tail()}"
                 )
@@ -208,27 +201,17 @@ class LocalService:
 
     def worker_pids(self) -> list[int]:
         """The worker processes (each in its own process group, so listed from /proc)."""
-        return descendants(self._process.pid) if self._process is not None else []
+        pid = self._process.pid if self._process is not None else None
+        return descendants(pid) if pid is not None else []
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM to the arbiter's group (it stops its workers), SIGKILL after `timeout`, then any
         worker left behind (workers run in process groups of their own)."""
         process, self._process = self._process, None
-        if process is None:
+        if process is None or process.pid is None:
             return
         workers = descendants(process.pid)
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-        # Workers may outlive the arbiter for a moment: make sure none is left.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        process.stop(timeout)  # the arbiter's group; workers run in process groups of their own
         deadline = time.monotonic() + 10
         for pid in workers:
             while _alive(pid) and time.monotonic() < deadline:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -16,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 
 from modelops_support.ports import free_port
+from modelops_support.process import Component
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ class LocalMlflowServer:
         self.startup_timeout = startup_timeout
         suffix = "" if host == HOST else f"-{host}"
         self.log_path = self.root_dir / f"mlflow-server{suffix}.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Component | None = None
 
     @property
     def tracking_uri(self) -> str:
@@ -84,7 +82,7 @@ class LocalMlflowServer:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.is_running()
 
     def start(self) -> LocalMlflowServer:
         """Start the server (no-op when running) and wait for /health, or raise with the log's tail."""
@@ -93,16 +91,9 @@ class LocalMlflowServer:
         self.root_dir.mkdir(parents=True, exist_ok=True)
         (self.root_dir / "artifacts").mkdir(exist_ok=True)
         env = {**SERVER_ENV_DEFAULTS, **os.environ, "PYTHONUNBUFFERED": "1"}
-        with self.log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(
-                build_server_command(self.root_dir, self.port, host=self.host),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.root_dir,
-                env=env,
-                start_new_session=True,  # its own process group: stop() ends the workers too
-            )
+        command = build_server_command(self.root_dir, self.port, host=self.host)
+        self._process = Component("mlflow", command, self.log_path, env, cwd=self.root_dir, append=True)
+        self._process.start()  # its own process group: stop() ends the workers too
         try:
             self._wait_healthy()
         except MlflowServerError:
@@ -114,7 +105,7 @@ class LocalMlflowServer:
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
+            if self._process is None or not self._process.is_running():
                 raise MlflowServerError(f"mlflow server exited early; log:\n{self.log_tail()}")
             if self.healthy():
                 return
@@ -134,16 +125,9 @@ class LocalMlflowServer:
     def stop(self, timeout: float = 30.0) -> None:
         """Terminate the server's process group; kill it if it does not exit within `timeout`."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None or not process.is_running():
             return
-        _signal_group(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _signal_group(process.pid, signal.SIGKILL)
-            process.wait(timeout=timeout)
-        # Workers of the group may outlive the parent for a moment: make sure the port is released.
-        _signal_group(process.pid, signal.SIGKILL)
+        process.stop(timeout)  # the group: workers that outlive the parent for a moment too
         self._wait_port_closed(timeout)
 
     def restart(self) -> LocalMlflowServer:
@@ -177,8 +161,3 @@ class LocalMlflowServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, sig)

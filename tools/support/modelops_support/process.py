@@ -1,4 +1,6 @@
-"""One control-plane component as a child process: its own process group, its own log file, a clean stop."""
+"""The one process supervisor of the development harnesses: a child process in its own process group,
+writing to its own log file, stopped cleanly (the local cluster's components, MLflow, the service, the
+operator all run on it)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -42,11 +44,21 @@ class ComponentExited(RuntimeError):
 class Component:
     """A named child process writing stdout and stderr to one log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_file: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_file: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        append: bool = False,
+    ):
         self.name = name
         self.argv = list(argv)
         self.log_file = log_file
-        self.env = env
+        self.env = None if env is None else dict(env)
+        self.cwd = cwd
+        self.append = append  # keep the log of earlier runs (a restarted server) instead of truncating it
         self._popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,13 +68,14 @@ class Component:
     def start(self) -> None:
         """Start the process in a new session (so its whole group can be signalled)."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "wb") as log:
+        with open(self.log_file, "ab" if self.append else "wb") as log:
             self._popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,
+                cwd=self.cwd,
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),  # only a prctl call: safe between fork and exec
             )
@@ -86,8 +99,15 @@ class Component:
         except FileNotFoundError:
             return "(no log)"
 
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll() if self._popen else None
+
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the process group, SIGKILL it after `timeout` seconds; return the exit code."""
+        """SIGTERM the process group, SIGKILL it after `timeout` seconds; return the exit code.
+
+        Then SIGKILL whatever of the group outlived its leader (servers' workers); idempotent.
+        """
         popen = self._popen
         if popen is None:
             return None
@@ -98,9 +118,10 @@ class Component:
             except subprocess.TimeoutExpired:
                 self._signal_group(popen.pid, signal.SIGKILL)
                 popen.wait(timeout)
+        self._signal_group(popen.pid, signal.SIGKILL)
         return popen.returncode
 
     @staticmethod
     def _signal_group(pgid: int, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, sig)
