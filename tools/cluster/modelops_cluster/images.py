@@ -105,10 +105,11 @@ class Containerd:
         self.socket = socket
         self.scratch = scratch  # where image archives are staged (on disk, not in /run)
 
-    def ctr(self, *args: str, timeout: float = 600) -> str:
+    def ctr(self, *args: str, timeout: float = 600, check: bool = True) -> str:
+        """Run `ctr` in the CRI's namespace; its stdout, or ImageError when it fails (and `check`)."""
         argv = ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0:
+        if check and done.returncode != 0:
             raise ImageError(f"{' '.join(argv)}: {done.stderr.strip()}")
         return done.stdout
 

@@ -8,6 +8,7 @@ the host undone (hostnet.tear_down), whether or not the processes stopped by the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from modelops_cluster import hostnet
-from modelops_cluster.images import Containerd
+from modelops_cluster.images import Containerd, ImageError
 from modelops_cluster.layout import HOST, Layout
 from modelops_cluster.nodeconfig import (
     PAUSE_IMAGE,
@@ -161,26 +162,9 @@ class RealNode:
         scrub.start()
         try:
             self._wait_socket(scrub, 30)
-            for task in self.containerd.ctr("tasks", "ls", "-q").split():
-                self.containerd.ctr("tasks", "kill", "-s", "SIGKILL", task)
             containers = self.containerd.ctr("containers", "ls", "-q").split()
             for container in containers:
-                subprocess.run(
-                    [
-                        "ctr",
-                        "--address",
-                        str(self.paths.containerd_socket),
-                        "-n",
-                        "k8s.io",
-                        "tasks",
-                        "rm",
-                        "-f",
-                        container,
-                    ],
-                    capture_output=True,
-                    check=False,
-                    timeout=30,
-                )
+                self.containerd.ctr("tasks", "rm", "-f", container, timeout=30, check=False)  # often none
                 self.containerd.ctr("containers", "rm", container)
             if containers:
                 log.info(
@@ -204,11 +188,9 @@ class RealNode:
         while time.monotonic() < deadline:
             component.check_running()
             if self.paths.containerd_socket.exists():
-                try:
+                with contextlib.suppress(ImageError, subprocess.TimeoutExpired):  # not answering yet
                     self.containerd.ctr("version", timeout=5)
                     return
-                except Exception:
-                    pass
             time.sleep(0.1)
         raise TimeoutError(
             f"containerd did not answer on {self.paths.containerd_socket} within {timeout:.0f} s"
