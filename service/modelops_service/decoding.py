@@ -42,6 +42,8 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest(
             f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
         ) from e
+    except RecursionError as e:  # thousands of nested [ or {: the parser's stack, not the input's meaning
+        raise BadRequest("the request body is nested too deeply: expected a JSON list of flat records") from e
 
 
 def check_value(value: Any, feature: Feature, where: str) -> float:

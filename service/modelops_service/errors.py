@@ -38,6 +38,13 @@ class PayloadTooLarge(ServiceError):
     reason = "PayloadTooLarge"
 
 
+class InternalError(ServiceError):
+    """A bug or an unexpected failure: answered as JSON with the request id, logged with its traceback."""
+
+    status_code = 500
+    reason = "InternalError"
+
+
 class NotReady(ServiceError):
     """The models are not loaded yet (or failed to load)."""
 

@@ -20,7 +20,7 @@ import bentoml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from modelops_service.errors import NotReady, PayloadTooLarge, ServiceError, error_body
+from modelops_service.errors import InternalError, NotReady, PayloadTooLarge, ServiceError, error_body
 from modelops_service.events import EventLog
 from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
 from modelops_service.settings import Settings, load_settings
@@ -121,4 +121,7 @@ class ModelService:
             result = self.pipeline.run(body, request_id)
         except ServiceError as e:
             return error_response(e, request_id)
+        except Exception:
+            logger.exception("unexpected error answering /predict request %s", request_id)
+            return error_response(InternalError(f"unexpected error; request id {request_id}"), request_id)
         return Response(result, media_type="application/json", headers={"X-Request-ID": request_id})
