@@ -36,7 +36,8 @@ EXAMPLE = json.loads(
         Path(__file__).resolve().parents[2] / "service" / "modelops_service" / "example_request.json"
     ).read_text()
 )
-READY_TIMEOUT = 240.0  # a cold pod: process start, three models downloaded from MLflow, workers up
+READY_TIMEOUT = 240.0
+PROGRESS_DEADLINE_SECONDS = 120  # a cold pod: process start, three models downloaded from MLflow, workers up
 
 
 @dataclass
@@ -299,12 +300,17 @@ def test_a_pod_that_cannot_start_is_named_then_stalled(
     scenario: Scenario, case: str, spec: dict[str, Any], reason: str
 ) -> None:
     name = f"wine-{case}"
-    scenario.deploy(name, progressDeadlineSeconds=45, **spec)
+    # The deadline leaves the failure time to show as Reconciling first, even on a busy 2-core machine
+    # (an OOM crash loop needs a few restarts to reach CrashLoopBackOff).
+    scenario.deploy(name, progressDeadlineSeconds=PROGRESS_DEADLINE_SECONDS, **spec)
     failing = scenario.wait(
-        name, "Reconciling", timeout=120, extra=lambda o: condition(o, "Reconciling")["reason"] == reason
+        name,
+        "Reconciling",
+        timeout=PROGRESS_DEADLINE_SECONDS,
+        extra=lambda o: condition(o, "Reconciling")["reason"] == reason,
     )
     assert f"pod {name}-" in condition(failing, "Reconciling")["message"]
-    stalled = scenario.wait(name, "Stalled", timeout=180)
+    stalled = scenario.wait(name, "Stalled", timeout=PROGRESS_DEADLINE_SECONDS + 120)
     assert condition(stalled, "Stalled")["reason"] == "ProgressDeadlineExceeded"
     assert "container model-server" in condition(stalled, "Stalled")["message"]
     assert condition(stalled, "Ready")["status"] == "False"
