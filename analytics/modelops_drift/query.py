@@ -3,7 +3,11 @@
 import re
 from datetime import timedelta
 
-DEFAULT_SERVICE_NAME = "WineQualityService"
+from modelops_contract import DEFAULTS
+
+# The service's own default name (MODELOPS_SERVICE_NAME unset), so that the default query finds the logs
+# of a service deployed with defaults; the proof of concept's service is `--service-name WineQualityService`.
+DEFAULT_SERVICE_NAME = DEFAULTS.service_name
 DEFAULT_SINCE = "30d"
 
 # Where the p-values sit in a monitoring_metrics event: the per-request test (the proof of concept's

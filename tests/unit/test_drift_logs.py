@@ -8,15 +8,16 @@ from typing import Any
 
 import pytest
 
-from modelops_drift import parse_line, read_points, summarize
+from modelops_drift import DEFAULT_SERVICE_NAME, parse_line, read_points, summarize
 from modelops_drift.cli import main
 from modelops_drift.logs import has_term
 
 FEATURES = ["fixed_acidity", "volatile_acidity", "alcohol", "is_red"]
+SERVICE = DEFAULT_SERVICE_NAME  # what the default query looks for: the service's own default name
 
 
 def event(
-    kind: str, at: datetime, p_values: dict[str, float] | None = None, service: str = "WineQualityService"
+    kind: str, at: datetime, p_values: dict[str, float] | None = None, service: str = SERVICE
 ) -> dict[str, Any]:
     """A log event as the service writes it (the contract's fields)."""
     document: dict[str, Any] = {
@@ -63,10 +64,10 @@ def test_a_monitoring_line_gives_its_time_and_p_values() -> None:
         line(event("input_data", T0)),
         line(event("output_data", T0)),
         line(event("monitoring_metrics", T0, {"alcohol": 0.5}, service="OtherService")),
-        line(event("monitoring_metrics", T0, {"alcohol": 0.5}, service="WineQualityServiceV2")),
-        "2026-11-26T12:00:00Z WineQualityService INFO - not json monitoring_metrics",
-        "2026-11-26T12:00:00Z WineQualityService WARNING monitoring_metrics without the separator",
-        '127.0.0.1:5000 (scheme=http,method=POST,path=/predict) "monitoring_metrics" WineQualityService 200',
+        line(event("monitoring_metrics", T0, {"alcohol": 0.5}, service=f"{SERVICE}V2")),
+        f"2026-11-26T12:00:00Z {SERVICE} INFO - not json monitoring_metrics",
+        f"2026-11-26T12:00:00Z {SERVICE} WARNING monitoring_metrics without the separator",
+        f'127.0.0.1:5000 (scheme=http,method=POST,path=/predict) "monitoring_metrics" {SERVICE} 200',
     ],
     ids=["input", "output", "other-service", "longer-name", "not-json", "no-separator", "access-log"],
 )
@@ -191,7 +192,7 @@ def test_lines_written_by_the_service_parse_as_the_service_and_the_query_agree()
     events = pytest.importorskip("modelops_service.events")
     p_values = {"alcohol": 0.0123, "density": 0.5, "is_red": 1.0}
     stamp = events.utc_timestamp(T0)
-    common = ("WineQualityService", "req-1", {"predictor": "3", "drift": "3", "outlier": "3"}, stamp)
+    common = (SERVICE, "req-1", {"predictor": "3", "drift": "3", "outlier": "3"}, stamp)
     monitoring = {"drift": {"p_value": p_values, "threshold": 0.05}, "outliers": {"is_outlier": [0]}}
     stream = io.StringIO()
     events.EventLog(stream).write(

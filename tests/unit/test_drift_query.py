@@ -16,8 +16,12 @@ ISSUE_QUERY = """ContainerLog
 | render timechart"""  # noqa: E501
 
 
-def test_the_default_query_is_the_issue_query() -> None:
-    assert build_query() == ISSUE_QUERY
+def test_the_proof_of_concepts_query_for_its_service() -> None:
+    assert build_query("WineQualityService") == ISSUE_QUERY
+
+
+def test_the_default_service_is_the_services_own_default() -> None:
+    assert build_query() == ISSUE_QUERY.replace("WineQualityService", "ModelService")
 
 
 def test_service_name_and_window_are_the_only_differences() -> None:
@@ -53,7 +57,7 @@ def test_service_names_that_would_need_escaping_are_refused(name: str) -> None:
 
 
 def test_the_window_variant_reads_the_sliding_window_test_and_nothing_else_changes() -> None:
-    query = build_query(source="window")
+    query = build_query("WineQualityService", source="window")
     assert query == ISSUE_QUERY.replace(".monitoring.drift.p_value", ".monitoring.window.drift.p_value")
     with pytest.raises(ValueError, match="source"):
         build_query(source="batch")
