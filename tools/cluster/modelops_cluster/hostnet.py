@@ -22,7 +22,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,7 +273,7 @@ def tear_down(ledger: Ledger, socket: Path) -> None:
     LEDGER.unlink(missing_ok=True)
 
 
-def clear_leftovers(socket_of: Any) -> bool:
+def clear_leftovers(socket_of: Callable[[Path], Path]) -> bool:
     """Tear down what a dead run left, if its ledger is there; `socket_of(workdir)` names its socket."""
     ledger = Ledger.load()
     if ledger is None:
