@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import ssl
-import urllib.error
-import urllib.request
 
+from modelops_support.probes import probe
 
-def probe(url: str, context: ssl.SSLContext | None = None, timeout: float = 2.0) -> bool:
-    """Whether GET `url` answers 200 now; a refused connection or an error status is simply False."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
+__all__ = ["client_context", "insecure_context", "probe"]
 
 
 def insecure_context() -> ssl.SSLContext:

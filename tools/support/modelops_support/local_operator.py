@@ -6,13 +6,12 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from modelops_support.ports import free_port
+from modelops_support.probes import probe
 from modelops_support.process import Component
 
 
@@ -95,11 +94,7 @@ class LocalOperator:
         """True when the process runs and /healthz answers; raises OperatorExited if it has ended."""
         if self.process is None or not self.process.is_running():
             raise OperatorExited(f"operator exited: {self.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return probe(f"http://127.0.0.1:{self.port}/healthz")
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

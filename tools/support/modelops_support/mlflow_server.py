@@ -7,12 +7,11 @@ import os
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 
 from modelops_support.ports import free_port
+from modelops_support.probes import probe
 from modelops_support.process import Component
 
 log = logging.getLogger(__name__)
@@ -116,11 +115,7 @@ class LocalMlflowServer:
 
     def healthy(self) -> bool:
         """True when GET /health answers 200."""
-        try:
-            with urllib.request.urlopen(f"{self.tracking_uri}/health", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return probe(f"{self.tracking_uri}/health")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Terminate the server's process group; kill it if it does not exit within `timeout`."""
