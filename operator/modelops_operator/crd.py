@@ -272,6 +272,25 @@ def spec_schema() -> dict[str, Any]:
                     "annotations": _string_map("Pod annotations."),
                 },
             },
+            "podMonitor": {
+                "type": "object",
+                "description": "A Prometheus Operator PodMonitor for the serving pods (needs the "
+                "monitoring.coreos.com CRDs; without them the PodMonitorReady condition says so and "
+                "the pods keep their prometheus.io/* annotations).",
+                "properties": {
+                    "enabled": _bool("Create the PodMonitor.", False),
+                    "interval": _str(
+                        "Scrape interval.",
+                        pattern=r"^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?)$",
+                        default="30s",
+                    ),
+                    "labels": _string_map(
+                        "Labels on the PodMonitor (for the Prometheus podMonitorSelector, e.g. release).",
+                        maxLength=63,
+                        pattern=LABEL_VALUE_PATTERN,
+                    ),
+                },
+            },
             "progressDeadlineSeconds": _int(
                 "Seconds a rollout may make no progress before it is reported Stalled "
                 "(ProgressDeadlineExceeded).",

@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from modelops_operator import drift_probe
+from modelops_operator import drift_probe, metrics
 from modelops_operator import drift_status as ds
 from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL
 from modelops_operator.kube import Kube, load_config
@@ -95,6 +95,16 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         f"app.kubernetes.io/managed-by={MANAGED_BY},{OWNER_LABEL}"
     )
     kube()
+    if SETTINGS.operator_metrics_address:
+        metrics.serve(SETTINGS.operator_metrics_address)
+        logger.info("operator metrics on %s/metrics", SETTINGS.operator_metrics_address)
+
+
+def _reconcile(trigger: str, latest: dict[str, Any], fresh: bool, **kwargs: Any) -> Outcome:
+    """reconcile(), counted in the operator's metrics by what triggered it and how it ended."""
+    outcome = reconcile(kube(), latest, fresh=fresh, **kwargs)
+    metrics.count_reconcile(trigger, outcome.action, outcome.reason)
+    return outcome
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile")
@@ -112,7 +122,7 @@ def reconcile_spec(
         latest = dict(body) if new else _latest(namespace, name)
         if latest is None:
             return
-        outcome = reconcile(kube(), latest, fresh=True, new=new)
+        outcome = _reconcile("spec", latest, fresh=True, new=new)
     error = kopf_error(outcome, retry)
     if error is not None:
         raise error
@@ -137,7 +147,7 @@ def retry_registry_sync(namespace: str | None, name: str, **_: Any) -> None:
     with _locks[(namespace, name)]:
         latest = _latest(namespace, name)
         if latest is not None:
-            reconcile(kube(), latest, fresh=False)
+            _reconcile("sync-retry", latest, fresh=False)
 
 
 def _uses_alias(spec: kopf.Spec, **_: Any) -> bool:
@@ -170,7 +180,7 @@ def follow_aliases(*, body: kopf.Body, namespace: str | None, name: str, **kwarg
             if latest is None or not moved:  # gone, or another handler has caught up meanwhile
                 return
             logger.info("%s/%s: alias moved for %s; reconciling", namespace, name, ", ".join(moved))
-            outcome = reconcile(kube(), latest, fresh=True)
+            outcome = _reconcile("alias", latest, fresh=True)
     except RegistryError as e:
         if e.permanent:  # e.g. the alias was deleted: keep serving the recorded versions
             logger.warning("%s/%s: aliases not re-resolved: %s", namespace, name, e)
@@ -212,6 +222,16 @@ if SETTINGS.drift_poll_seconds > 0:
     )(drift_status)
 
 
+@kopf.on.event(GROUP, VERSION, PLURAL, id="metrics")
+def resource_metrics(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    """Keep the operator's per-resource condition gauges equal to the stored status."""
+    meta = body["metadata"]
+    if event.get("type") == "DELETED":
+        metrics.forget_resource(meta["namespace"], meta["name"])
+    else:
+        metrics.record_resource(body)
+
+
 def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, **_: Any) -> None:
     if event.get("type") is None:  # the initial listing: on.resume covers the owners
         return
@@ -226,7 +246,7 @@ def _owner_changed(event: kopf.RawEvent, body: kopf.Body, namespace: str | None,
             return
         # The event's object is the live child, unless the event says it is gone.
         observed = {} if event.get("type") == "DELETED" else {body["kind"]: dict(body)}
-        reconcile(kube(), owner, fresh=False, observed=observed)
+        _reconcile("child", owner, fresh=False, observed=observed)
 
 
 def _pod_failing(body: kopf.Body, **_: Any) -> bool:

@@ -35,6 +35,7 @@ PLURALS = {
     "EndpointSlice": "endpointslices",
     "Pod": "pods",
     "ReplicaSet": "replicasets",
+    "PodMonitor": "podmonitors",
     "ModelDeployment": PLURAL,
 }
 logger = logging.getLogger(__name__)

@@ -25,6 +25,8 @@ from modelops_operator.builders.build_job import (
 from modelops_operator.builders.deployment import build_deployment
 from modelops_operator.builders.hpa import build_hpa
 from modelops_operator.builders.ingress import build_ingress, ingress_url
+from modelops_operator.builders.podmonitor import API_VERSION as POD_MONITOR_API
+from modelops_operator.builders.podmonitor import build_pod_monitor
 from modelops_operator.builders.service import build_service, service_url
 from modelops_operator.kube import Kube, KubeError
 from modelops_operator.promotion import promote, promotion_requested, sync_key
@@ -160,6 +162,41 @@ def _apply_optional(
     if check_stale and kube.get(*where) is not None:
         kube.delete(*where)
     return None
+
+
+def ensure_pod_monitor(
+    kube: Kube, body: Mapping[str, Any], spec: DeploymentSpec, check_stale: bool
+) -> st.Check | None:
+    """Apply (or remove) the PodMonitor; its detail, or None when none is wanted.
+
+    A cluster without the monitoring.coreos.com CRDs answers 404, and an operator without RBAC for them
+    403: either is reported in PodMonitorReady (which does not hold Ready back) and not retried until the
+    next reconcile; temporary failures raise KubeError like any child's.
+    """
+    meta = body["metadata"]
+    where = (POD_MONITOR_API, "PodMonitor", meta["namespace"], meta["name"])
+    wanted = build_pod_monitor(body, spec.pod_monitor) if spec.pod_monitor else None
+    try:
+        _apply_optional(kube, wanted, where, None, check_stale and wanted is None, False)
+    except KubeError as e:
+        if wanted is None:  # removing a left-over: a missing CRD means there is nothing to remove
+            if e.status == 404 or e.permanent:
+                return None
+            raise
+        if e.status == 404:
+            message = (
+                f"{POD_MONITOR_API} PodMonitor is not served by this cluster (the Prometheus Operator's "
+                "CRDs are missing); the pods keep their prometheus.io/* annotations"
+            )
+            return st.Check.waiting("PodMonitorCRDMissing", message)
+        if e.permanent:
+            return st.Check.waiting(e.reason, str(e))
+        raise
+    if spec.pod_monitor is None:
+        return None
+    return st.Check.passed(
+        "Applied", f"PodMonitor {meta['name']} scrapes the pods every {spec.pod_monitor.interval}"
+    )
 
 
 def ensure_image(
@@ -354,6 +391,10 @@ def converge(
     hpa_wanted = build_hpa(body, spec.autoscaling) if spec.autoscaling else None
     hpa_at = ("autoscaling/v2", "HorizontalPodAutoscaler", ns, name)
     _apply_optional(kube, hpa_wanted, hpa_at, observed.get("HorizontalPodAutoscaler"), fresh and not new, new)
+
+    monitor = ensure_pod_monitor(kube, body, spec, fresh and not new)
+    if monitor is not None:
+        report.details["PodMonitorReady"] = monitor
 
     # 4. Status of the rollout.
     available = explain_unavailable(kube, deployment, st.deployment_check(deployment))

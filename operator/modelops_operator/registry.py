@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelops_contract import CREDENTIAL_KEYS, TRAINING_RUN_TAG
+from modelops_operator import metrics
 from modelops_operator.spec import ROLES, ModelRef
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -232,13 +233,19 @@ class RegistryClient:
             data = json.dumps(payload).encode()
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        started, outcome = time.monotonic(), "ok"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as e:
-            raise _http_error(endpoint, e) from e
+            error = _http_error(endpoint, e)
+            outcome = type(error).__name__
+            raise error from e
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+            outcome = RegistryUnreachable.__name__
             raise RegistryUnreachable(f"registry at {self.root} unreachable: {_reason(e)}") from e
+        finally:
+            metrics.REGISTRY_SECONDS.labels(endpoint, outcome).observe(time.monotonic() - started)
 
     def get_model_version(self, name: str, version: str) -> dict[str, Any]:
         """A model version (name, version, current_stage, status, run_id, source, tags, aliases)."""

@@ -15,6 +15,7 @@ ALIAS_POLL_ENV = "MODELOPS_ALIAS_POLL_SECONDS"
 DRIFT_POLL_ENV = "MODELOPS_DRIFT_POLL_SECONDS"
 METRICS_URL_ENV = "MODELOPS_METRICS_URL_TEMPLATE"
 MAX_BACKOFF_ENV = "MODELOPS_MAX_BACKOFF_SECONDS"
+OPERATOR_METRICS_ENV = "MODELOPS_OPERATOR_METRICS_ADDRESS"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
 # Placeholders a metrics URL template may use (drift_status.metrics_url fills them in).
 METRICS_URL_FIELDS = {"address": "10.0.0.1", "port": 3000, "pod": "pod", "namespace": "ns", "name": "name"}
@@ -39,6 +40,8 @@ class OperatorSettings:
     # Waits that do not grow: a missing credentials Secret, a failed registry write-back.
     secret_retry_seconds: float = 30.0
     sync_retry_seconds: float = 30.0
+    # host:port of the operator's own /metrics (modelops_operator.metrics); empty: not served.
+    operator_metrics_address: str = ""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -49,6 +52,7 @@ class OperatorSettings:
             drift_poll_seconds=seconds_setting(env, DRIFT_POLL_ENV, cls.drift_poll_seconds, allow_zero=True),
             metrics_url_template=metrics_url_template(env),
             max_backoff_seconds=seconds_setting(env, MAX_BACKOFF_ENV, cls.max_backoff_seconds),
+            operator_metrics_address=listen_address(env, OPERATOR_METRICS_ENV),
         )
 
     def backoff(self, retry: int) -> float:
@@ -84,3 +88,15 @@ def metrics_url_template(environ: Mapping[str, str]) -> str:
     if not template.startswith(("http://", "https://")):
         raise ConfigurationError(f"{METRICS_URL_ENV} must be an http(s) URL template, not {template!r}")
     return template
+
+
+def listen_address(environ: Mapping[str, str], name: str) -> str:
+    """A host:port to listen on (host may be empty for every address, or an IPv4/IPv6 literal or name);
+    unset or empty: "" (nothing is served)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return ""
+    host, colon, port = raw.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in host):
+        raise ConfigurationError(f"{name} must be host:port (for example 0.0.0.0:8081), not {raw!r}")
+    return raw

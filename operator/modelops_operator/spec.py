@@ -108,6 +108,14 @@ class PodMetadata:
 
 
 @dataclass(frozen=True)
+class PodMonitor:
+    """A Prometheus Operator PodMonitor for the serving pods."""
+
+    interval: str = "30s"
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """The whole spec."""
 
@@ -123,6 +131,7 @@ class DeploymentSpec:
     promotion: Promotion = Promotion()
     pod_metadata: PodMetadata = PodMetadata()
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
+    pod_monitor: PodMonitor | None = None
 
 
 def uses_alias(raw: Mapping[str, Any] | None) -> bool:
@@ -209,6 +218,13 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
             tls_secret=(ingress_raw.get("tls") or {}).get("secretName"),
             annotations=tuple(sorted((ingress_raw.get("annotations") or {}).items())),
         )
+    monitor_raw = raw.get("podMonitor") or {}
+    pod_monitor = None
+    if monitor_raw.get("enabled"):
+        pod_monitor = PodMonitor(
+            interval=str(monitor_raw.get("interval", PodMonitor.interval)),
+            labels=_string_map(monitor_raw.get("labels")),
+        )
     promotion_raw = raw.get("promotion") or {}
     pod_metadata_raw = raw.get("podMetadata") or {}
     return DeploymentSpec(
@@ -233,4 +249,5 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
             annotations=_string_map(pod_metadata_raw.get("annotations")),
         ),
         progress_deadline_seconds=int(raw.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_SECONDS)),
+        pod_monitor=pod_monitor,
     )

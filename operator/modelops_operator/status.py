@@ -11,7 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-DETAIL_TYPES = ("ModelsResolved", "ImageReady", "Available", "IngressReady", "RegistrySynced")
+DETAIL_TYPES = (
+    "ModelsResolved",
+    "ImageReady",
+    "Available",
+    "IngressReady",
+    "RegistrySynced",
+    "PodMonitorReady",
+)
+# Reported, never holding Ready back: a registry outage or a cluster without the Prometheus Operator must
+# not take a serving model out of Ready.
+NON_GATING_TYPES = ("RegistrySynced", "PodMonitorReady")
+# Every condition type the status can hold; a missing Reconciling or Stalled means False.
+SUMMARY_TYPES = ("Ready", "Reconciling", "Stalled")
+CONDITION_TYPES = (*SUMMARY_TYPES, *DETAIL_TYPES)
 # Waiting reasons a kubelet gives a container that will not start by itself, and the reason we report.
 FAILING_WAITING_REASONS = {
     "CrashLoopBackOff": "PodsCrashLooping",
@@ -229,11 +242,11 @@ def compute_conditions(
 ) -> list[dict[str, Any]]:
     """Ready first, then Reconciling or Stalled (only while true), then the details in order.
 
-    Ready needs ModelsResolved, ImageReady, Available and IngressReady; RegistrySynced is reported
-    but never holds Ready back (a registry outage must not take a serving model out of Ready).
+    Ready needs ModelsResolved, ImageReady, Available and IngressReady; RegistrySynced and
+    PodMonitorReady (present only when spec.podMonitor is enabled) are reported but never hold Ready back.
     """
     before = {c["type"]: c for c in previous if "type" in c}
-    gating = [details[t] for t in DETAIL_TYPES if t in details and t != "RegistrySynced"]
+    gating = [details[t] for t in DETAIL_TYPES if t in details and t not in NON_GATING_TYPES]
     blocking = next((c for c in gating if not c.ok), None)
     conditions = []
     if blocking is None:

@@ -221,6 +221,7 @@ OPERATOR_KINDS = {
     "ModelDeployment": ("modelops.dev", "modeldeployments"),
     "Pod": ("", "pods"),
     "ReplicaSet": ("apps", "replicasets"),
+    "PodMonitor": ("monitoring.coreos.com", "podmonitors"),
 }
 
 
@@ -238,6 +239,8 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
     for kind in ("Ingress", "Job", "HorizontalPodAutoscaler"):  # deleted when the spec drops them
         assert granted[OPERATOR_KINDS[kind]] == applied | {"delete"}
     assert granted[("", "secrets")] == {"get"}
+    # Applied and removed, never watched (its CRD may be missing).
+    assert granted[("monitoring.coreos.com", "podmonitors")] == {"get", "create", "patch", "delete"}
     assert granted[("discovery.k8s.io", "endpointslices")] == {"list"}
     assert granted[("", "pods")] == {"list", "watch"}  # read only: failing pods named in the status
     assert granted[("apps", "replicasets")] == {"list"}

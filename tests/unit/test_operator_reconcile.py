@@ -252,3 +252,43 @@ def test_classify_never_quotes_headers() -> None:
     assert (
         str(classified) == "Deployment ml/wine rejected by the API server: spec.replicas: Invalid value: -1"
     )
+
+
+def test_a_pod_monitor_is_applied_and_reported_without_holding_ready() -> None:
+    kube = MemoryKube()
+    body = model_deployment(podMonitor={"enabled": True, "interval": "15s", "labels": {"release": "prom"}})
+    reconcile(kube, body, fresh=False)
+    available(kube)
+    assert reconcile(kube, body, fresh=False).action == "done"
+    monitor = kube.objects[("PodMonitor", NAME)]
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["podMetricsEndpoints"][0]["interval"] == "15s"
+    assert kube.condition("PodMonitorReady")["status"] == "True"
+    assert kube.condition("Ready")["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(404, "PodMonitorCRDMissing"), (403, "Forbidden")],
+)
+def test_a_cluster_without_the_pod_monitor_crd_or_rbac_keeps_serving_and_says_so(
+    status: int, reason: str
+) -> None:
+    missing = refusal(status, "the server could not find the requested resource", kind="PodMonitor")
+    kube = MemoryKube(fail={"PodMonitor": missing})
+    body = model_deployment(podMonitor={"enabled": True})
+    reconcile(kube, body, fresh=False)
+    available(kube)
+    outcome = reconcile(kube, body, fresh=False)
+    assert outcome.action == "done"
+    assert kube.condition("Ready")["status"] == "True"
+    assert kube.condition("PodMonitorReady")["status"] == "False"
+    assert kube.condition("PodMonitorReady")["reason"] == reason
+
+
+def test_no_pod_monitor_means_no_condition_and_no_call_on_a_missing_crd() -> None:
+    missing = refusal(404, "the server could not find the requested resource", kind="PodMonitor")
+    kube = MemoryKube(fail={"PodMonitor": missing})
+    reconcile(kube, model_deployment(), fresh=False)
+    assert kube.condition("PodMonitorReady") is None
+    assert kube.condition("Reconciling")["reason"] == "RolloutPending"

@@ -110,6 +110,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# spec.podMonitor: the Prometheus Operator's PodMonitor (not watched: the CRD may be missing, and then the
+# operator only reports that in PodMonitorReady).
+- apiGroups: ["monitoring.coreos.com"]
+  resources: ["podmonitors"]
+  verbs: ["get", "create", "patch", "delete"]
 # The serving pods, read only: kopf watches those with the operator's labels (a label selector on the
 # stream) and the operator lists a not-yet-available Deployment's pods and ReplicaSets to name a failing
 # pod (crash loop, image pull) in the status.
