@@ -15,12 +15,17 @@ CHART = REPO_ROOT / "charts" / "modelops-operator"
 BUILD_SCRIPT = REPO_ROOT / "tools" / "helm" / "build.sh"
 
 
-def build_helm() -> Path:
-    """Build helm if the cache lacks it (minutes on a cold cache) and return its path."""
-    result = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1200, check=False)
+def build_tool(script: Path, name: str) -> Path:
+    """Build a Go tool with its tools/<tool>/build.sh if the cache lacks it (minutes on a cold cache)."""
+    result = subprocess.run([str(script)], capture_output=True, text=True, timeout=1200, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"tools/helm/build.sh failed:\n{result.stderr[-4000:]}")
-    return Path(result.stdout.strip().splitlines()[-1]) / "helm"
+        raise RuntimeError(f"{script.relative_to(REPO_ROOT)} failed:\n{result.stderr[-4000:]}")
+    return Path(result.stdout.strip().splitlines()[-1]) / name
+
+
+def build_helm() -> Path:
+    """helm, built from its pinned module."""
+    return build_tool(BUILD_SCRIPT, "helm")
 
 
 def run_helm(helm: Path, args: Sequence[str], home: Path) -> subprocess.CompletedProcess[str]:

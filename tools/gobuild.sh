@@ -1,13 +1,13 @@
 # Shared by tools/helm/build.sh and tools/traefik/build.sh (sourced, not run): build one command from a
 # pinned Go module into a cache keyed by the module files, the calling script and the Go version.
 #
-#   gobuild NAME PACKAGE MODULE_DIR LDFLAGS SCRIPT   build NAME unless cached; print its bin directory
+#   gobuild NAME PACKAGE MODULE_DIR LDFLAGS SCRIPT [TAGS]   build NAME unless cached; print its bin directory
 #
 # MODELOPS_<NAME>_BIN_DIR (e.g. MODELOPS_HELM_BIN_DIR) names a directory holding a ready binary instead;
 # MODELOPS_<NAME>_CACHE moves the cache root (default ${XDG_CACHE_HOME:-~/.cache}/modelops/<name>).
 
 gobuild() {
-  local name=$1 pkg=$2 dir=$3 ldflags=$4 script=$5
+  local name=$1 pkg=$2 dir=$3 ldflags=$4 script=$5 tags=${6:-}
   local upper
   upper=$(tr '[:lower:]-' '[:upper:]_' <<<"$name")
   local bin_override="MODELOPS_${upper}_BIN_DIR" cache_override="MODELOPS_${upper}_CACHE"
@@ -35,7 +35,7 @@ gobuild() {
   export CGO_ENABLED=0 GOFLAGS="-mod=readonly -trimpath -buildvcs=false"
   log "building $name ($pkg)"
   start=$SECONDS
-  (cd "$dir" && go build -ldflags="-s -w $ldflags" -o "$tmp/$name" "$pkg") || { rm -rf "$tmp"; return 1; }
+  (cd "$dir" && go build -tags="$tags" -ldflags="-s -w $ldflags" -o "$tmp/$name" "$pkg") || { rm -rf "$tmp"; return 1; }
   mv "$tmp/$name" "$bin/$name"
   rm -rf "$tmp"
   log "built $name in $((SECONDS - start)) s"
