@@ -66,8 +66,9 @@ cluster-build:  ## build the control plane, kwok, the real node (kubelet, kube-p
 	tools/cluster/build.sh --node >/dev/null
 	tools/traefik/build.sh >/dev/null
 
-helm-build:  ## build helm (for the chart tests) into ~/.cache (once)
+helm-build:  ## build helm and promtool (for the chart and alert-rule tests) into ~/.cache (once)
 	tools/helm/build.sh >/dev/null
+	tools/prometheus/build.sh >/dev/null
 
 cluster-up: $(STAMP) cluster-build  ## the local cluster in the foreground (NODE=real: real node + Traefik; Ctrl-C stops it)
 	$(PY) -m modelops_cluster up --node $(or $(NODE),kwok)
