@@ -150,6 +150,30 @@ def retry_registry_sync(namespace: str | None, name: str, **_: Any) -> None:
             _reconcile("sync-retry", latest, fresh=False)
 
 
+def _needs_pod_monitor_retry(status: kopf.Status, **_: Any) -> bool:
+    monitor = condition(status, "PodMonitorReady")
+    return monitor is not None and monitor.get("status") == "False"
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=SETTINGS.pod_monitor_retry_seconds,
+    initial_delay=SETTINGS.pod_monitor_retry_seconds,
+    when=_needs_pod_monitor_retry,
+    id="retry-pod-monitor",
+)
+def retry_pod_monitor(namespace: str | None, name: str, **_: Any) -> None:
+    """Try the PodMonitor again while the cluster could not take it (e.g. the Prometheus Operator's CRDs
+    are installed after the ModelDeployment); serving is Ready meanwhile."""
+    assert namespace is not None  # the CRD is namespaced
+    with _locks[(namespace, name)]:
+        latest = _latest(namespace, name)
+        if latest is not None:
+            _reconcile("pod-monitor-retry", latest, fresh=False)
+
+
 def _uses_alias(spec: kopf.Spec, **_: Any) -> bool:
     return uses_alias(spec)
 

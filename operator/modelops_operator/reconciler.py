@@ -45,8 +45,6 @@ from modelops_operator.spec import ROLES, DeploymentSpec, SpecError, parse_spec
 logger = logging.getLogger(__name__)
 SECRET_RETRY_SECONDS = OperatorSettings.secret_retry_seconds
 SYNC_RETRY_SECONDS = OperatorSettings.sync_retry_seconds
-# A PodMonitor the cluster cannot take yet (CRD missing, RBAC) is tried again this often.
-MONITOR_RETRY_SECONDS = 300.0
 
 
 # Which status detail a failed call on a child kind belongs to (anything else: Available).
@@ -172,8 +170,8 @@ def ensure_pod_monitor(
     """Apply (or remove) the PodMonitor; its detail, or None when none is wanted.
 
     A cluster without the monitoring.coreos.com CRDs answers 404, and an operator without RBAC for them
-    403: either is reported in PodMonitorReady (which does not hold Ready back) and tried again every
-    MONITOR_RETRY_SECONDS; temporary failures raise KubeError like any child's.
+    403: either is reported in PodMonitorReady (which does not hold Ready back; handlers.py tries again
+    on a timer while it is False); temporary failures raise KubeError like any child's.
     """
     meta = body["metadata"]
     where = (POD_MONITOR_API, "PodMonitor", meta["namespace"], meta["name"])
@@ -424,8 +422,6 @@ def converge(
         return Outcome.retry(synced.reason, synced.message, SYNC_RETRY_SECONDS)
     if available.stalled:
         return Outcome.stall(available.reason, available.message)
-    if monitor is not None and not monitor.ok:  # e.g. the Prometheus Operator is installed later
-        return Outcome.retry(monitor.reason, monitor.message, MONITOR_RETRY_SECONDS)
     return Outcome.done(available.reason)
 
 

@@ -16,6 +16,7 @@ DRIFT_POLL_ENV = "MODELOPS_DRIFT_POLL_SECONDS"
 METRICS_URL_ENV = "MODELOPS_METRICS_URL_TEMPLATE"
 MAX_BACKOFF_ENV = "MODELOPS_MAX_BACKOFF_SECONDS"
 OPERATOR_METRICS_ENV = "MODELOPS_OPERATOR_METRICS_ADDRESS"
+POD_MONITOR_RETRY_ENV = "MODELOPS_POD_MONITOR_RETRY_SECONDS"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
 # Placeholders a metrics URL template may use (drift_status.metrics_url fills them in).
 METRICS_URL_FIELDS = {"address": "10.0.0.1", "port": 3000, "pod": "pod", "namespace": "ns", "name": "name"}
@@ -40,6 +41,8 @@ class OperatorSettings:
     # Waits that do not grow: a missing credentials Secret, a failed registry write-back.
     secret_retry_seconds: float = 30.0
     sync_retry_seconds: float = 30.0
+    # A PodMonitor the cluster could not take (CRD missing, RBAC) is tried again this often.
+    pod_monitor_retry_seconds: float = 300.0
     # host:port of the operator's own /metrics (modelops_operator.metrics); empty: not served.
     operator_metrics_address: str = ""
 
@@ -53,6 +56,9 @@ class OperatorSettings:
             metrics_url_template=metrics_url_template(env),
             max_backoff_seconds=seconds_setting(env, MAX_BACKOFF_ENV, cls.max_backoff_seconds),
             operator_metrics_address=listen_address(env, OPERATOR_METRICS_ENV),
+            pod_monitor_retry_seconds=seconds_setting(
+                env, POD_MONITOR_RETRY_ENV, cls.pod_monitor_retry_seconds
+            ),
         )
 
     def backoff(self, retry: int) -> float:

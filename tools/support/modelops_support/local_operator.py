@@ -66,10 +66,17 @@ class LocalOperator:
         self.kubeconfig = str(kubeconfig)
         self.log_path = Path(log_path)
         self.port = free_port()
+        self.metrics_port = free_port()
         self.command = operator_command(namespaces, self.port, extra_args)
-        self.env = {**os.environ, **(env or {}), "KUBECONFIG": self.kubeconfig}
+        # The operator's own /metrics on loopback (MODELOPS_OPERATOR_METRICS_ADDRESS), unless env moves it.
+        metrics = {"MODELOPS_OPERATOR_METRICS_ADDRESS": f"127.0.0.1:{self.metrics_port}"}
+        self.env = {**os.environ, **metrics, **(env or {}), "KUBECONFIG": self.kubeconfig}
         self.startup_timeout = startup_timeout
         self.process: Component | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.env['MODELOPS_OPERATOR_METRICS_ADDRESS']}/metrics"
 
     @property
     def pid(self) -> int:
