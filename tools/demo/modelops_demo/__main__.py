@@ -20,16 +20,19 @@ import time
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
+from modelops_contract import DEFAULTS
 from modelops_demo.steps import (
     SERVICE_IMAGE,
     apply_sample,
     build_service_image,
     call_service,
+    drift_chart,
     drifted_records,
     install_crd,
     kubectl,
     predict,
     registry_report,
+    sample_service_name,
     train,
     wait_drift_state,
     wait_ready,
@@ -61,12 +64,19 @@ def banner(text: str) -> None:
 def show_drift(
     kubeconfig: Path, namespace: str, name: str, url: str, data_dir: Path | None, host: str | None = None
 ) -> None:
-    """Send drifted rows to the service (or the Ingress) and show the DRIFT column and the Event."""
+    """Send real rows, then drifted rows, to the service (or the Ingress); show the DRIFT column and Event."""
     wait_drift_state(kubeconfig, namespace, name, "Collecting")
     print(kubectl(kubeconfig, "get", "modeldeployments", "-n", namespace, "-o", "wide"))
-    window = predict(url, drifted_records(data_dir, 500, "alcohol", 3.0), host)["monitoring"]["window"]
+    for batch in range(10):
+        predict(url, drifted_records(data_dir, 30, "alcohol", 0.0, seed=100 + batch), host)
+    print("sent 300 real rows in 10 requests")
+    for batch in range(10):
+        records = drifted_records(data_dir, 50, "alcohol", 3.0, seed=200 + batch)
+        window = predict(url, records, host)["monitoring"]["window"]
     drifted = sorted(f for f, d in (window["drift"] or {}).get("is_drift", {}).items() if d)
-    print(f"sent 500 rows with alcohol + 3 %; the service's window ({window['rows']} rows) flags {drifted}")
+    print(
+        f"sent 500 rows with alcohol + 3 % in 10 requests; the window ({window['rows']} rows) flags {drifted}"
+    )
     wait_drift_state(kubeconfig, namespace, name, "Drift")
     print(kubectl(kubeconfig, "get", "modeldeployments", "-n", namespace, "-o", "wide"))
     print(kubectl(kubeconfig, "get", "events", "-n", namespace, "--field-selector", "reason=DriftDetected"))
@@ -93,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         banner(f"2/6 Train and register the wine-quality model and its detectors ({args.trials} trials)")
         registered = train(mlflow.tracking_uri, args.data_dir, args.trials, state)
 
-        service_url = ""
+        service_url, service_log = "", None
         if real:
             banner("3/6 Build the service image (root Dockerfile, buildah; cached after the first run)")
             built = build_service_image()
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 workdir=state / "service",
             )
             stack.enter_context(service)  # stopped (with its workers) when the demo ends
-            service_url = service.url
+            service_url, service_log = service.url, service.log_path
             print(f"service ready at {service.url} (Swagger UI at {service.url}/)")
             print(json.dumps(call_service(service.url), indent=2))
 
@@ -143,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         name, host = apply_sample(
             cluster.kubeconfig, args.sample, args.namespace, tracking_uri, registered, image
         )
+        service_name = sample_service_name(args.sample)
         started = time.monotonic()
         wait_ready(cluster.kubeconfig, args.namespace, name)
         print(f"Ready {time.monotonic() - started:.0f} s after apply")
@@ -158,8 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         banner("6/6 Traffic with more alcohol than the training data: the DRIFT column turns")
         if node is not None:
             show_drift(cluster.kubeconfig, args.namespace, name, node.ingress_url, args.data_dir, host)
+            logs = kubectl(cluster.kubeconfig, "logs", f"deploy/{name}", "-n", args.namespace, "--timestamps")
+            drift_chart(logs, service_name, state / "drift.png")
         elif isinstance(cluster, LocalCluster):
             show_drift(cluster.kubeconfig, args.namespace, name, service_url, args.data_dir)
+            assert service_log is not None  # the kwok path serves beside the cluster
+            # That service runs under the service's default name (the sample's is for its pods).
+            drift_chart(service_log.read_text(encoding="utf-8"), DEFAULTS.service_name, state / "drift.png")
         else:
             print("on your cluster each pod keeps its own window: send traffic through the Ingress and")
             print(f"watch `kubectl get mdep {name} -n {args.namespace} -o wide`")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -59,11 +60,13 @@ def call_service(url: str, host: str | None = None) -> Any:
     return predict(url, example_request(), host)
 
 
-def drifted_records(data_dir: Path | None, rows: int, feature: str, by: float) -> list[dict[str, Any]]:
+def drifted_records(
+    data_dir: Path | None, rows: int, feature: str, by: float, seed: int = 7
+) -> list[dict[str, Any]]:
     """Real wine rows with one feature moved by a constant (what a changed vineyard would send)."""
     from modelops_training.data import load_wine
 
-    frame = load_wine(data_dir).X.sample(rows, random_state=7)
+    frame = load_wine(data_dir).X.sample(rows, random_state=seed)
     frame[feature] = frame[feature] + by
     return [
         {k: (int(v) if k == "is_red" else float(v)) for k, v in row.items()}
@@ -119,6 +122,14 @@ def apply_sample(
     return str(sample["metadata"]["name"]), (sample["spec"].get("ingress") or {}).get("host")
 
 
+def sample_service_name(sample_path: Path) -> str:
+    """The name the sample's pods log under (serving.serviceName, else the service's default)."""
+    from modelops_contract import DEFAULTS
+
+    serving = yaml.safe_load(sample_path.read_text())["spec"].get("serving") or {}
+    return str(serving.get("serviceName", DEFAULTS.service_name))
+
+
 def ready_condition(resource: dict[str, Any]) -> dict[str, Any] | None:
     """The Ready condition of a ModelDeployment for its current generation, if reported."""
     status = resource.get("status") or {}
@@ -161,3 +172,15 @@ def registry_report(tracking_uri: str, registered: dict[str, Any]) -> str:
         lines.append(f"  {ref['name']} v{version.version}: stage={version.current_stage} aliases={aliases}")
         lines.extend(f"      {key} = {value}" for key, value in sorted(tags.items()))
     return "\n".join(lines)
+
+
+def drift_chart(log_text: str, service_name: str, chart: Path) -> None:
+    """The drift-over-time command on the service's log: its summary, and the time chart as a PNG."""
+    from modelops_drift.cli import main as drift_main
+
+    log_file = chart.with_suffix(".log")
+    log_file.write_text(log_text, encoding="utf-8")
+    print(f"$ python -m modelops_drift --log-file {log_file} --service-name {service_name} --plot {chart}")
+    drift_main(
+        ["--log-file", str(log_file), "--service-name", service_name, "--plot", str(chart)], stderr=sys.stdout
+    )
