@@ -70,7 +70,7 @@ def test_default_render_is_a_hardened_cluster_wide_operator(helm: Path, home: Pa
     assert sorted(o["kind"] for o in objects) == sorted(
         [
             *["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding"],
-            *["Deployment", "ClusterKopfPeering"],
+            *["Deployment", "ClusterKopfPeering", "Service"],  # the Service of the operator's /metrics
         ]
     )
     deployment = one(objects, "Deployment")
