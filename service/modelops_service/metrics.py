@@ -67,13 +67,14 @@ class MonitoringMetrics:
     def record(self, monitoring: Monitoring) -> None:
         """Update gauges and counters from a request's monitoring result."""
         self._set_drift(REQUEST, monitoring.drift)
-        window = monitoring.window
-        self._window_rows.set(window.rows)
-        if window.computed and window.drift is not None:
-            self._set_drift(WINDOW, window.drift)
+        self._window_rows.set(monitoring.window.rows)
         flagged = sum(monitoring.outliers.is_outlier)
         if flagged:
             self._outliers.inc(flagged)
+
+    def record_window(self, report: DriftReport) -> None:
+        """Update the window gauges from a finished window test (called from the test's thread)."""
+        self._set_drift(WINDOW, report)
 
     def _set_drift(self, scope: str, report: DriftReport) -> None:
         for feature, p in report.p_value.items():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,6 +15,8 @@ from modelops_service.drift import DriftReport, TabularDriftTest
 from modelops_service.outliers import IsolationForestTest, OutlierReport
 from modelops_service.settings import DriftSettings
 from modelops_service.window import SlidingWindow
+
+logger = logging.getLogger(__name__)
 
 
 class DriftTest(Protocol):
@@ -118,7 +122,7 @@ class WindowState:
     size: int
     min_rows: int
     drift: DriftReport | None
-    computed: bool  # True when this request recomputed the window test
+    tested_rows: int  # rows the window had received when the reported test took its snapshot
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -147,39 +151,98 @@ class Monitoring:
 
 
 class Monitor:
-    """Runs the detectors on each batch and keeps this worker's sliding window."""
+    """Runs the detectors on each batch and keeps this worker's sliding window.
+
+    The window test runs off the request path, in one background thread per worker: when it is due, a
+    request hands over a copy of the window's rows (microseconds) and answers with the latest finished
+    report; the thread tests the copy and publishes the report (and calls `on_window_report`, which the
+    service uses for its gauges). At most one test runs at a time; rows that arrive meanwhile are in the
+    next one. `background=False` tests inline (the report then covers the request's own rows).
+    """
 
     def __init__(
-        self, drift_test: DriftTest, outlier_test: OutlierTest, n_features: int, settings: DriftSettings
+        self,
+        drift_test: DriftTest,
+        outlier_test: OutlierTest,
+        n_features: int,
+        settings: DriftSettings,
+        on_window_report: Callable[[DriftReport], None] | None = None,
+        background: bool = True,
     ):
         self.drift_test = drift_test
         self.outlier_test = outlier_test
         self.settings = settings
         self.window = SlidingWindow(settings.window_size, n_features)
+        self.on_window_report = on_window_report
         self._window_drift: DriftReport | None = None
-        self._tested_at = 0  # window.total when the window test last ran
+        self._tested_at = 0  # window.total when the reported test took its snapshot
+        self._requested_at = 0  # window.total when the latest test (finished or not) took its snapshot
+        self._running = False
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._background = background
+        self._jobs: queue.SimpleQueue[tuple[np.ndarray, int]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
     def _window_due(self) -> bool:
-        if len(self.window) < self.settings.window_min_rows:
+        if self._running or len(self.window) < self.settings.window_min_rows:
             return False
-        return self._window_drift is None or self.window.total - self._tested_at >= self.settings.window_every
+        if self._requested_at == 0:
+            return True
+        return self.window.total - self._requested_at >= self.settings.window_every
 
     def observe(self, x: np.ndarray) -> Monitoring:
-        """Drift and outliers for this batch; add it to the window and retest the window when due."""
+        """Drift and outliers for this batch; add it to the window and start the window test when due."""
         drift = self.drift_test.test(x)
         outliers = self.outlier_test.test(x)
+        snapshot, total = None, 0
         with self._lock:
             self.window.add(x)
-            computed = self._window_due()
-            if computed:
-                self._window_drift = self.drift_test.test(self.window.rows())
-                self._tested_at = self.window.total
+            if self._window_due():
+                snapshot, total = self.window.rows(), self.window.total
+                self._requested_at, self._running = total, True
+        if snapshot is not None:
+            if self._background:
+                self._submit(snapshot, total)
+            else:
+                self._test_window(snapshot, total)
+        with self._lock:
             window = WindowState(
                 len(self.window),
                 self.window.size,
                 self.settings.window_min_rows,
                 self._window_drift,
-                computed,
+                self._tested_at,
             )
         return Monitoring(drift, window, outliers)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no window test runs (tests and shutdown); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._running, timeout)
+
+    def _submit(self, snapshot: np.ndarray, total: int) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="modelops-window-drift", daemon=True)
+            self._thread.start()
+        self._jobs.put((snapshot, total))
+
+    def _work(self) -> None:
+        while True:
+            snapshot, total = self._jobs.get()
+            try:
+                self._test_window(snapshot, total)
+            except Exception:  # a failed window test must not end the thread: the next one may pass
+                logger.exception("window drift test failed; the previous report stays")
+                with self._idle:
+                    self._running = False
+                    self._idle.notify_all()
+
+    def _test_window(self, snapshot: np.ndarray, total: int) -> None:
+        report = self.drift_test.test(snapshot)
+        with self._idle:
+            self._window_drift, self._tested_at = report, total
+            self._running = False
+            self._idle.notify_all()
+        if self.on_window_report is not None:
+            self.on_window_report(report)

@@ -18,14 +18,22 @@ from modelops_service.registry import LoadedModels
 from modelops_service.settings import Settings
 
 
-def build_monitor(models: LoadedModels, settings: Settings) -> Monitor:
-    """The detect hook for these models: fast exact tests where the detectors allow it."""
+def build_monitor(
+    models: LoadedModels,
+    settings: Settings,
+    metrics: MonitoringMetrics | None = None,
+    background: bool = True,
+) -> Monitor:
+    """The detect hook for these models: fast exact tests where the detectors allow it; the window test
+    in the background (its reports go to the metrics' window gauges)."""
     names = models.predictor.feature_names
     return Monitor(
         build_drift_test(models.drift_detector, names),
         build_outlier_test(models.outlier_detector, names),
         len(names),
         settings.drift,
+        on_window_report=metrics.record_window if metrics is not None else None,
+        background=background,
     )
 
 
@@ -38,12 +46,17 @@ class PredictionPipeline:
         settings: Settings,
         event_log: EventLog | None = None,
         metrics: MonitoringMetrics | None = None,
+        background_window: bool = True,
     ) -> None:
         self.models = models
         self.settings = settings
         self.event_log = event_log or EventLog()
         self.metrics = metrics
-        self.monitor = build_monitor(models, settings) if settings.monitoring_enabled else None
+        self.monitor = (
+            build_monitor(models, settings, metrics, background_window)
+            if settings.monitoring_enabled
+            else None
+        )
 
     def run(self, body: bytes, request_id: str) -> bytes:
         """The JSON response to one raw /predict body; raises ServiceError subclasses for bad input."""

@@ -36,10 +36,10 @@ def exposition(*requests: tuple[dict[str, float], dict[str, float] | None, int])
     registry = CollectorRegistry()
     metrics = MonitoringMetrics("WineQualityService", registry=registry)
     for request_p, window_p, rows in requests:
-        window = WindowState(
-            rows, 500, 100, None if window_p is None else report(window_p), window_p is not None
-        )
+        window = WindowState(rows, 500, 100, None if window_p is None else report(window_p), rows)
         metrics.record(Monitoring(report(request_p), window, OutlierReport(0.5, [False], [0.1])))
+        if window_p is not None:  # what the service's window-test thread does when a test finishes
+            metrics.record_window(report(window_p))
     return generate_latest(registry).decode()
 
 

@@ -1,0 +1,125 @@
+"""The Monitor's window test runs off the request path, with the same reports as testing inline."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from modelops_service.drift import DriftReport, TabularDriftTest
+from modelops_service.monitoring import Monitor
+from modelops_service.outliers import OutlierReport
+from modelops_service.settings import DriftSettings
+
+NAMES = ["a", "b"]
+SETTINGS = DriftSettings(window_size=40, window_min_rows=10, window_every=5)
+
+
+class Outliers:
+    def test(self, x: np.ndarray) -> OutlierReport:
+        return OutlierReport(0.0, [False] * len(x), [0.0] * len(x))
+
+
+class GatedDrift:
+    """A real TabularDriftTest whose window tests (batches of at least `window` rows) wait for a gate, so the
+    test can hold a window test in flight; records the threads the window tests ran on."""
+
+    def __init__(self, reference: np.ndarray, window: int) -> None:
+        self.inner = TabularDriftTest(reference, NAMES)
+        self.window = window
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.threads: list[str] = []
+        self.sizes: list[int] = []
+
+    def test(self, x: np.ndarray) -> DriftReport:
+        if len(x) >= self.window:
+            self.threads.append(threading.current_thread().name)
+            self.sizes.append(len(x))
+            self.entered.set()
+            assert self.gate.wait(10)
+        return self.inner.test(x)
+
+
+def batches(seed: int, count: int, rows: int = 5, shift: float = 0.0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(rows, 2)) + shift for _ in range(count)]
+
+
+@pytest.fixture
+def reference() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(300, 2))
+
+
+def test_window_test_runs_in_the_background_and_requests_do_not_wait(reference: np.ndarray) -> None:
+    drift = GatedDrift(reference, window=10)
+    reports: list[DriftReport] = []
+    monitor = Monitor(drift, Outliers(), 2, SETTINGS, on_window_report=reports.append)
+    first, second, *rest = batches(1, 6)
+    assert monitor.observe(first).window.drift is None  # 5 rows: below min_rows, nothing started
+    # 10 rows: the test starts in its thread and waits at the gate; the request answers anyway.
+    state = monitor.observe(second).window
+    assert (state.rows, state.drift) == (10, None)
+    assert drift.entered.wait(10)
+    for batch in rest:  # due again after 5 more rows, but one test at a time: nothing else starts
+        assert monitor.observe(batch).window.drift is None
+    assert drift.threads == ["modelops-window-drift"]
+    drift.gate.set()
+    assert monitor.wait_idle()
+    assert len(reports) == 1
+    state = monitor.observe(batches(2, 1)[0]).window
+    assert state.tested_rows == 10  # the finished report covers the snapshot of the first 10 rows
+    np.testing.assert_equal(
+        list(state.drift.p_value.values()),
+        list(drift.inner.test(np.concatenate([first, second])).p_value.values()),
+    )
+    assert monitor.wait_idle()
+    assert drift.sizes == [10, 35]  # the next test took the 35 rows that had arrived by then
+
+
+def test_background_reports_equal_inline_reports(reference: np.ndarray) -> None:
+    """Same traffic, tested inline and in the background: after each test settles, the same report."""
+    inline_drift, background_drift = GatedDrift(reference, 10), GatedDrift(reference, 10)
+    inline_drift.gate.set()
+    background_drift.gate.set()
+    inline = Monitor(inline_drift, Outliers(), 2, SETTINGS, background=False)
+    background = Monitor(background_drift, Outliers(), 2, SETTINGS)
+    for batch in batches(3, 8) + batches(4, 8, shift=1.5):
+        inline.observe(batch)
+        background.observe(batch)
+        assert background.wait_idle()
+    a = inline.observe(np.zeros((1, 2))).window
+    b = background.observe(np.zeros((1, 2))).window
+    assert a.drift is not None
+    assert b.drift is not None
+    assert a.drift.is_drift == b.drift.is_drift == {"a": True, "b": True}
+    assert a.drift.p_value == b.drift.p_value
+    assert a.tested_rows == b.tested_rows == 80
+
+
+def test_a_failing_window_test_keeps_the_thread_and_the_last_report(reference: np.ndarray) -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.inner = TabularDriftTest(reference, NAMES)
+            self.window_calls = 0
+
+        def test(self, x: np.ndarray) -> DriftReport:
+            if len(x) >= 10:
+                self.window_calls += 1
+                if self.window_calls == 2:
+                    raise FloatingPointError("boom")
+            return self.inner.test(x)
+
+    flaky = Flaky()
+    monitor = Monitor(flaky, Outliers(), 2, SETTINGS)
+    for batch in batches(5, 2):
+        monitor.observe(batch)
+    assert monitor.wait_idle()
+    kept = monitor.observe(batches(6, 1)[0]).window  # 15 rows: the second test starts and fails
+    assert monitor.wait_idle()
+    assert kept.tested_rows == 10
+    assert monitor.observe(batches(7, 1)[0]).window.tested_rows == 10  # the failure left the report
+    assert monitor.wait_idle()
+    assert monitor.observe(batches(8, 1)[0]).window.tested_rows == 20  # and the thread tests again
+    assert flaky.window_calls == 3
