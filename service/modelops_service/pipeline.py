@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from modelops_service.decoding import decode_body
-from modelops_service.encoding import encode_response
+from dataclasses import dataclass
+
+from modelops_service.decoding import Batch, decode_body
+from modelops_service.encoding import EncodedResponse, encode_response
 from modelops_service.events import (
     INPUT_DATA,
     MONITORING_METRICS,
@@ -13,9 +15,19 @@ from modelops_service.events import (
     utc_timestamp,
 )
 from modelops_service.metrics import MonitoringMetrics
-from modelops_service.monitoring import Monitor, build_drift_test, build_outlier_test
+from modelops_service.monitoring import Monitor, Monitoring, build_drift_test, build_outlier_test
+from modelops_service.predictor import Predictions
 from modelops_service.registry import LoadedModels
 from modelops_service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request came to: the predictions, the monitoring (None when off), the /predict response."""
+
+    predictions: Predictions
+    monitoring: Monitoring | None
+    response: EncodedResponse
 
 
 def build_monitor(
@@ -61,6 +73,10 @@ class PredictionPipeline:
     def run(self, body: bytes, request_id: str) -> bytes:
         """The JSON response to one raw /predict body; raises ServiceError subclasses for bad input."""
         batch = decode_body(body, self.models.features, self.settings.max_rows)
+        return self.process(batch, request_id).response.body
+
+    def process(self, batch: Batch, request_id: str) -> Outcome:
+        """Predict and monitor a validated batch, log its events and count it (any endpoint's input)."""
         predictions = self.models.predictor.predict(batch.matrix)
         monitoring = self.monitor.observe(batch.matrix) if self.monitor is not None else None
         response = encode_response(predictions, monitoring, self.models.versions, request_id)
@@ -78,4 +94,4 @@ class PredictionPipeline:
             self.metrics.record_rows(len(batch))
             if monitoring is not None:
                 self.metrics.record(monitoring)
-        return response.body
+        return Outcome(predictions, monitoring, response)

@@ -52,6 +52,15 @@ class Predictor:
             )
         self._classes = [_plain(c) for c in model.classes_] if self._has_proba else []
 
+    @property
+    def classes(self) -> list[Any]:
+        """The classes predict_proba's columns stand for (empty for a predict-only model)."""
+        return list(self._classes)
+
+    @property
+    def has_probability(self) -> bool:
+        return self._has_proba
+
     def frame(self, x: np.ndarray) -> pd.DataFrame:
         """The rows as a DataFrame with the signature's column names and integer columns as int64."""
         df = pd.DataFrame(x, columns=self.feature_names)

@@ -32,7 +32,9 @@ class WindowOut(BaseModel):
     rows: int = Field(description="rows in this worker's sliding window")
     size: int = Field(description="window capacity")
     min_rows: int = Field(description="rows needed before the window is tested")
-    drift: DriftOut | None = Field(description="latest drift test of the window (null until min_rows)")
+    drift: DriftOut | None = Field(
+        description="latest finished drift test of the window (run in the background; null before the first)"
+    )
 
 
 class OutliersOut(BaseModel):

@@ -21,6 +21,7 @@ import bentoml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from modelops_service import oip
 from modelops_service.errors import InternalError, NotReady, PayloadTooLarge, ServiceError, error_body
 from modelops_service.events import EventLog
 from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
@@ -35,10 +36,20 @@ LOAD_RETRY_SECONDS = 15.0  # first delay before loading again after a failure (d
 app = FastAPI(title="modelops prediction service", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-def error_response(error: ServiceError, request_id: str | None = None) -> JSONResponse:
-    """The one mapping from service errors to HTTP responses."""
+def error_response(error: ServiceError, request_id: str | None = None, v2: bool = False) -> JSONResponse:
+    """The one mapping from service errors to HTTP responses (on /v2, the protocol's error object)."""
     headers = {"X-Request-ID": request_id} if request_id else None
-    return JSONResponse(error_body(error), status_code=error.status_code, headers=headers)
+    body = oip.error_body(error) if v2 else error_body(error)
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("modelops")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -130,3 +141,78 @@ class ModelService:
             logger.exception("unexpected error answering /predict request %s", request_id)
             return error_response(InternalError(f"unexpected error; request id {request_id}"), request_id)
         return Response(result, media_type="application/json", headers={"X-Request-ID": request_id})
+
+    # ------------------------------------------------------------------ Open Inference Protocol V2 (REST)
+
+    def _served(self, name: str, version: str | None) -> tuple[Any, oip.ModelId]:
+        """The pipeline and the served model's id, if the path names them; NotReady / NotFound if not."""
+        if self.pipeline is None:
+            raise NotReady(self.load_error or "the models are still loading")
+        model = oip.ModelId.from_label(self.pipeline.models.versions["predictor"])
+        model.check(name, version)
+        return self.pipeline, model
+
+    @app.get("/v2", summary="Open Inference Protocol: server metadata")
+    async def v2_server(self) -> JSONResponse:
+        return JSONResponse(oip.server_metadata(package_version()))
+
+    @app.get("/v2/health/live", summary="Open Inference Protocol: liveness")
+    async def v2_live(self) -> JSONResponse:
+        return JSONResponse({"live": True})
+
+    @app.get("/v2/health/ready", summary="Open Inference Protocol: readiness (the models are loaded)")
+    async def v2_ready(self) -> JSONResponse:
+        if self.pipeline is None:
+            return error_response(NotReady(self.load_error or "the models are still loading"), v2=True)
+        return JSONResponse({"ready": True})
+
+    @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata")
+    @app.get("/v2/models/{name}/versions/{version}", summary="Open Inference Protocol: model metadata")
+    async def v2_model(self, name: str, version: str | None = None) -> JSONResponse:
+        try:
+            pipeline, model = self._served(name, version)
+        except ServiceError as e:
+            return error_response(e, v2=True)
+        predictor = pipeline.models.predictor
+        return JSONResponse(
+            oip.model_metadata(model, pipeline.models.features, predictor.classes, predictor.has_probability)
+        )
+
+    @app.get("/v2/models/{name}/ready", summary="Open Inference Protocol: model readiness")
+    @app.get("/v2/models/{name}/versions/{version}/ready", summary="Open Inference Protocol: model readiness")
+    async def v2_model_ready(self, name: str, version: str | None = None) -> JSONResponse:
+        try:
+            _, model = self._served(name, version)
+        except ServiceError as e:
+            return error_response(e, v2=True)
+        return JSONResponse({"name": model.name, "ready": True})
+
+    @app.post("/v2/models/{name}/infer", summary="Open Inference Protocol: inference")
+    @app.post("/v2/models/{name}/versions/{version}/infer", summary="Open Inference Protocol: inference")
+    async def v2_infer(self, request: Request, name: str, version: str | None = None) -> Response:
+        """The same predictions, monitoring, log events and metrics as /predict, in the protocol's shapes."""
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        try:
+            pipeline, model = self._served(name, version)
+            body = await read_body(request, self.settings.max_body_bytes)
+            infer = oip.decode_infer_request(
+                body, request.headers.get(oip.HEADER_LENGTH), pipeline.models.features, self.settings.max_rows
+            )
+            if infer.request_id and "x-request-id" not in request.headers:
+                request_id = infer.request_id
+            outcome = pipeline.process(infer.batch, request_id)
+            encoded = oip.encode_infer_response(
+                model, infer, request_id, outcome.predictions, outcome.monitoring, outcome.response.monitoring
+            )
+        except ServiceError as e:
+            return error_response(e, request_id, v2=True)
+        except Exception:
+            logger.exception("unexpected error answering /v2 infer request %s", request_id)
+            return error_response(
+                InternalError(f"unexpected error; request id {request_id}"), request_id, v2=True
+            )
+        headers = {"X-Request-ID": request_id}
+        if encoded.header_length is None:
+            return Response(encoded.body, media_type="application/json", headers=headers)
+        headers["Inference-Header-Content-Length"] = str(encoded.header_length)
+        return Response(encoded.body, media_type="application/octet-stream", headers=headers)

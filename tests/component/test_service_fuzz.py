@@ -1,8 +1,11 @@
-"""The service's error contract holds for every input: a fuzz of /predict on the real `bentoml serve`.
+"""The service's error contract holds for every input: a fuzz of /predict and /v2 infer on the real
+`bentoml serve`.
 
-Fixed seed, bounded count (about 450 requests): random JSON structures, mutated bytes of a valid body,
-deep nesting, records with wrong or missing fields, wrong content types. Every answer is 2xx or 4xx (never
-5xx), every error has a JSON body with `error` and `message`, and the server keeps serving.
+Fixed seed, bounded count (about 450 requests on /predict, 320 on /v2 infer): random JSON structures,
+mutated bytes of a valid body, deep nesting, records with wrong or missing fields, wrong content types,
+and on /v2 broken tensors and binary data whose declared sizes lie. Every answer is 2xx or 4xx (never
+5xx), every error has a JSON body (`error` and `message`; on /v2 the protocol's `error`), and the server
+keeps serving.
 """
 
 from __future__ import annotations
@@ -94,6 +97,76 @@ def cases(example: list[dict[str, Any]]) -> Iterator[tuple[str, bytes, str]]:
     yield "form body", b"alcohol=1&pH=3", "application/x-www-form-urlencoded"
 
 
+def infer_document(example: list[dict[str, Any]]) -> dict[str, Any]:
+    rows = [list(record.values()) for record in example]
+    return {"inputs": [{"name": "x", "shape": [len(rows), len(rows[0])], "datatype": "FP64", "data": rows}]}
+
+
+def infer_cases(example: list[dict[str, Any]]) -> Iterator[tuple[str, bytes, dict[str, str]]]:
+    """(what, body, headers) for the /v2 infer fuzz: the same kinds of damage to an infer request, plus
+    broken tensors and binary data whose declared sizes lie."""
+    rng = random.Random(SEED + 1)
+    document = infer_document(example)
+    valid = json.dumps(document).encode()
+    for _ in range(80):
+        yield "random structure", json.dumps(random_value(rng, 0)).encode(), {}
+    for _ in range(80):
+        yield "mutated bytes", mutated(rng, valid), {}
+    for _ in range(120):
+        tensor = dict(document["inputs"][0])
+        field = rng.choice(["name", "shape", "datatype", "data", "parameters", "extra"])
+        tensor[field] = random_value(rng, 3)
+        yield f"tensor {field}", json.dumps({"inputs": [tensor]}).encode(), {}
+    values = b"\x00" * 8 * 24
+    for _ in range(40):
+        declared = rng.choice([0, 8, 100, 8 * 24, 8 * 25, -8, 2**70])
+        header = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": [2, 12],
+                        "datatype": "FP64",
+                        "parameters": {"binary_data_size": declared},
+                    }
+                ]
+            }
+        ).encode()
+        length = rng.choice([str(len(header)), str(len(header) + rng.randint(-5, 5)), "-1", "x", str(2**70)])
+        body = header + values[: rng.randint(0, len(values))]
+        yield (
+            f"binary {declared} bytes, header length {length}",
+            body,
+            {"Inference-Header-Content-Length": length},
+        )
+    for depth in (1_000, 100_000):
+        yield f"{depth} nested lists", b"[" * depth + b"]" * depth, {}
+        yield (
+            f"{depth} nested data",
+            b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":'
+            + b"[" * depth
+            + b"1"
+            + b"]" * depth
+            + b"}]}",
+            {},
+        )
+
+
+def broken_contract(answer: httpx.Response, what: str, keys: set[str]) -> str | None:
+    """Why this answer breaks the error contract (5xx, a non-JSON error, missing keys), or None."""
+    if answer.status_code >= 500:
+        return f"{what}: {answer.status_code} {answer.text[:120]}"
+    if answer.status_code < 400:
+        return None
+    try:
+        document = answer.json()
+    except ValueError:
+        return f"{what}: {answer.status_code} with a non-JSON body {answer.text[:120]!r}"
+    if not keys <= set(document):
+        return f"{what}: {answer.status_code} without {sorted(keys)}: {document}"
+    return None
+
+
 def test_no_input_breaks_the_error_contract(
     prediction_service: LocalService, example_records: list[dict]
 ) -> None:
@@ -103,21 +176,32 @@ def test_no_input_breaks_the_error_contract(
         for what, body, content_type in cases(example_records):
             seen += 1
             headers = {"Content-Type": content_type} if content_type else {}
-            answer = http.post("/predict", content=body, headers=headers)
-            if answer.status_code >= 500:
-                failures.append(f"{what}: {answer.status_code} {answer.text[:120]}")
-                continue
-            if answer.status_code >= 400:
-                try:
-                    document = answer.json()
-                except ValueError:
-                    failures.append(
-                        f"{what}: {answer.status_code} with a non-JSON body {answer.text[:120]!r}"
-                    )
-                    continue
-                if not {"error", "message"} <= set(document):
-                    failures.append(f"{what}: {answer.status_code} without error/message: {document}")
+            failure = broken_contract(
+                http.post("/predict", content=body, headers=headers), what, {"error", "message"}
+            )
+            if failure:
+                failures.append(failure)
         # Still serving, and still right.
         assert http.post("/predict", json=example_records).status_code == 200
     assert seen > 400
     assert failures == [], f"{len(failures)} of {seen} broke the contract: {failures[:10]}"
+
+
+def test_no_infer_request_breaks_the_error_contract(
+    prediction_service: LocalService, example_records: list[dict]
+) -> None:
+    """The same on /v2/models/<name>/infer, whose errors are the protocol's {"error": message}."""
+    with httpx.Client(base_url=prediction_service.url, timeout=60) as http:
+        name = http.post("/predict", json=example_records).json()["model_versions"]["predictor"].split("/")[0]
+        path = f"/v2/models/{name}/infer"
+        failures, statuses = [], []
+        for what, body, headers in infer_cases(example_records):
+            answer = http.post(path, content=body, headers=headers)
+            statuses.append(answer.status_code)
+            failure = broken_contract(answer, what, {"error"})
+            if failure:
+                failures.append(failure)
+        assert http.post(path, json=infer_document(example_records)).status_code == 200
+    assert len(statuses) > 300
+    assert statuses.count(200) < len(statuses) / 2  # the fuzz mostly breaks the request, as meant
+    assert failures == [], f"{len(failures)} of {len(statuses)} broke the contract: {failures[:10]}"
