@@ -268,5 +268,9 @@ def test_not_ready_until_models_load(service_models: dict[str, str], tmp_path: P
         response = httpx.post(f"{service.url}/predict", json=[GOOD], timeout=10)
         assert response.status_code == 503
         assert "no_such_model" in response.json()["message"]
+        # The Open Inference Protocol's probes say the same (a probe may use either).
+        assert (service.probe("/v2/health/live"), service.probe("/v2/health/ready")) == (200, 503)
+        response = httpx.get(f"{service.url}/v2/health/ready", timeout=10)
+        assert "no_such_model" in response.json()["error"]
     finally:
         service.close()
