@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from modelops_detectors.interface import DriftResult, OutlierResult, as_matrix
+from modelops_detectors.permissive import outlier_state
 from modelops_detectors.ranges import FeatureRanges
 from modelops_detectors.reference import DriftReference
 
@@ -122,16 +123,25 @@ class AlibiOutlierDetector:
         )
 
     def save(self, path: Path) -> Path:
-        """Persist with joblib (alibi-detect's save_detector needs TensorFlow for IForest)."""
-        ranges = {"lower": self.ranges.lower.tolist(), "upper": self.ranges.upper.tolist()}
-        joblib.dump({"feature_names": self.feature_names, "iforest": self.iforest, "ranges": ranges}, path)
+        """Persist with joblib, as the permissive detector does (the fitted scikit-learn forest, threshold,
+        ranges): loading needs no alibi-detect, so the service serves it without (alibi-detect's own
+        save_detector needs TensorFlow for IForest)."""
+        state = outlier_state(self.feature_names, self.iforest.isolationforest, self.threshold, self.ranges)
+        joblib.dump(state, path)
         return path
 
     @classmethod
     def load(cls, path: Path | str) -> AlibiOutlierDetector:
         state = joblib.load(path)
-        names = state["feature_names"]
-        ranges = FeatureRanges(
-            names, np.asarray(state["ranges"]["lower"]), np.asarray(state["ranges"]["upper"])
-        )
-        return cls(names, state["iforest"], ranges)
+        if "iforest" in state:  # saved before the shared format: the alibi-detect IForest itself
+            return cls(state["feature_names"], state["iforest"], _ranges(state))
+        from alibi_detect.od import IForest
+
+        iforest = IForest(threshold=state["threshold"])
+        iforest.isolationforest = state["forest"]
+        return cls(state["feature_names"], iforest, _ranges(state))
+
+
+def _ranges(state: dict[str, Any]) -> FeatureRanges:
+    names = state["feature_names"]
+    return FeatureRanges(names, np.asarray(state["ranges"]["lower"]), np.asarray(state["ranges"]["upper"]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -105,16 +106,31 @@ class SklearnOutlierDetector:
         )
 
     def save(self, path: Path) -> Path:
-        ranges = {"lower": self.ranges.lower.tolist(), "upper": self.ranges.upper.tolist()}
-        state = {"feature_names": self.feature_names, "forest": self.forest, "threshold": self.threshold}
-        joblib.dump({**state, "ranges": ranges}, path)
+        joblib.dump(outlier_state(self.feature_names, self.forest, self.threshold, self.ranges), path)
         return path
 
     @classmethod
     def load(cls, path: Path | str) -> SklearnOutlierDetector:
-        state = joblib.load(path)
+        return cls.from_state(joblib.load(path))
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SklearnOutlierDetector:
+        """From the saved state either implementation writes (see `outlier_state`)."""
         names = state["feature_names"]
         ranges = FeatureRanges(
             names, np.asarray(state["ranges"]["lower"]), np.asarray(state["ranges"]["upper"])
         )
         return cls(names, state["forest"], state["threshold"], ranges)
+
+
+def outlier_state(
+    feature_names: Sequence[str], forest: IsolationForest, threshold: float, ranges: FeatureRanges
+) -> dict[str, Any]:
+    """What an outlier detector saves, whichever implementation fitted it: feature names, the fitted
+    scikit-learn forest, the threshold and the ranges. Loading it needs scikit-learn only."""
+    return {
+        "feature_names": list(feature_names),
+        "forest": forest,
+        "threshold": float(threshold),
+        "ranges": {"lower": ranges.lower.tolist(), "upper": ranges.upper.tolist()},
+    }

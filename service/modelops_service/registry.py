@@ -125,14 +125,15 @@ def load_predictor(path: Path) -> tuple[Predictor, tuple[Feature, ...]]:
     return Predictor(model, feature_names(features), dtypes), features
 
 
-def load_detector(path: Path) -> Any:
-    """The detector object inside a modelops_detectors pyfunc model."""
-    import mlflow
+def load_detector(path: Path, role: str) -> Any:
+    """The drift or outlier detector of a modelops_detectors model, from its saved state: no pyfunc
+    unpickling, so alibi-detect need not be installed (modelops_detectors.saved)."""
+    from modelops_detectors.saved import load_saved_detector
 
-    wrapper = mlflow.pyfunc.load_model(str(path)).unwrap_python_model()
-    detector = getattr(wrapper, "detector", None)
-    if detector is None or not hasattr(detector, "feature_names"):
-        raise ModelLoadError(f"{path} is not a modelops_detectors model (no .detector with feature_names)")
+    detector = load_saved_detector(path)
+    found = "drift" if hasattr(detector, "reference") else "outlier"
+    if found != role:
+        raise ModelLoadError(f"{path} is a {found} detector model, given as the {role} model")
     return detector
 
 
@@ -166,10 +167,10 @@ def load_models(settings: Settings) -> LoadedModels:
     for role, uri in uris.items():
         try:
             path, versions[role] = _locate(role, uri)
-            loaded[role] = load_predictor(path) if role == "predictor" else load_detector(path)
+            loaded[role] = load_predictor(path) if role == "predictor" else load_detector(path, role)
         except ModelLoadError:
             raise
-        except (MlflowException, OSError, ValueError, ImportError, AttributeError) as e:
+        except (MlflowException, OSError, ValueError, ImportError, AttributeError, KeyError, TypeError) as e:
             where = uri or f"the bento model {BENTO_MODEL_NAMES[role]!r}"
             raise ModelLoadError(f"cannot load the {role} model from {where}: {e}") from e
     predictor, features = loaded["predictor"]

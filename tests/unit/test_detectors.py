@@ -128,6 +128,20 @@ def test_outlier_detector_round_trips_with_joblib(outlier_detector, tmp_path: Pa
     assert loaded.predict(rows) == outlier_detector.predict(rows)
 
 
+def test_saved_alibi_outlier_state_serves_without_alibi(outlier_detector, tmp_path: Path) -> None:
+    """What the service loads (modelops_detectors.saved): the same results from scikit-learn alone."""
+    from modelops_detectors.permissive import SklearnOutlierDetector
+    from modelops_detectors.saved import load_outlier_state
+
+    served = load_outlier_state(outlier_detector.save(tmp_path / "od.joblib"))
+    assert type(served) is SklearnOutlierDetector
+    rows = sample(20, seed=7)
+    expected, got = outlier_detector.predict(rows), served.predict(rows)
+    assert got.is_outlier == expected.is_outlier
+    np.testing.assert_allclose(got.instance_score, expected.instance_score, atol=1e-12)
+    assert got.threshold == expected.threshold
+
+
 def test_feature_ranges_flag_nan_and_far_values() -> None:
     ranges = FeatureRanges.from_data(np.array([[0.0, 1.0], [10.0, 1.0]]), ["x", "y"], margin=0.5)
     assert ranges.violations(np.array([[14.0, 1.0], [16.0, 1.0], [np.nan, 1.0], [0.0, 2.0]])) == [
