@@ -19,7 +19,8 @@ help:  ## list the targets
 
 # The editable install maps the packages that exist when it runs: a new modelops_* package reinstalls.
 PACKAGES := $(wildcard lib/modelops_*/__init__.py operator/modelops_*/__init__.py service/modelops_*/__init__.py \
-              training/modelops_*/__init__.py analytics/modelops_*/__init__.py tools/*/modelops_*/__init__.py)
+              training/modelops_*/__init__.py analytics/modelops_*/__init__.py cli/modelops_*/__init__.py \
+              tools/*/modelops_*/__init__.py)
 
 $(STAMP): pyproject.toml requirements/dev.txt $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)

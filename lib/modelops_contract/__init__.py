@@ -72,6 +72,10 @@ METRICS_PATH = "/metrics"
 TRAINING_RUN_TAG = "modelops.training_run_id"
 DATA_FINGERPRINT_TAG = "modelops.data_fingerprint"
 
+# -- Registry tags written by a verifying ModelDeployment, read by a gated one and by `modelops promote` --
+# "modelops.verified.<environment>" on each model version: a JSON record (modelops_operator.verification).
+VERIFIED_TAG_PREFIX = "modelops.verified."
+
 
 def flag(value: bool) -> str:
     """A boolean as the environment carries it."""

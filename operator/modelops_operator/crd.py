@@ -44,6 +44,8 @@ MAX_REPLICAS = 100
 # A label value: at most 63 characters, alphanumeric at both ends (keys are checked by the API server).
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 MAX_POD_METADATA_ENTRIES = 64
+# An environment name: part of a registry tag key (modelops.verified.<environment>).
+ENVIRONMENT_PATTERN = r"^[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?$"
 
 
 def _str(description: str, **extra: Any) -> dict[str, Any]:
@@ -298,6 +300,39 @@ def spec_schema() -> dict[str, Any]:
                 86400,
                 default=600,
             ),
+            "verification": {
+                "type": "object",
+                "description": "Verify the versions here (a staging deployment): once Ready for the current "
+                "generation for soakSeconds, with no failing pods and (with monitoring) no window drift, "
+                "record it in the registry as the version tag modelops.verified.<environment>. Drift or "
+                "failing pods restart the soak. See docs/promotion.md.",
+                "required": ["environment"],
+                "properties": {
+                    "environment": _str(
+                        "Name of this environment, e.g. staging.", pattern=ENVIRONMENT_PATTERN
+                    ),
+                    "soakSeconds": _int("How long the versions must serve well.", 0, 30 * 86400, default=600),
+                    "requireDriftFree": _bool("Restart the soak while the pods' windows drift.", True),
+                },
+            },
+            "gate": {
+                "type": "object",
+                "description": "Roll out only versions verified elsewhere (a production deployment): a "
+                "resolved version without the registry record of every listed environment is not rolled "
+                "out (PromotionAllowed=False, AwaitingVerification; the pods keep what they serve) until "
+                "the record appears.",
+                "required": ["requireVerifiedIn"],
+                "properties": {
+                    "requireVerifiedIn": {
+                        "type": "array",
+                        "description": "Environments (their spec.verification.environment) that must have "
+                        "verified every version.",
+                        "minItems": 1,
+                        "maxItems": 8,
+                        "items": _str("An environment name.", pattern=ENVIRONMENT_PATTERN),
+                    },
+                },
+            },
             "stage": _str("Registry stage to move the versions to once available.", enum=STAGES),
             "promotion": {
                 "type": "object",
@@ -382,6 +417,17 @@ def status_schema() -> dict[str, Any]:
             },
             "registrySyncedKey": {"type": "string", "description": "What was last written to the registry."},
             "drift": _drift_status_schema(),
+            "verification": {
+                "type": "object",
+                "description": "The soak of spec.verification (kept here so that it survives restarts).",
+                "properties": {
+                    "environment": {"type": "string"},
+                    "key": {"type": "string", "description": "Generation, image and versions soaked."},
+                    "generation": {"type": "integer"},
+                    "since": {"type": "string", "format": "date-time", "nullable": True},
+                    "verifiedAt": {"type": "string", "format": "date-time"},
+                },
+            },
         },
     }
 

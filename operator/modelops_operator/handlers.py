@@ -7,6 +7,8 @@ Events of the owner's pods count only while a container is failing (crash loop, 
 status does not change its Deployment, and the status then names the pod; healthy pods cost nothing.
 Resources that name a model by alias are polled: every MODELOPS_ALIAS_POLL_SECONDS (default 60) the aliases
 are re-resolved, and only a moved alias leads to a reconcile (and to any write).
+A soak (spec.verification) is looked at every MODELOPS_VERIFICATION_CHECK_SECONDS (15) until its record is
+written; a gate (spec.gate) holding versions back re-reads the registry every MODELOPS_GATE_POLL_SECONDS (30).
 Ready resources have their pods' drift read into status.drift every MODELOPS_DRIFT_POLL_SECONDS (default
 60; 0 turns it off), written only when it changes; a newly drifted window is also a Warning Event.
 """
@@ -102,7 +104,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 def _reconcile(trigger: str, latest: dict[str, Any], fresh: bool, **kwargs: Any) -> Outcome:
     """reconcile(), counted in the operator's metrics by what triggered it and how it ended."""
-    outcome = reconcile(kube(), latest, fresh=fresh, **kwargs)
+    outcome = reconcile(kube(), latest, fresh=fresh, cluster=SETTINGS.cluster_name, **kwargs)
     metrics.count_reconcile(trigger, outcome.action, outcome.reason)
     return outcome
 
@@ -172,6 +174,52 @@ def retry_pod_monitor(namespace: str | None, name: str, **_: Any) -> None:
         latest = _latest(namespace, name)
         if latest is not None:
             _reconcile("pod-monitor-retry", latest, fresh=False)
+
+
+def _soaking(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    return bool(spec.get("verification")) and not is_true(status, "Verified")
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=SETTINGS.verification_check_seconds,
+    initial_delay=SETTINGS.verification_check_seconds,
+    when=_soaking,
+    id="verification",
+)
+def check_verification(namespace: str | None, name: str, **_: Any) -> None:
+    """Advance a soak (spec.verification) until its record is written; its start is in the status."""
+    assert namespace is not None  # the CRD is namespaced
+    with _locks[(namespace, name)]:
+        latest = _latest(namespace, name)
+        if latest is not None:
+            _reconcile("verification", latest, fresh=False)
+
+
+def _awaiting_verification(status: kopf.Status, **_: Any) -> bool:
+    gate = condition(status, "PromotionAllowed")
+    return gate is not None and gate.get("status") == "False"
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=SETTINGS.gate_poll_seconds,
+    initial_delay=SETTINGS.gate_poll_seconds,
+    when=_awaiting_verification,
+    id="gate",
+)
+def poll_gate(namespace: str | None, name: str, **_: Any) -> None:
+    """Look for the verification record again while the gate holds versions back (no spec change needed:
+    the rollout proceeds once the record appears)."""
+    assert namespace is not None  # the CRD is namespaced
+    with _locks[(namespace, name)]:
+        latest = _latest(namespace, name)
+        if latest is not None:
+            _reconcile("gate", latest, fresh=True)
 
 
 def _uses_alias(spec: kopf.Spec, **_: Any) -> bool:

@@ -41,6 +41,14 @@ from modelops_operator.registry import (
 )
 from modelops_operator.settings import OperatorSettings
 from modelops_operator.spec import ROLES, DeploymentSpec, SpecError, parse_spec
+from modelops_operator.verification import (
+    gate_check,
+    soak_key,
+    soak_step,
+    verification_record,
+    verified_tag,
+    version_list,
+)
 
 logger = logging.getLogger(__name__)
 SECRET_RETRY_SECONDS = OperatorSettings.secret_retry_seconds
@@ -286,23 +294,123 @@ def sync_registry(
     return st.Check.passed("Synced", done), key
 
 
+def check_gate(
+    kube: Kube,
+    namespace: str,
+    spec: DeploymentSpec,
+    models: Mapping[str, ResolvedModel],
+    credentials: Credentials | None,
+) -> st.Check:
+    """PromotionAllowed: every version carries the record of every environment spec.gate names (read
+    from the registry on every pass: the status is not trusted with it)."""
+    assert spec.gate is not None
+    found = credentials if credentials is not None else credentials_for(kube, namespace, spec)
+    if found is None:
+        message = f"registry credentials Secret {spec.registry.credentials_secret} not found"
+        return st.Check.waiting("CredentialsSecretMissing", message)
+    client = RegistryClient(spec.registry.tracking_uri, found)
+    try:
+        tags = {role: client.version_tags(m.name, m.version) for role, m in models.items()}
+    except RegistryError as e:
+        return (st.Check.stuck if e.permanent else st.Check.waiting)(e.reason, f"gate not checked: {e}")
+    return gate_check(models, tags, spec.gate.environments)
+
+
+def verify(
+    body: Mapping[str, Any],
+    spec: DeploymentSpec,
+    credentials: Callable[[], Credentials | None],
+    models: Mapping[str, ResolvedModel],
+    image: str,
+    report: Report,
+    cluster: str,
+) -> None:
+    """Advance spec.verification's soak into `report` (Verified, status.verification); write the record
+    on each version when the soak is over."""
+    current = body.get("status") or {}
+    if spec.verification is None:
+        if current.get("verification") is not None:
+            report.fields["verification"] = None
+        return
+    meta, verification = body["metadata"], spec.verification
+    gating = [
+        report.details[t] for t in st.DETAIL_TYPES if t in report.details and t not in st.NON_GATING_TYPES
+    ]
+    serving = next((c for c in gating if not c.ok), st.Check.passed("Ready", "ready"))
+    drift_state = (current.get("drift") or {}).get("state")
+    generation = meta.get("generation", 0)
+    step = soak_step(
+        current.get("verification"),
+        environment=verification.environment,
+        key=soak_key(generation, image, models),
+        generation=generation,
+        soak_seconds=verification.soak_seconds,
+        now=dt.datetime.now(dt.UTC),
+        serving=serving,
+        drift_state=drift_state if spec.serving.monitoring else None,
+        require_drift_free=verification.require_drift_free,
+    )
+    check, entry = step.check, step.entry
+    if step.record_due:
+        now = utcnow()
+        record = verification_record(
+            environment=verification.environment,
+            namespace=meta["namespace"],
+            name=meta["name"],
+            cluster=cluster,
+            generation=generation,
+            image=image,
+            models=models,
+            since=entry["since"],
+            until=now,
+            drift_state=drift_state if spec.serving.monitoring else "Disabled",
+        )
+        check = record_verification(spec, credentials, models, verification.environment, record)
+        if check.ok:
+            entry = {**entry, "verifiedAt": now}
+    report.details["Verified"] = check
+    report.fields["verification"] = entry
+
+
+def record_verification(
+    spec: DeploymentSpec,
+    credentials: Callable[[], Credentials | None],
+    models: Mapping[str, ResolvedModel],
+    environment: str,
+    record: str,
+) -> st.Check:
+    """Write the record on each version; RecordFailed (the soak's timer tries again) when it cannot."""
+    found = credentials()
+    if found is None:
+        return st.Check.waiting("CredentialsSecretMissing", "registry credentials Secret not found")
+    client = RegistryClient(spec.registry.tracking_uri, found)
+    try:
+        for model in models.values():
+            client.set_version_tag(model.name, model.version, verified_tag(environment), record)
+    except RegistryError as e:
+        return st.Check.waiting("RecordFailed", f"soak done; writing the record failed, retrying: {e}")
+    return st.Check.passed("Recorded", f"{version_list(models)} verified in {environment}, recorded")
+
+
 def reconcile(
     kube: Kube,
     body: Mapping[str, Any],
     fresh: bool,
     observed: Mapping[str, Mapping[str, Any]] | None = None,
     new: bool = False,
+    cluster: str = "",
 ) -> Outcome:
     """One pass over a ModelDeployment; `fresh` re-resolves the models in the registry (a spec change).
 
     `observed` maps a child kind to its live object when the caller has it (a watch event), saving a GET;
-    `new` says the resource was just created, so its children are created without looking first.
+    `new` says the resource was just created, so its children are created without looking first;
+    `cluster` names this cluster in verification records.
     Every exit writes the status it knows; no API or registry error escapes.
     """
     meta = body["metadata"]
     report = Report()
     try:
-        outcome = converge(kube, body, fresh, observed or {}, new, report)
+        outcome = converge(kube, body, fresh, observed or {}, new, report, cluster)
     except KubeError as e:
         detail = DETAIL_OF_KIND.get(e.kind, "Available")
         report.details[detail] = (st.Check.stuck if e.permanent else st.Check.waiting)(e.reason, str(e))
@@ -331,6 +439,7 @@ def converge(
     observed: Mapping[str, Mapping[str, Any]],
     new: bool,
     report: Report,
+    cluster: str = "",
 ) -> Outcome:
     """The recipe: spec -> models -> image -> children -> rollout -> registry write-back, into `report`.
 
@@ -362,6 +471,16 @@ def converge(
             return Outcome.stall(e.reason, str(e)) if e.permanent else Outcome.retry(e.reason, str(e))
     models = resolution.models
     report.details["ModelsResolved"] = st.Check.passed("Resolved", resolution_message(resolution))
+
+    # 1b. The gate: versions not verified where spec.gate requires are not rolled out. status.models keeps
+    # what the pods serve; the gate timer (handlers.py) looks again until the record appears.
+    if spec.gate is not None:
+        gate = check_gate(kube, ns, spec, models, credentials)
+        report.details["PromotionAllowed"] = gate
+        if not gate.ok:
+            if gate.stalled:
+                return Outcome.stall(gate.reason, gate.message)
+            return Outcome.done(gate.reason)
     report.fields.update(
         models={role: m.to_status() for role, m in models.items()},
         resolvedGeneration=meta.get("generation", 0),
@@ -418,6 +537,9 @@ def converge(
     report.details["RegistrySynced"] = synced
     if key:
         report.fields["registrySyncedKey"] = key
+
+    # 6. Verification (a soak, then the registry record), never holding Ready back.
+    verify(body, spec, registry_credentials, models, image, report, cluster)
     if not synced.ok and synced.reason in ("SyncFailed", "CredentialsSecretMissing"):
         return Outcome.retry(synced.reason, synced.message, SYNC_RETRY_SECONDS)
     if available.stalled:

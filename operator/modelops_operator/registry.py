@@ -251,6 +251,21 @@ class RegistryClient:
         """A model version (name, version, current_stage, status, run_id, source, tags, aliases)."""
         return self._cached_get("model-versions/get", {"name": name, "version": version}, VERSION_TTL_SECONDS)
 
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        """A version's tags as they are now (not cached: a gate waits for a tag to appear)."""
+        found = self._call("GET", "model-versions/get", {"name": name, "version": version})["model_version"]
+        return _tags(found)
+
+    def search_versions(self, name: str, max_results: int = 200) -> list[dict[str, Any]]:
+        """The versions of a registered model, newest first, with their tags."""
+        payload = {
+            "filter": f"name='{name}'",
+            "max_results": str(max_results),
+            "order_by": "version_number DESC",
+        }
+        found = self._call("GET", "model-versions/search", payload).get("model_versions") or ()
+        return sorted(found, key=lambda v: int(v["version"]), reverse=True)
+
     def get_model_version_by_alias(self, name: str, alias: str) -> dict[str, Any]:
         """The version an alias points at."""
         return self._cached_get("registered-models/alias", {"name": name, "alias": alias}, ALIAS_TTL_SECONDS)

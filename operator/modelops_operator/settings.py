@@ -17,6 +17,9 @@ METRICS_URL_ENV = "MODELOPS_METRICS_URL_TEMPLATE"
 MAX_BACKOFF_ENV = "MODELOPS_MAX_BACKOFF_SECONDS"
 OPERATOR_METRICS_ENV = "MODELOPS_OPERATOR_METRICS_ADDRESS"
 POD_MONITOR_RETRY_ENV = "MODELOPS_POD_MONITOR_RETRY_SECONDS"
+VERIFICATION_CHECK_ENV = "MODELOPS_VERIFICATION_CHECK_SECONDS"
+GATE_POLL_ENV = "MODELOPS_GATE_POLL_SECONDS"
+CLUSTER_NAME_ENV = "MODELOPS_CLUSTER_NAME"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
 # Placeholders a metrics URL template may use (drift_status.metrics_url fills them in).
 METRICS_URL_FIELDS = {"address": "10.0.0.1", "port": 3000, "pod": "pod", "namespace": "ns", "name": "name"}
@@ -45,6 +48,11 @@ class OperatorSettings:
     pod_monitor_retry_seconds: float = 300.0
     # host:port of the operator's own /metrics (modelops_operator.metrics); empty: not served.
     operator_metrics_address: str = ""
+    # How often a soak (spec.verification) is looked at, and a gate (spec.gate) re-reads the registry.
+    verification_check_seconds: float = 15.0
+    gate_poll_seconds: float = 30.0
+    # The cluster's name in verification records (empty: not named).
+    cluster_name: str = ""
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -59,6 +67,11 @@ class OperatorSettings:
             pod_monitor_retry_seconds=seconds_setting(
                 env, POD_MONITOR_RETRY_ENV, cls.pod_monitor_retry_seconds
             ),
+            verification_check_seconds=seconds_setting(
+                env, VERIFICATION_CHECK_ENV, cls.verification_check_seconds
+            ),
+            gate_poll_seconds=seconds_setting(env, GATE_POLL_ENV, cls.gate_poll_seconds),
+            cluster_name=env.get(CLUSTER_NAME_ENV, "").strip(),
         )
 
     def backoff(self, retry: int) -> float:

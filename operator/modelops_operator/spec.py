@@ -116,6 +116,22 @@ class PodMonitor:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """Record in the registry that these versions served well here (modelops_operator.verification)."""
+
+    environment: str
+    soak_seconds: int = 600
+    require_drift_free: bool = True
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Roll out only versions verified in these environments."""
+
+    environments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """The whole spec."""
 
@@ -132,6 +148,8 @@ class DeploymentSpec:
     pod_metadata: PodMetadata = PodMetadata()
     progress_deadline_seconds: int = DEFAULT_PROGRESS_DEADLINE_SECONDS
     pod_monitor: PodMonitor | None = None
+    verification: Verification | None = None
+    gate: Gate | None = None
 
 
 def uses_alias(raw: Mapping[str, Any] | None) -> bool:
@@ -225,6 +243,21 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
             interval=str(monitor_raw.get("interval", PodMonitor.interval)),
             labels=_string_map(monitor_raw.get("labels")),
         )
+    verification_raw = raw.get("verification")
+    verification = None
+    if verification_raw:
+        verification = Verification(
+            environment=str(verification_raw["environment"]),
+            soak_seconds=int(verification_raw.get("soakSeconds", Verification.soak_seconds)),
+            require_drift_free=bool(verification_raw.get("requireDriftFree", True)),
+        )
+    gate_raw = raw.get("gate")
+    gate = None
+    if gate_raw:
+        environments = tuple(str(e) for e in gate_raw.get("requireVerifiedIn") or ())
+        if not environments:
+            raise SpecError("gate.requireVerifiedIn needs at least one environment")
+        gate = Gate(environments)
     promotion_raw = raw.get("promotion") or {}
     pod_metadata_raw = raw.get("podMetadata") or {}
     return DeploymentSpec(
@@ -250,4 +283,6 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
         ),
         progress_deadline_seconds=int(raw.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_SECONDS)),
         pod_monitor=pod_monitor,
+        verification=verification,
+        gate=gate,
     )

@@ -13,15 +13,17 @@ from typing import Any
 
 DETAIL_TYPES = (
     "ModelsResolved",
+    "PromotionAllowed",
     "ImageReady",
     "Available",
     "IngressReady",
     "RegistrySynced",
     "PodMonitorReady",
+    "Verified",
 )
-# Reported, never holding Ready back: a registry outage or a cluster without the Prometheus Operator must
-# not take a serving model out of Ready.
-NON_GATING_TYPES = ("RegistrySynced", "PodMonitorReady")
+# Reported, never holding Ready back: a registry outage, a cluster without the Prometheus Operator or a
+# soak still running must not take a serving model out of Ready.
+NON_GATING_TYPES = ("RegistrySynced", "PodMonitorReady", "Verified")
 # Every condition type the status can hold; a missing Reconciling or Stalled means False.
 SUMMARY_TYPES = ("Ready", "Reconciling", "Stalled")
 CONDITION_TYPES = (*SUMMARY_TYPES, *DETAIL_TYPES)

@@ -1,0 +1,1 @@
+"""`modelops`: the command line for staged promotion (promote) and manifest checks (validate)."""
