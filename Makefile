@@ -39,7 +39,7 @@ demo: $(STAMP) cluster-build  ## the main job: train, register, build the image,
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m modelops_demo $(DEMO_ARGS)
 
-test: $(STAMP) cluster-build helm-build  ## every test tier: unit, component (MLflow, BentoML), cluster
+test: $(STAMP) cluster-build helm-build argocd-build  ## every test tier: unit, component (MLflow, BentoML), cluster
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m pytest tests -p no:cacheprovider
 
@@ -50,7 +50,7 @@ test-component: $(STAMP)  ## real MLflow server and bentoml serve on loopback
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m pytest tests/component
 
-test-cluster: $(STAMP) cluster-build  ## the project's control plane (or $$KUBECONFIG with MODELOPS_USE_KUBECONFIG=1)
+test-cluster: $(STAMP) cluster-build argocd-build  ## the project's control plane (or $$KUBECONFIG with MODELOPS_USE_KUBECONFIG=1)
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m pytest tests/cluster
 
@@ -67,9 +67,16 @@ cluster-build:  ## build the control plane, kwok, the real node (kubelet, kube-p
 	tools/cluster/build.sh --node >/dev/null
 	tools/traefik/build.sh >/dev/null
 
-helm-build:  ## build helm and promtool (for the chart and alert-rule tests) into ~/.cache (once)
+helm-build:  ## build helm, promtool and actionlint (chart, alert-rule and workflow tests) into ~/.cache (once)
 	tools/helm/build.sh >/dev/null
 	tools/prometheus/build.sh >/dev/null
+	tools/actionlint/build.sh >/dev/null
+
+argocd-build:  ## build Argo CD (application controller, repo server) into ~/.cache (once; ~7 min, Go 1.27)
+	tools/argocd/build.sh >/dev/null
+
+validate-manifests: $(STAMP)  ## check the GitOps manifests (deploy/) against the CRD schema, offline
+	$(VENV)/bin/modelops validate deploy/*/*.yaml examples/*.yaml
 
 cluster-up: $(STAMP) cluster-build  ## the local cluster in the foreground (NODE=real: real node + Traefik; Ctrl-C stops it)
 	$(PY) -m modelops_cluster up --node $(or $(NODE),kwok)
@@ -87,10 +94,14 @@ mlflow-ui: $(STAMP)  ## a local MLflow server with the UI on 127.0.0.1:5000 (sql
 image:  ## build the Dockerfile's operator and service images with buildah, no Docker engine (docs/images.md)
 	tools/image/build.sh operator service
 
+image-push:  ## push those images to $$IMAGE_REPOSITORY (REGISTRY_USER/REGISTRY_PASSWORD; tools/image/push.sh)
+	tools/image/push.sh
+
 # Debian packages by the command that shows each is there.
 IMAGE_TOOLS := buildah:buildah mmdebstrap:mmdebstrap
 NODE_TOOLS := containerd:containerd ctr:containerd runc:runc conntrack:conntrack iptables:iptables nft:nftables \
-              ip:iproute2 /usr/lib/cni/bridge:containernetworking-plugins
+              ip:iproute2 /usr/lib/cni/bridge:containernetworking-plugins redis-server:redis-server git:git \
+              shellcheck:shellcheck
 define apt_install  # $(1): command:package pairs; installs the packages whose command is missing
 	@missing=$$(for pair in $(1); do t=$${pair%%:*}; p=$${pair#*:}; \
 	    { [ -x "$$t" ] || command -v "$$t" >/dev/null; } || echo $$p; done | sort -u | tr '\n' ' '); \
@@ -104,7 +115,7 @@ endef
 image-tools:  ## install buildah and mmdebstrap from Debian when missing (root; the image tests need them)
 	$(call apt_install,$(IMAGE_TOOLS))
 
-node-tools:  ## install containerd, runc, CNI plugins, conntrack, iptables, nftables from Debian when missing (root)
+node-tools:  ## install containerd, runc, CNI plugins, conntrack, iptables, nftables, and Argo CD's redis-server and git, from Debian when missing (root)
 	$(call apt_install,$(NODE_TOOLS))
 
 clean:  ## remove the environment and local state (the control-plane cache in ~/.cache stays)

@@ -385,8 +385,10 @@ def record_verification(
         return st.Check.waiting("CredentialsSecretMissing", "registry credentials Secret not found")
     client = RegistryClient(spec.registry.tracking_uri, found)
     try:
-        for model in models.values():
-            client.set_version_tag(model.name, model.version, verified_tag(environment), record)
+        # The predictor last: `modelops promote` looks for the record on the predictor, so once it is
+        # there the drift and outlier versions have theirs too.
+        for role in sorted(models, key=lambda r: r == "predictor"):
+            client.set_version_tag(models[role].name, models[role].version, verified_tag(environment), record)
     except RegistryError as e:
         return st.Check.waiting("RecordFailed", f"soak done; writing the record failed, retrying: {e}")
     return st.Check.passed("Recorded", f"{version_list(models)} verified in {environment}, recorded")

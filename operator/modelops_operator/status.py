@@ -281,12 +281,19 @@ def is_true(status: Mapping[str, Any] | None, ctype: str) -> bool:
 
 
 def status_changed(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
-    """Whether patching `desired` into `current` would change anything (None means delete)."""
+    """Whether patching `desired` into `current` would change anything (None means delete, also inside
+    a nested object: a merge patch removes those keys)."""
     current = current or {}
     for key, value in desired.items():
         if value is None:
             if key in current:
                 return True
-        elif current.get(key) != value:
+        elif _without_none(current.get(key)) != _without_none(value):
             return True
     return False
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value

@@ -81,7 +81,14 @@ def soak_step(
     """
     previous = previous or {}
     same = previous.get("key") == key and previous.get("environment") == environment
-    base: dict[str, Any] = {"environment": environment, "key": key, "generation": generation}
+    # Every key, None where unset: the status is merge-patched, and None removes what an earlier soak left.
+    base: dict[str, Any] = {
+        "environment": environment,
+        "key": key,
+        "generation": generation,
+        "since": None,
+        "verifiedAt": None,
+    }
     if same and previous.get("verifiedAt"):
         entry = {**base, "since": previous.get("since"), "verifiedAt": previous["verifiedAt"]}
         return SoakStep(Check.passed("Recorded", _recorded_message(environment, entry)), entry, False)

@@ -96,7 +96,45 @@ def test_a_new_generation_or_version_starts_a_new_soak() -> None:
         require_drift_free=True,
     )
     assert other.check.reason == "Soaking"
-    assert "verifiedAt" not in other.entry
+    assert other.entry["verifiedAt"] is None
+
+
+def merge_patch(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386, as the API server applies a status patch."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_patch(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def test_a_recorded_soak_leaves_nothing_behind_for_the_next_one() -> None:
+    """Stored status is merge-patched: the next generation's entry must remove the old verifiedAt, or
+    the next pass would take the new versions for recorded (a bug the GitOps test found)."""
+    recorded = {**step(None, 0).entry, "verifiedAt": "2026-12-06T03:01:01Z"}
+    moved = {**MODELS, "predictor": ResolvedModel("wine_quality", "4", "r", "s")}
+
+    def look(previous: dict[str, Any], serving: Check) -> Any:
+        return soak_step(
+            previous,
+            environment="staging",
+            key=soak_key(3, "img:1", moved),
+            generation=3,
+            soak_seconds=60,
+            now=T0 + dt.timedelta(seconds=100),
+            serving=serving,
+            drift_state="NoDrift",
+            require_drift_free=True,
+        )
+
+    waiting = look(recorded, Check.waiting("RolloutInProgress", "1/2"))
+    stored = merge_patch(recorded, waiting.entry)
+    assert "verifiedAt" not in stored
+    assert look(stored, READY).check.reason == "Soaking"
 
 
 def record(environment: str = "staging", models: dict[str, ResolvedModel] = MODELS) -> str:

@@ -1,0 +1,406 @@
+"""Staged promotion end to end: a real Argo CD syncs deploy/staging and deploy/production from a Git
+repository on loopback into the project's control plane, the real `kopf run` verifies and gates, the
+registry is a real MLflow server, and `modelops promote` writes the commit a reviewer merges.
+
+kwok runs the pods (nothing listens in them), so the drift windows are a real `bentoml serve` on loopback
+that both environments' pods report through MODELOPS_METRICS_URL_TEMPLATE (as in test_operator_drift.py),
+and "the production pods keep serving" is shown by their Deployment and pods being left exactly as they
+were; tests/cluster/test_real_node.py shows traffic through real pods during rollouts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from kubernetes import client
+from mlflow import MlflowClient
+
+from modelops_cli.manifests import pin_versions
+from modelops_support.local_argocd import IN_CLUSTER, NAMESPACE, LocalArgoCD, LocalGitServer
+from modelops_support.local_operator import LocalOperator
+from modelops_support.local_service import LocalService
+from tests.cluster.test_operator import get_mdep, kubectl, new_versions
+from tests.fixtures.cluster import wait_for
+from tests.fixtures.data import shifted, wine_records
+from tests.fixtures.service import WINDOW_ENV, start_service
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+APPLICATIONS = REPO / "integrations" / "argocd" / "applications"
+SOAK_SECONDS = 6
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Reviewer",
+    "GIT_AUTHOR_EMAIL": "reviewer@example.invalid",
+    "GIT_COMMITTER_NAME": "Reviewer",
+    "GIT_COMMITTER_EMAIL": "reviewer@example.invalid",
+}
+TAG = "modelops.verified.staging"
+
+
+@pytest.fixture(scope="module")
+def drift_service(
+    service_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalService]:
+    """The drift windows every pod reports (a fresh 200-row window)."""
+    service = start_service(service_models, tmp_path_factory.mktemp("drift-service"), WINDOW_ENV)
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kubeconfig: str, drift_service: LocalService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalOperator]:
+    env = {
+        "MODELOPS_VERIFICATION_CHECK_SECONDS": "1",
+        "MODELOPS_GATE_POLL_SECONDS": "2",
+        "MODELOPS_DRIFT_POLL_SECONDS": "1",
+        "MODELOPS_METRICS_URL_TEMPLATE": f"{drift_service.url}/metrics",
+        "MODELOPS_CLUSTER_NAME": "local-staging",
+    }
+    with LocalOperator(kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", env=env) as op:
+        yield op
+
+
+@pytest.fixture(scope="module")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGitServer]:
+    root = tmp_path_factory.mktemp("git")
+    with LocalGitServer(root / "repos", root / "git-daemon.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def argocd(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalArgoCD]:
+    with LocalArgoCD(kubeconfig, tmp_path_factory.mktemp("argocd")) as argo:
+        yield argo
+
+
+def git(clone: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(clone), *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **GIT_ENV},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@dataclass
+class Pipeline:
+    """One repository and the two environments' Applications and namespaces."""
+
+    clone: Path
+    kubeconfig: str
+    api: client.ApiClient
+    argo: LocalArgoCD
+    registry: MlflowClient
+    namespaces: dict[str, str]
+
+    def manifest(self, env: str) -> Path:
+        return self.clone / "deploy" / env / "wine-quality.yaml"
+
+    def pin(self, env: str, versions: dict[str, str], message: str) -> float:
+        """Commit `versions` into env's manifest and push; the time of the push."""
+        path = self.manifest(env)
+        names = {
+            "predictor": "wine_quality",
+            "drift": "wine_quality_drift",
+            "outlier": "wine_quality_outliers",
+        }
+        path.write_text(pin_versions(path.read_text(), {r: (names[r], v) for r, v in versions.items()}))
+        git(self.clone, "commit", "-qam", message)
+        git(self.clone, "push", "-q", "origin", "HEAD:main")
+        return time.monotonic()
+
+    def resource(self, env: str) -> dict[str, Any]:
+        return get_mdep(self.api, self.namespaces[env], "wine-quality")
+
+    def condition(self, env: str, ctype: str) -> dict[str, Any]:
+        status = self.resource(env).get("status") or {}
+        return next((c for c in status.get("conditions") or [] if c["type"] == ctype), {})
+
+    def app(self, env: str) -> str:
+        return f"wine-quality-{env}-{self.namespaces[env]}"
+
+    def health(self, env: str) -> tuple[str, str, str]:
+        return self.argo.health(self.app(env))
+
+    def wait_health(
+        self, env: str, wanted: str, timeout: float = 120, mentions: str = ""
+    ) -> tuple[str, str, str]:
+        def check() -> tuple[str, str, str] | None:
+            found = self.health(env)
+            return found if found[0] == wanted and found[2] == "Synced" and mentions in found[1] else None
+
+        try:
+            return wait_for(check, timeout, 0.5, f"{self.app(env)} {wanted}")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}: now {self.health(env)}; {self.resource_status(env)}") from e
+
+    def resource_status(self, env: str) -> Any:
+        try:
+            return (self.resource(env).get("status") or {}).get("conditions")
+        except client.exceptions.ApiException as e:
+            return f"no resource ({e.status})"
+
+    def served_predictor(self, env: str) -> str:
+        deployment = client.AppsV1Api(self.api).read_namespaced_deployment(
+            "wine-quality", self.namespaces[env]
+        )
+        env_vars = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
+        return env_vars["MODELOPS_PREDICTOR_URI"]
+
+    def record(self, version: str) -> dict[str, Any] | None:
+        value = self.registry.get_model_version("wine_quality", version).tags.get(TAG)
+        return None if value is None else json.loads(value)
+
+    def wait_record(self, version: str, timeout: float = 90) -> dict[str, Any]:
+        """Staging's record of this predictor version, once all three versions carry it."""
+        try:
+            return wait_for(lambda: self.record(version), timeout, 0.5, f"staging's record of {version}")
+        except TimeoutError as e:
+            status = self.resource("staging").get("status") or {}
+            raise AssertionError(f"{e}; staging: {status.get('conditions')}, {status.get('drift')}") from e
+
+    def stage(self, version: str) -> str:
+        return self.registry.get_model_version("wine_quality", version).current_stage
+
+
+@pytest.fixture
+def pipeline(
+    kubeconfig: str,
+    api: client.ApiClient,
+    argocd: LocalArgoCD,
+    git_server: LocalGitServer,
+    operator: LocalOperator,
+    registry: MlflowClient,
+    tmp_path: Path,
+) -> Iterator[Pipeline]:
+    suffix = uuid.uuid4().hex[:6]
+    url = git_server.create(f"deploy-{suffix}")
+    clone = tmp_path / "deploy"
+    subprocess.run(["git", "clone", "-q", url, str(clone)], check=True, capture_output=True)
+    for env in ("staging", "production"):
+        text = (DEPLOY / env / "wine-quality.yaml").read_text()
+        text = text.replace("http://mlflow.mlflow.svc.cluster.local:5000", registry.tracking_uri)
+        text = text.replace("soakSeconds: 600", f"soakSeconds: {SOAK_SECONDS}")
+        (clone / "deploy" / env).mkdir(parents=True)
+        (clone / "deploy" / env / "wine-quality.yaml").write_text(text)
+    git(clone, "add", ".")
+    git(clone, "commit", "-qm", "Deployments of the wine-quality model")
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    namespaces = {env: f"{env[:4]}-{suffix}" for env in ("staging", "production")}
+    made = Pipeline(clone, kubeconfig, api, argocd, registry, namespaces)
+    try:
+        yield made
+    finally:
+        for env, namespace in namespaces.items():
+            kubectl(
+                kubeconfig,
+                "delete",
+                "application",
+                made.app(env),
+                "-n",
+                NAMESPACE,
+                "--ignore-not-found",
+                check=False,
+            )
+            kubectl(
+                kubeconfig,
+                "delete",
+                "namespace",
+                namespace,
+                "--ignore-not-found",
+                "--wait=false",
+                check=False,
+            )
+
+
+def start_application(pipeline: Pipeline, env: str, repo_url: str) -> None:
+    """The shipped Application for env, pointed at the test repository and namespace."""
+    app = yaml.safe_load((APPLICATIONS / f"{env}.yaml").read_text())
+    app["metadata"]["name"] = pipeline.app(env)
+    app["spec"]["source"]["repoURL"] = repo_url
+    app["spec"]["destination"] = {"server": IN_CLUSTER, "namespace": pipeline.namespaces[env]}
+    pipeline.argo.apply_application(app)
+
+
+def predict(service: LocalService, records: list[dict[str, Any]]) -> None:
+    httpx.post(f"{service.url}/predict", json=records, timeout=60).raise_for_status()
+
+
+def test_staging_verifies_production_is_gated_and_promote_ships_it(
+    pipeline: Pipeline,
+    git_server: LocalGitServer,
+    drift_service: LocalService,
+    registry: MlflowClient,
+    trained_models: dict[str, Any],
+    wine_data_dir: Path,
+) -> None:
+    repo_url = git(pipeline.clone, "remote", "get-url", "origin").strip()
+
+    # -- 1. Staging syncs from Git and becomes Healthy; drift in the windows holds the record back. --------
+    v1 = new_versions(registry, trained_models)
+    predict(drift_service, shifted(wine_records(wine_data_dir, 200, seed=41), "alcohol", 3.0))
+    pipeline.pin("staging", v1, "Staging: wine_quality " + v1["predictor"])
+    start_application(pipeline, "staging", repo_url)
+    start_application(pipeline, "production", repo_url)
+    pipeline.wait_health("staging", "Healthy")
+    wait_for(
+        lambda: pipeline.condition("staging", "Verified").get("reason") == "DriftDuringSoak",
+        60,
+        0.3,
+        "soak held by drift",
+    )
+    time.sleep(SOAK_SECONDS + 2)  # longer than the soak: still no record while the windows drift
+    assert pipeline.record(v1["predictor"]) is None
+    assert pipeline.condition("staging", "Verified")["reason"] == "DriftDuringSoak"
+    clean_from = time.time()
+    predict(drift_service, wine_records(wine_data_dir, 200, seed=42))  # the window is clean again
+    record = pipeline.wait_record(v1["predictor"])
+    assert record["resource"] == f"{pipeline.namespaces['staging']}/wine-quality"
+    assert record["cluster"] == "local-staging"
+    assert record["models"] == {
+        r: f"{n}/{v1[r]}"
+        for r, n in (
+            ("predictor", "wine_quality"),
+            ("drift", "wine_quality_drift"),
+            ("outlier", "wine_quality_outliers"),
+        )
+    }
+    assert record["drift"] == "NoDrift"
+    soak_from = time.mktime(time.strptime(record["from"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert soak_from >= int(clean_from) - 1  # the soak started over once the windows were clean
+    for role, name in (("drift", "wine_quality_drift"), ("outlier", "wine_quality_outliers")):
+        assert json.loads(registry.get_model_version(name, v1[role]).tags[TAG]) == record
+
+    # -- 2. Production pinned to what staging verified: Healthy, Production in the registry. -------------
+    pipeline.pin("production", v1, "Production: wine_quality " + v1["predictor"])
+    pipeline.wait_health("production", "Healthy")
+    wait_for(lambda: pipeline.stage(v1["predictor"]) == "Production", 30, 0.5, "v1 Production")
+
+    # -- 3. A hand edit naming an unverified version: applied, not Healthy, nothing moves. ---------------
+    v2 = new_versions(registry, trained_models)
+    pipeline.pin("production", v2, "Production: skip staging")
+    _, message, _ = pipeline.wait_health("production", "Progressing", mentions="AwaitingVerification")
+    assert f"wine_quality/{v2['predictor']}" in message
+    assert "not verified in staging" in message
+    gate = pipeline.condition("production", "PromotionAllowed")
+    assert (gate["status"], gate["reason"]) == ("False", "AwaitingVerification")
+    namespace = pipeline.namespaces["production"]
+    pods = {p.metadata.name for p in client.CoreV1Api(pipeline.api).list_namespaced_pod(namespace).items}
+    assert pipeline.served_predictor("production") == f"models:/wine_quality/{v1['predictor']}"
+    assert pipeline.resource("production")["status"]["models"]["predictor"]["version"] == v1["predictor"]
+    assert pipeline.stage(v2["predictor"]) != "Production"
+
+    # -- 4. No bypass: a forged status, or staging's record of v1 copied onto v2, ships nothing. ---------
+    kubectl(
+        pipeline.kubeconfig,
+        "patch",
+        "mdep",
+        "wine-quality",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {"status": {"verification": {"environment": "staging", "verifiedAt": "2026-01-01T00:00:00Z"}}}
+        ),
+    )
+    for role, name in (
+        ("predictor", "wine_quality"),
+        ("drift", "wine_quality_drift"),
+        ("outlier", "wine_quality_outliers"),
+    ):
+        registry.set_model_version_tag(name, v2[role], TAG, json.dumps(record))
+    time.sleep(3 * 2 + 1)  # three gate polls
+    assert pipeline.condition("production", "PromotionAllowed")["reason"] == "AwaitingVerification"
+    assert pipeline.served_predictor("production") == f"models:/wine_quality/{v1['predictor']}"
+    assert {
+        p.metadata.name for p in client.CoreV1Api(pipeline.api).list_namespaced_pod(namespace).items
+    } == pods
+    for role, name in (
+        ("predictor", "wine_quality"),
+        ("drift", "wine_quality_drift"),
+        ("outlier", "wine_quality_outliers"),
+    ):
+        registry.delete_model_version_tag(name, v2[role], TAG)
+
+    # -- 5. Staging verifies v2: production rolls out by itself, Healthy, Production in the registry. ----
+    pipeline.pin("staging", v2, "Staging: wine_quality " + v2["predictor"])
+    pipeline.wait_record(v2["predictor"])
+    pipeline.wait_health("production", "Healthy")
+    assert pipeline.served_predictor("production") == f"models:/wine_quality/{v2['predictor']}"
+    wait_for(lambda: pipeline.stage(v2["predictor"]) == "Production", 30, 0.5, "v2 Production")
+
+    # -- 6. modelops promote: staging verifies v3, the command writes the commit, a merge ships it. ------
+    v3 = new_versions(registry, trained_models)
+    pipeline.pin("staging", v3, "Staging: wine_quality " + v3["predictor"])
+    pipeline.wait_record(v3["predictor"])
+    before = pipeline.manifest("production").read_text()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelops_cli",
+            "promote",
+            "--from",
+            "staging",
+            "--tracking-uri",
+            registry.tracking_uri,
+            "--commit",
+            str(pipeline.manifest("production")),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **GIT_ENV},
+    )
+    assert done.returncode == 0, done.stderr
+    branch = f"promote/wine_quality-{v3['predictor']}"
+    assert f"committed on {branch}" in done.stderr
+    assert f'+    predictor: {{name: wine_quality, version: "{v3["predictor"]}"}}' in done.stdout
+    after = pipeline.manifest("production").read_text()
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert len(changed) == 3
+    assert git(pipeline.clone, "rev-parse", "--abbrev-ref", "HEAD").strip() == branch
+    assert "verified in staging by" in git(pipeline.clone, "log", "-1", "--format=%B")
+    assert (
+        pipeline.served_predictor("production") == f"models:/wine_quality/{v2['predictor']}"
+    )  # not merged yet
+    git(pipeline.clone, "switch", "-q", "main")
+    git(pipeline.clone, "merge", "-q", "--ff-only", branch)  # the reviewer's merge
+    git(pipeline.clone, "push", "-q", "origin", "HEAD:main")
+    wait_for(
+        lambda: pipeline.served_predictor("production") == f"models:/wine_quality/{v3['predictor']}",
+        90,
+        0.5,
+        "v3 rolled out",
+    )
+    pipeline.wait_health("production", "Healthy")
+
+    # -- 7. A version that cannot work is Degraded in Argo CD, with the status's reason. ----------------
+    pipeline.pin(
+        "production",
+        {"predictor": "99999", "drift": v3["drift"], "outlier": v3["outlier"]},
+        "Production: a typo",
+    )
+    _, message, _ = pipeline.wait_health("production", "Degraded")
+    assert "ModelNotFound" in message
+    assert "99999" in message
