@@ -39,6 +39,10 @@ demo: $(STAMP) cluster-build  ## the main job: train, register, build the image,
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m modelops_demo $(DEMO_ARGS)
 
+demo-promotion: $(STAMP) cluster-build argocd-build  ## staged promotion: Git, Argo CD, soak, modelops promote, the gate (docs/promotion.md)
+	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
+	  $(PY) -m modelops_demo.promotion $(DEMO_ARGS)
+
 test: $(STAMP) cluster-build helm-build argocd-build  ## every test tier: unit, component (MLflow, BentoML), cluster
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
 	  $(PY) -m pytest tests -p no:cacheprovider

@@ -22,12 +22,18 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from kubernetes import client
 from mlflow import MlflowClient
 
-from modelops_cli.manifests import pin_versions
-from modelops_support.local_argocd import IN_CLUSTER, NAMESPACE, LocalArgoCD, LocalGitServer
+from modelops_support.gitops import (
+    ENVIRONMENTS,
+    GIT_ENV,
+    DeployRepo,
+    git,
+    start_applications,
+    verification_record,
+)
+from modelops_support.local_argocd import NAMESPACE, LocalArgoCD, LocalGitServer
 from modelops_support.local_operator import LocalOperator
 from modelops_support.local_service import LocalService
 from tests.cluster.test_operator import get_mdep, kubectl, new_versions
@@ -37,16 +43,7 @@ from tests.fixtures.service import WINDOW_ENV, start_service
 
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[2]
-DEPLOY = REPO / "deploy"
-APPLICATIONS = REPO / "integrations" / "argocd" / "applications"
 SOAK_SECONDS = 6
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Reviewer",
-    "GIT_AUTHOR_EMAIL": "reviewer@example.invalid",
-    "GIT_COMMITTER_NAME": "Reviewer",
-    "GIT_COMMITTER_EMAIL": "reviewer@example.invalid",
-}
 TAG = "modelops.verified.staging"
 
 
@@ -90,43 +87,16 @@ def argocd(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield argo
 
 
-def git(clone: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(clone), *args],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", **GIT_ENV},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 @dataclass
 class Pipeline:
     """One repository and the two environments' Applications and namespaces."""
 
-    clone: Path
+    repo: DeployRepo
     kubeconfig: str
     api: client.ApiClient
     argo: LocalArgoCD
     registry: MlflowClient
     namespaces: dict[str, str]
-
-    def manifest(self, env: str) -> Path:
-        return self.clone / "deploy" / env / "wine-quality.yaml"
-
-    def pin(self, env: str, versions: dict[str, str], message: str) -> float:
-        """Commit `versions` into env's manifest and push; the time of the push."""
-        path = self.manifest(env)
-        names = {
-            "predictor": "wine_quality",
-            "drift": "wine_quality_drift",
-            "outlier": "wine_quality_outliers",
-        }
-        path.write_text(pin_versions(path.read_text(), {r: (names[r], v) for r, v in versions.items()}))
-        git(self.clone, "commit", "-qam", message)
-        git(self.clone, "push", "-q", "origin", "HEAD:main")
-        return time.monotonic()
 
     def resource(self, env: str) -> dict[str, Any]:
         return get_mdep(self.api, self.namespaces[env], "wine-quality")
@@ -167,8 +137,7 @@ class Pipeline:
         return env_vars["MODELOPS_PREDICTOR_URI"]
 
     def record(self, version: str) -> dict[str, Any] | None:
-        value = self.registry.get_model_version("wine_quality", version).tags.get(TAG)
-        return None if value is None else json.loads(value)
+        return verification_record(self.registry.get_model_version("wine_quality", version).tags)
 
     def wait_record(self, version: str, timeout: float = 90) -> dict[str, Any]:
         """Staging's record of this predictor version, once all three versions carry it."""
@@ -193,20 +162,11 @@ def pipeline(
     tmp_path: Path,
 ) -> Iterator[Pipeline]:
     suffix = uuid.uuid4().hex[:6]
-    url = git_server.create(f"deploy-{suffix}")
-    clone = tmp_path / "deploy"
-    subprocess.run(["git", "clone", "-q", url, str(clone)], check=True, capture_output=True)
-    for env in ("staging", "production"):
-        text = (DEPLOY / env / "wine-quality.yaml").read_text()
-        text = text.replace("http://mlflow.mlflow.svc.cluster.local:5000", registry.tracking_uri)
-        text = text.replace("soakSeconds: 600", f"soakSeconds: {SOAK_SECONDS}")
-        (clone / "deploy" / env).mkdir(parents=True)
-        (clone / "deploy" / env / "wine-quality.yaml").write_text(text)
-    git(clone, "add", ".")
-    git(clone, "commit", "-qm", "Deployments of the wine-quality model")
-    git(clone, "push", "-q", "origin", "HEAD:main")
+    repo = DeployRepo.create(
+        git_server, f"deploy-{suffix}", tmp_path / "deploy", registry.tracking_uri, SOAK_SECONDS
+    )
     namespaces = {env: f"{env[:4]}-{suffix}" for env in ("staging", "production")}
-    made = Pipeline(clone, kubeconfig, api, argocd, registry, namespaces)
+    made = Pipeline(repo, kubeconfig, api, argocd, registry, namespaces)
     try:
         yield made
     finally:
@@ -232,15 +192,6 @@ def pipeline(
             )
 
 
-def start_application(pipeline: Pipeline, env: str, repo_url: str) -> None:
-    """The shipped Application for env, pointed at the test repository and namespace."""
-    app = yaml.safe_load((APPLICATIONS / f"{env}.yaml").read_text())
-    app["metadata"]["name"] = pipeline.app(env)
-    app["spec"]["source"]["repoURL"] = repo_url
-    app["spec"]["destination"] = {"server": IN_CLUSTER, "namespace": pipeline.namespaces[env]}
-    pipeline.argo.apply_application(app)
-
-
 def predict(service: LocalService, records: list[dict[str, Any]]) -> None:
     httpx.post(f"{service.url}/predict", json=records, timeout=60).raise_for_status()
 
@@ -253,14 +204,14 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
     trained_models: dict[str, Any],
     wine_data_dir: Path,
 ) -> None:
-    repo_url = git(pipeline.clone, "remote", "get-url", "origin").strip()
 
     # -- 1. Staging syncs from Git and becomes Healthy; drift in the windows holds the record back. --------
     v1 = new_versions(registry, trained_models)
     predict(drift_service, shifted(wine_records(wine_data_dir, 200, seed=41), "alcohol", 3.0))
-    pipeline.pin("staging", v1, "Staging: wine_quality " + v1["predictor"])
-    start_application(pipeline, "staging", repo_url)
-    start_application(pipeline, "production", repo_url)
+    pipeline.repo.pin("staging", v1, "Staging: wine_quality " + v1["predictor"])
+    start_applications(
+        pipeline.argo, pipeline.repo, {e: pipeline.app(e) for e in ENVIRONMENTS}, pipeline.namespaces
+    )
     pipeline.wait_health("staging", "Healthy")
     wait_for(
         lambda: pipeline.condition("staging", "Verified").get("reason") == "DriftDuringSoak",
@@ -291,13 +242,13 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
         assert json.loads(registry.get_model_version(name, v1[role]).tags[TAG]) == record
 
     # -- 2. Production pinned to what staging verified: Healthy, Production in the registry. -------------
-    pipeline.pin("production", v1, "Production: wine_quality " + v1["predictor"])
+    pipeline.repo.pin("production", v1, "Production: wine_quality " + v1["predictor"])
     pipeline.wait_health("production", "Healthy")
     wait_for(lambda: pipeline.stage(v1["predictor"]) == "Production", 30, 0.5, "v1 Production")
 
     # -- 3. A hand edit naming an unverified version: applied, not Healthy, nothing moves. ---------------
     v2 = new_versions(registry, trained_models)
-    pipeline.pin("production", v2, "Production: skip staging")
+    pipeline.repo.pin("production", v2, "Production: skip staging")
     _, message, _ = pipeline.wait_health("production", "Progressing", mentions="AwaitingVerification")
     assert f"wine_quality/{v2['predictor']}" in message
     assert "not verified in staging" in message
@@ -344,7 +295,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
         registry.delete_model_version_tag(name, v2[role], TAG)
 
     # -- 5. Staging verifies v2: production rolls out by itself, Healthy, Production in the registry. ----
-    pipeline.pin("staging", v2, "Staging: wine_quality " + v2["predictor"])
+    pipeline.repo.pin("staging", v2, "Staging: wine_quality " + v2["predictor"])
     pipeline.wait_record(v2["predictor"])
     pipeline.wait_health("production", "Healthy")
     assert pipeline.served_predictor("production") == f"models:/wine_quality/{v2['predictor']}"
@@ -352,9 +303,9 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
 
     # -- 6. modelops promote: staging verifies v3, the command writes the commit, a merge ships it. ------
     v3 = new_versions(registry, trained_models)
-    pipeline.pin("staging", v3, "Staging: wine_quality " + v3["predictor"])
+    pipeline.repo.pin("staging", v3, "Staging: wine_quality " + v3["predictor"])
     pipeline.wait_record(v3["predictor"])
-    before = pipeline.manifest("production").read_text()
+    before = pipeline.repo.manifest("production").read_text()
     done = subprocess.run(
         [
             sys.executable,
@@ -366,27 +317,27 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
             "--tracking-uri",
             registry.tracking_uri,
             "--commit",
-            str(pipeline.manifest("production")),
+            str(pipeline.repo.manifest("production")),
         ],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", **GIT_ENV},
+        env=GIT_ENV,
     )
     assert done.returncode == 0, done.stderr
     branch = f"promote/wine_quality-{v3['predictor']}"
     assert f"committed on {branch}" in done.stderr
     assert f'+    predictor: {{name: wine_quality, version: "{v3["predictor"]}"}}' in done.stdout
-    after = pipeline.manifest("production").read_text()
+    after = pipeline.repo.manifest("production").read_text()
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
     assert len(changed) == 3
-    assert git(pipeline.clone, "rev-parse", "--abbrev-ref", "HEAD").strip() == branch
-    assert "verified in staging by" in git(pipeline.clone, "log", "-1", "--format=%B")
+    assert git(pipeline.repo.clone, "rev-parse", "--abbrev-ref", "HEAD").strip() == branch
+    assert "verified in staging by" in git(pipeline.repo.clone, "log", "-1", "--format=%B")
     assert (
         pipeline.served_predictor("production") == f"models:/wine_quality/{v2['predictor']}"
     )  # not merged yet
-    git(pipeline.clone, "switch", "-q", "main")
-    git(pipeline.clone, "merge", "-q", "--ff-only", branch)  # the reviewer's merge
-    git(pipeline.clone, "push", "-q", "origin", "HEAD:main")
+    git(pipeline.repo.clone, "switch", "-q", "main")
+    git(pipeline.repo.clone, "merge", "-q", "--ff-only", branch)  # the reviewer's merge
+    git(pipeline.repo.clone, "push", "-q", "origin", "HEAD:main")
     wait_for(
         lambda: pipeline.served_predictor("production") == f"models:/wine_quality/{v3['predictor']}",
         90,
@@ -396,7 +347,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
     pipeline.wait_health("production", "Healthy")
 
     # -- 7. A version that cannot work is Degraded in Argo CD, with the status's reason. ----------------
-    pipeline.pin(
+    pipeline.repo.pin(
         "production",
         {"predictor": "99999", "drift": v3["drift"], "outlier": v3["outlier"]},
         "Production: a typo",

@@ -1,0 +1,156 @@
+"""`make demo-promotion`: the staged promotion of docs/promotion.md, end to end on this machine.
+
+train and register (twice: two versions) -> local cluster (kwok: the pods are simulated) with the CRD, the
+operator and a real Argo CD watching a Git repository on loopback -> version A staged through Git, soaked,
+recorded in the registry -> `modelops promote` writes the production commit, the "reviewer" merges it,
+production is Healthy on A -> version B committed straight to production (skipping staging) is held back
+by the gate while the pods keep A -> staging verifies B and production rolls out by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+SOAK_SECONDS = 15
+
+
+def banner(text: str) -> None:
+    print(f"\n=== {text} ===", flush=True)
+
+
+def wait(what: str, check: Callable[[], Any], timeout: float = 180) -> Any:
+    from modelops_cluster import wait_for
+
+    started = time.monotonic()
+    found = wait_for(check, timeout, 0.5, what)
+    print(f"  {what}: {time.monotonic() - started:.0f} s", flush=True)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelops-demo-promotion", description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4, help="hyperparameter search trials (default 4)")
+    parser.add_argument("--data-dir", type=Path, help="local copy of the UCI CSVs (default: download)")
+    parser.add_argument("--state-dir", type=Path, help="where the demo keeps its state (default .modelops)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from mlflow import MlflowClient
+
+    from modelops_cluster import LocalCluster
+    from modelops_demo.steps import install_crd, kubectl, train
+    from modelops_support.gitops import DeployRepo, git, start_applications, verification_record
+    from modelops_support.local_argocd import LocalArgoCD, LocalGitServer
+    from modelops_support.local_operator import LocalOperator
+    from modelops_support.mlflow_server import LocalMlflowServer
+    from modelops_training.state import state_dir
+
+    state = (args.state_dir or state_dir()).resolve() / "promotion"
+    subprocess.run(["rm", "-rf", str(state)], check=True)
+    state.mkdir(parents=True)
+    names = {"staging": "wine-quality-staging", "production": "wine-quality-production"}
+    namespaces = {"staging": "wine-staging", "production": "wine-production"}
+    with ExitStack() as stack:
+        banner("1/5 MLflow, and two trainings: versions A and B of the three models")
+        mlflow = stack.enter_context(LocalMlflowServer(state / "mlflow"))
+        first = train(mlflow.tracking_uri, args.data_dir, args.trials, state)
+        second = train(mlflow.tracking_uri, args.data_dir, args.trials, state)
+        a = {role: str(m["version"]) for role, m in first["models"].items()}
+        b = {role: str(m["version"]) for role, m in second["models"].items()}
+        registry = MlflowClient(mlflow.tracking_uri)
+
+        banner("2/5 Cluster (kwok), CRD, operator, Git on loopback, Argo CD")
+        cluster = stack.enter_context(LocalCluster(state / "cluster"))
+        print(f"export KUBECONFIG={cluster.kubeconfig}")
+        install_crd(cluster.kubeconfig)
+        env = {
+            "MODELOPS_VERIFICATION_CHECK_SECONDS": "2",
+            "MODELOPS_GATE_POLL_SECONDS": "3",
+            "MODELOPS_CLUSTER_NAME": "local",
+        }
+        stack.enter_context(LocalOperator(cluster.kubeconfig, state / "operator.log", env=env))
+        server = stack.enter_context(LocalGitServer(state / "git", state / "git-daemon.log"))
+        argo = stack.enter_context(LocalArgoCD(cluster.kubeconfig, state / "argocd"))
+        repo = DeployRepo.create(server, "deploy", state / "deploy", mlflow.tracking_uri, SOAK_SECONDS)
+        print(f"deploy repository {repo.url}, working clone {repo.clone}")
+        start_applications(argo, repo, names, namespaces)
+
+        def health(env_name: str) -> tuple[str, str, str]:
+            return argo.health(names[env_name])
+
+        def show() -> None:
+            for env_name in ("staging", "production"):
+                print(kubectl(cluster.kubeconfig, "get", "mdep", "-n", namespaces[env_name]).rstrip())
+                print(f"  Argo CD {names[env_name]}: {health(env_name)}")
+
+        banner(f"3/5 Version A into staging through Git; soak {SOAK_SECONDS} s; the record")
+        repo.pin("staging", a, f"Staging: wine_quality {a['predictor']}")
+        wait("staging Healthy in Argo CD", lambda: health("staging")[0] == "Healthy")
+        record = wait(
+            "staging's record in the registry",
+            lambda: verification_record(registry.get_model_version("wine_quality", a["predictor"]).tags),
+        )
+        print(f"  modelops.verified.staging on wine_quality/{a['predictor']}: {record}")
+
+        banner("4/5 modelops promote --from staging --commit; the reviewer merges; production ships A")
+        promoted = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "modelops_cli",
+                "promote",
+                "--from",
+                "staging",
+                "--commit",
+                "--tracking-uri",
+                mlflow.tracking_uri,
+                str(repo.manifest("production")),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": "/usr/bin:/bin", **_author()},
+        )
+        print(promoted.stdout + promoted.stderr)
+        branch = git(repo.clone, "rev-parse", "--abbrev-ref", "HEAD").strip()
+        git(repo.clone, "switch", "-q", "main")
+        git(repo.clone, "merge", "-q", "--ff-only", branch)
+        repo.push()
+        wait("production Healthy in Argo CD", lambda: health("production")[0] == "Healthy")
+        stage = registry.get_model_version("wine_quality", a["predictor"]).current_stage
+        print(f"  registry: wine_quality/{a['predictor']} is in stage {stage}")
+        show()
+
+        banner("5/5 Version B committed straight to production: the gate holds it until staging verifies")
+        repo.pin("production", b, f"Production: wine_quality {b['predictor']} (skipping staging)")
+        wait(
+            "production Progressing (AwaitingVerification)",
+            lambda: "AwaitingVerification" in health("production")[1],
+        )
+        show()
+        repo.pin("staging", b, f"Staging: wine_quality {b['predictor']}")
+        wait(
+            "staging's record of B",
+            lambda: verification_record(registry.get_model_version("wine_quality", b["predictor"]).tags),
+        )
+        wait("production Healthy on B, by itself", lambda: health("production")[0] == "Healthy")
+        show()
+        banner("done: stopping Argo CD, Git, the operator, the cluster and MLflow")
+    return 0
+
+
+def _author() -> dict[str, str]:
+    from modelops_support.gitops import AUTHOR
+
+    return AUTHOR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
