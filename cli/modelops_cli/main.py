@@ -52,6 +52,15 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def repo_path(path: Path) -> str:
+    """The path as Git shows it (relative to the work tree's top), or as given outside one."""
+    try:
+        top = Path(git(path.resolve().parent, "rev-parse", "--show-toplevel"))
+        return path.resolve().relative_to(top.resolve()).as_posix()
+    except (RuntimeError, ValueError):
+        return str(path)
+
+
 def commit_message(path: Path, environment: str, verified: Verified) -> str:
     versions = ", ".join(f"{n}/{v}" for n, v in (verified.versions[r] for r in ROLES))
     return f"Promote {versions} in {path.name}\n\n{verified.describe()}.\n"
@@ -90,8 +99,9 @@ def promote(args: argparse.Namespace) -> int:
     if edited == text:
         print(f"{path} already pins these versions; nothing to do", file=sys.stderr)
         return 0
+    shown = repo_path(path)
     sys.stdout.writelines(
-        difflib.unified_diff(text.splitlines(True), edited.splitlines(True), f"a/{path}", f"b/{path}")
+        difflib.unified_diff(text.splitlines(True), edited.splitlines(True), f"a/{shown}", f"b/{shown}")
     )
     path.write_text(edited)
     if args.commit:

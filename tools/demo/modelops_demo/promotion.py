@@ -1,15 +1,18 @@
 """`make demo-promotion`: the staged promotion of docs/promotion.md, end to end on this machine.
 
-train and register (twice: two versions) -> local cluster (kwok: the pods are simulated) with the CRD, the
-operator and a real Argo CD watching a Git repository on loopback -> version A staged through Git, soaked,
-recorded in the registry -> `modelops promote` writes the production commit, the "reviewer" merges it,
-production is Healthy on A -> version B committed straight to production (skipping staging) is held back
-by the gate while the pods keep A -> staging verifies B and production rolls out by itself.
+train and register three times (versions A, B, C of the three models) -> local cluster (kwok: the pods
+are simulated) with the CRD, the operator and a real Argo CD watching a Git repository on loopback, both
+environments on A -> staging soaks A and records it; production, gated, waits for that record and then
+turns Healthy by itself -> B committed to staging, soaked, recorded -> `modelops promote` writes the
+production commit, the "reviewer" merges it, production ships B -> C committed straight to production
+(skipping staging) is held back by the gate while the pods keep B -> staging verifies C, production rolls
+out by itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from modelops_cluster import LocalCluster
     from modelops_demo.steps import install_crd, kubectl, train
-    from modelops_support.gitops import DeployRepo, git, start_applications, verification_record
+    from modelops_support.gitops import AUTHOR, DeployRepo, git, start_applications, verification_record
     from modelops_support.local_argocd import LocalArgoCD, LocalGitServer
     from modelops_support.local_operator import LocalOperator
     from modelops_support.mlflow_server import LocalMlflowServer
@@ -58,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     names = {"staging": "wine-quality-staging", "production": "wine-quality-production"}
     namespaces = {"staging": "wine-staging", "production": "wine-production"}
     with ExitStack() as stack:
-        banner("1/5 MLflow, and two trainings: versions A and B of the three models")
+        banner("1/5 MLflow, and three trainings: versions A, B and C of the three models")
         mlflow = stack.enter_context(LocalMlflowServer(state / "mlflow"))
-        first = train(mlflow.tracking_uri, args.data_dir, args.trials, state)
-        second = train(mlflow.tracking_uri, args.data_dir, args.trials, state)
-        a = {role: str(m["version"]) for role, m in first["models"].items()}
-        b = {role: str(m["version"]) for role, m in second["models"].items()}
+        a, b, c = (
+            {
+                role: str(m["version"])
+                for role, m in train(mlflow.tracking_uri, args.data_dir, args.trials, state)["models"].items()
+            }
+            for _ in range(3)
+        )
         registry = MlflowClient(mlflow.tracking_uri)
 
         banner("2/5 Cluster (kwok), CRD, operator, Git on loopback, Argo CD")
@@ -85,21 +91,42 @@ def main(argv: list[str] | None = None) -> int:
         def health(env_name: str) -> tuple[str, str, str]:
             return argo.health(names[env_name])
 
+        def recorded(versions: dict[str, str]) -> Any:
+            return verification_record(registry.get_model_version("wine_quality", versions["predictor"]).tags)
+
+        def served(versions: dict[str, str]) -> bool:
+            resource = json.loads(
+                kubectl(
+                    cluster.kubeconfig,
+                    "get",
+                    "mdep",
+                    "wine-quality",
+                    "-n",
+                    namespaces["production"],
+                    "-o",
+                    "json",
+                )
+            )
+            return ((resource.get("status") or {}).get("models") or {}).get("predictor", {}).get(
+                "version"
+            ) == versions["predictor"]
+
         def show() -> None:
             for env_name in ("staging", "production"):
                 print(kubectl(cluster.kubeconfig, "get", "mdep", "-n", namespaces[env_name]).rstrip())
                 print(f"  Argo CD {names[env_name]}: {health(env_name)}")
 
-        banner(f"3/5 Version A into staging through Git; soak {SOAK_SECONDS} s; the record")
-        repo.pin("staging", a, f"Staging: wine_quality {a['predictor']}")
+        banner(f"3/5 Both environments start on A; staging soaks it ({SOAK_SECONDS} s), production waits")
         wait("staging Healthy in Argo CD", lambda: health("staging")[0] == "Healthy")
-        record = wait(
-            "staging's record in the registry",
-            lambda: verification_record(registry.get_model_version("wine_quality", a["predictor"]).tags),
-        )
+        print(f"  production meanwhile: {health('production')}")
+        record = wait("staging's record of A", lambda: recorded(a))
         print(f"  modelops.verified.staging on wine_quality/{a['predictor']}: {record}")
+        wait("production Healthy on A, by itself", lambda: health("production")[0] == "Healthy")
+        show()
 
-        banner("4/5 modelops promote --from staging --commit; the reviewer merges; production ships A")
+        banner("4/5 B into staging; modelops promote --from staging --commit; the reviewer merges")
+        repo.pin("staging", b, f"Staging: wine_quality {b['predictor']}")
+        wait("staging's record of B", lambda: recorded(b))
         promoted = subprocess.run(
             [
                 sys.executable,
@@ -116,40 +143,30 @@ def main(argv: list[str] | None = None) -> int:
             capture_output=True,
             text=True,
             check=True,
-            env={"PATH": "/usr/bin:/bin", **_author()},
+            env={"PATH": "/usr/bin:/bin", **AUTHOR},
         )
         print(promoted.stdout + promoted.stderr)
         branch = git(repo.clone, "rev-parse", "--abbrev-ref", "HEAD").strip()
         git(repo.clone, "switch", "-q", "main")
         git(repo.clone, "merge", "-q", "--ff-only", branch)
         repo.push()
-        wait("production Healthy in Argo CD", lambda: health("production")[0] == "Healthy")
-        stage = registry.get_model_version("wine_quality", a["predictor"]).current_stage
-        print(f"  registry: wine_quality/{a['predictor']} is in stage {stage}")
-        show()
+        wait("production on B", lambda: served(b) and health("production")[0] == "Healthy")
+        stage = registry.get_model_version("wine_quality", b["predictor"]).current_stage
+        print(f"  registry: wine_quality/{b['predictor']} is in stage {stage}")
 
-        banner("5/5 Version B committed straight to production: the gate holds it until staging verifies")
-        repo.pin("production", b, f"Production: wine_quality {b['predictor']} (skipping staging)")
+        banner("5/5 C committed straight to production: the gate holds it until staging verifies it")
+        repo.pin("production", c, f"Production: wine_quality {c['predictor']} (skipping staging)")
         wait(
             "production Progressing (AwaitingVerification)",
             lambda: "AwaitingVerification" in health("production")[1],
         )
         show()
-        repo.pin("staging", b, f"Staging: wine_quality {b['predictor']}")
-        wait(
-            "staging's record of B",
-            lambda: verification_record(registry.get_model_version("wine_quality", b["predictor"]).tags),
-        )
-        wait("production Healthy on B, by itself", lambda: health("production")[0] == "Healthy")
+        repo.pin("staging", c, f"Staging: wine_quality {c['predictor']}")
+        wait("staging's record of C", lambda: recorded(c))
+        wait("production on C, by itself", lambda: served(c) and health("production")[0] == "Healthy")
         show()
         banner("done: stopping Argo CD, Git, the operator, the cluster and MLflow")
     return 0
-
-
-def _author() -> dict[str, str]:
-    from modelops_support.gitops import AUTHOR
-
-    return AUTHOR
 
 
 if __name__ == "__main__":

@@ -71,7 +71,11 @@ class DeployRepo:
         """Commit `versions` (role -> version) into env's manifest on the current branch and push to main."""
         path = self.manifest(env)
         pins = {role: (MODEL_NAMES[role], version) for role, version in versions.items()}
-        path.write_text(pin_versions(path.read_text(), pins, path))
+        before = path.read_text()
+        after = pin_versions(before, pins, path)
+        if after == before:
+            raise ValueError(f"{path} pins these versions already: nothing to commit")
+        path.write_text(after)
         git(self.clone, "commit", "-qam", message)
         self.push()
 
