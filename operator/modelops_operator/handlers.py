@@ -109,6 +109,20 @@ def _reconcile(trigger: str, latest: dict[str, Any], fresh: bool, **kwargs: Any)
     return outcome
 
 
+def _reconcile_latest(trigger: str, namespace: str | None, name: str, fresh: bool) -> None:
+    """A timer's pass: reconcile the resource as stored now (nothing when it is gone or being deleted)."""
+    assert namespace is not None  # the CRD is namespaced
+    with _locks[(namespace, name)]:
+        latest = _latest(namespace, name)
+        if latest is not None:
+            _reconcile(trigger, latest, fresh=fresh)
+
+
+def _is_false(status: kopf.Status, ctype: str) -> bool:
+    found = condition(status, ctype)
+    return found is not None and found.get("status") == "False"
+
+
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile")
 @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile")
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", id="reconcile")
@@ -145,16 +159,11 @@ def _needs_sync_retry(status: kopf.Status, **_: Any) -> bool:
 )
 def retry_registry_sync(namespace: str | None, name: str, **_: Any) -> None:
     """Retry a failed registry write-back (runs only while RegistrySynced is False/SyncFailed)."""
-    assert namespace is not None  # the CRD is namespaced
-    with _locks[(namespace, name)]:
-        latest = _latest(namespace, name)
-        if latest is not None:
-            _reconcile("sync-retry", latest, fresh=False)
+    _reconcile_latest("sync-retry", namespace, name, fresh=False)
 
 
 def _needs_pod_monitor_retry(status: kopf.Status, **_: Any) -> bool:
-    monitor = condition(status, "PodMonitorReady")
-    return monitor is not None and monitor.get("status") == "False"
+    return _is_false(status, "PodMonitorReady")
 
 
 @kopf.timer(
@@ -169,11 +178,7 @@ def _needs_pod_monitor_retry(status: kopf.Status, **_: Any) -> bool:
 def retry_pod_monitor(namespace: str | None, name: str, **_: Any) -> None:
     """Try the PodMonitor again while the cluster could not take it (e.g. the Prometheus Operator's CRDs
     are installed after the ModelDeployment); serving is Ready meanwhile."""
-    assert namespace is not None  # the CRD is namespaced
-    with _locks[(namespace, name)]:
-        latest = _latest(namespace, name)
-        if latest is not None:
-            _reconcile("pod-monitor-retry", latest, fresh=False)
+    _reconcile_latest("pod-monitor-retry", namespace, name, fresh=False)
 
 
 def _soaking(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
@@ -191,16 +196,11 @@ def _soaking(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
 )
 def check_verification(namespace: str | None, name: str, **_: Any) -> None:
     """Advance a soak (spec.verification) until its record is written; its start is in the status."""
-    assert namespace is not None  # the CRD is namespaced
-    with _locks[(namespace, name)]:
-        latest = _latest(namespace, name)
-        if latest is not None:
-            _reconcile("verification", latest, fresh=False)
+    _reconcile_latest("verification", namespace, name, fresh=False)
 
 
 def _awaiting_verification(status: kopf.Status, **_: Any) -> bool:
-    gate = condition(status, "PromotionAllowed")
-    return gate is not None and gate.get("status") == "False"
+    return _is_false(status, "PromotionAllowed")
 
 
 @kopf.timer(
@@ -215,11 +215,7 @@ def _awaiting_verification(status: kopf.Status, **_: Any) -> bool:
 def poll_gate(namespace: str | None, name: str, **_: Any) -> None:
     """Look for the verification record again while the gate holds versions back (no spec change needed:
     the rollout proceeds once the record appears)."""
-    assert namespace is not None  # the CRD is namespaced
-    with _locks[(namespace, name)]:
-        latest = _latest(namespace, name)
-        if latest is not None:
-            _reconcile("gate", latest, fresh=True)
+    _reconcile_latest("gate", namespace, name, fresh=True)
 
 
 def _uses_alias(spec: kopf.Spec, **_: Any) -> bool:

@@ -11,8 +11,6 @@ were; tests/cluster/test_real_node.py shows traffic through real pods during rol
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +25,6 @@ from mlflow import MlflowClient
 
 from modelops_support.gitops import (
     ENVIRONMENTS,
-    GIT_ENV,
     DeployRepo,
     git,
     start_applications,
@@ -306,23 +303,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
     pipeline.repo.pin("staging", v3, "Staging: wine_quality " + v3["predictor"])
     pipeline.wait_record(v3["predictor"])
     before = pipeline.repo.manifest("production").read_text()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "modelops_cli",
-            "promote",
-            "--from",
-            "staging",
-            "--tracking-uri",
-            registry.tracking_uri,
-            "--commit",
-            str(pipeline.repo.manifest("production")),
-        ],
-        capture_output=True,
-        text=True,
-        env=GIT_ENV,
-    )
+    done = pipeline.repo.promote("staging", registry.tracking_uri)
     assert done.returncode == 0, done.stderr
     branch = f"promote/wine_quality-{v3['predictor']}"
     assert f"committed on {branch}" in done.stderr
@@ -335,9 +316,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
     assert (
         pipeline.served_predictor("production") == f"models:/wine_quality/{v2['predictor']}"
     )  # not merged yet
-    git(pipeline.repo.clone, "switch", "-q", "main")
-    git(pipeline.repo.clone, "merge", "-q", "--ff-only", branch)  # the reviewer's merge
-    git(pipeline.repo.clone, "push", "-q", "origin", "HEAD:main")
+    pipeline.repo.merge(branch)  # the reviewer's merge
     wait_for(
         lambda: pipeline.served_predictor("production") == f"models:/wine_quality/{v3['predictor']}",
         90,

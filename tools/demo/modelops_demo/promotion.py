@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from modelops_cluster import LocalCluster
     from modelops_demo.steps import install_crd, kubectl, train
-    from modelops_support.gitops import AUTHOR, DeployRepo, git, start_applications, verification_record
+    from modelops_support.gitops import DeployRepo, git, start_applications, verification_record
     from modelops_support.local_argocd import LocalArgoCD, LocalGitServer
     from modelops_support.local_operator import LocalOperator
     from modelops_support.mlflow_server import LocalMlflowServer
     from modelops_training.state import state_dir
 
     state = (args.state_dir or state_dir()).resolve() / "promotion"
-    subprocess.run(["rm", "-rf", str(state)], check=True)
+    shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     names = {"staging": "wine-quality-staging", "production": "wine-quality-production"}
     namespaces = {"staging": "wine-staging", "production": "wine-production"}
@@ -127,29 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         banner("4/5 B into staging; modelops promote --from staging --commit; the reviewer merges")
         repo.pin("staging", b, f"Staging: wine_quality {b['predictor']}")
         wait("staging's record of B", lambda: recorded(b))
-        promoted = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "modelops_cli",
-                "promote",
-                "--from",
-                "staging",
-                "--commit",
-                "--tracking-uri",
-                mlflow.tracking_uri,
-                str(repo.manifest("production")),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"PATH": "/usr/bin:/bin", **AUTHOR},
-        )
+        promoted = repo.promote("staging", mlflow.tracking_uri)
+        promoted.check_returncode()
         print(promoted.stdout + promoted.stderr)
         branch = git(repo.clone, "rev-parse", "--abbrev-ref", "HEAD").strip()
-        git(repo.clone, "switch", "-q", "main")
-        git(repo.clone, "merge", "-q", "--ff-only", branch)
-        repo.push()
+        repo.merge(branch)
         wait("production on B", lambda: served(b) and health("production")[0] == "Healthy")
         stage = registry.get_model_version("wine_quality", b["predictor"]).current_stage
         print(f"  registry: wine_quality/{b['predictor']} is in stage {stage}")

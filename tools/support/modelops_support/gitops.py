@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,18 @@ class DeployRepo:
 
     def push(self) -> None:
         git(self.clone, "push", "-q", "origin", "HEAD:main")
+
+    def promote(self, source: str, tracking_uri: str) -> subprocess.CompletedProcess[str]:
+        """`modelops promote --from source --commit` on the production manifest, as a person runs it."""
+        argv = [sys.executable, "-m", "modelops_cli", "promote", "--from", source, "--commit"]
+        argv += ["--tracking-uri", tracking_uri, str(self.manifest("production"))]
+        return subprocess.run(argv, capture_output=True, text=True, env=GIT_ENV, check=False)
+
+    def merge(self, branch: str) -> None:
+        """The reviewer's merge of `branch` into main, pushed (what Argo CD watches)."""
+        git(self.clone, "switch", "-q", "main")
+        git(self.clone, "merge", "-q", "--ff-only", branch)
+        self.push()
 
 
 def application(env: str, name: str, repo_url: str, namespace: str) -> dict[str, Any]:
