@@ -22,6 +22,8 @@ NON_DEFAULT = {
     "liveness": {"port": 9090, "path": "/livez"},
     "extraEnv": [{"name": "MODELOPS_EXTRA", "value": "1"}],
     "aliasPollSeconds": 15,
+    "clusterName": "staging-eu",
+    "promotion": {"verificationCheckSeconds": 5, "gatePollSeconds": 10},
     "drift": {"pollSeconds": 0, "metricsUrlTemplate": "http://proxy.example/{namespace}/{pod}/metrics"},
     "serviceAccount": {"name": "modelops", "annotations": {"azure.workload.identity/client-id": "x"}},
 }
@@ -103,7 +105,10 @@ def test_default_render_is_a_hardened_cluster_wide_operator(helm: Path, home: Pa
     assert "--priority=" in operator["command"][2]
     assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in operator["env"]
     assert {"name": "MODELOPS_DRIFT_POLL_SECONDS", "value": "60"} in operator["env"]
-    assert not [e for e in operator["env"] if e["name"] == "MODELOPS_METRICS_URL_TEMPLATE"]
+    assert not [
+        e for e in operator["env"] if e["name"] in ("MODELOPS_METRICS_URL_TEMPLATE", "MODELOPS_CLUSTER_NAME")
+    ]
+    assert {"name": "MODELOPS_GATE_POLL_SECONDS", "value": "30"} in operator["env"]
     assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "modelops-operator"
     assert not find(objects, "Role")
 
@@ -126,6 +131,9 @@ def test_non_default_values_render_a_namespaced_operator(helm: Path, home: Path)
     assert operator["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert {"name": "MODELOPS_EXTRA", "value": "1"} in operator["env"]
     assert {"name": "MODELOPS_ALIAS_POLL_SECONDS", "value": "15"} in operator["env"]
+    assert {"name": "MODELOPS_CLUSTER_NAME", "value": "staging-eu"} in operator["env"]
+    assert {"name": "MODELOPS_VERIFICATION_CHECK_SECONDS", "value": "5"} in operator["env"]
+    assert {"name": "MODELOPS_GATE_POLL_SECONDS", "value": "10"} in operator["env"]
     assert {"name": "MODELOPS_DRIFT_POLL_SECONDS", "value": "0"} in operator["env"]
     template = "http://proxy.example/{namespace}/{pod}/metrics"
     assert {"name": "MODELOPS_METRICS_URL_TEMPLATE", "value": template} in operator["env"]
