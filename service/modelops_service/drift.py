@@ -5,6 +5,7 @@ the few reference points where the empirical CDF difference can peak."""
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -37,6 +38,9 @@ class DriftReport:
             "p_value": self.p_value,
             "distance": self.distance,
         }
+
+
+CHI2_CACHE_SIZE = 4096  # distinct batch category counts remembered per categorical feature set
 
 
 @functools.lru_cache(maxsize=65536)
@@ -162,6 +166,7 @@ class TabularDriftTest:
         self._ref_counts = {
             f: dict(zip(*np.unique(x_ref[:, f], return_counts=True), strict=True)) for f in self.categorical
         }
+        self._chi2_cache: dict[tuple[int, tuple[tuple[float, int], ...]], tuple[float, float]] = {}
 
     def feature_scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """p-values and distances per feature, in feature order."""
@@ -177,16 +182,23 @@ class TabularDriftTest:
                 distance[f] = d
                 p_value[f] = ks_sf(d, en)
         for f in self.categorical:
-            values, counts = np.unique(x[:, f], return_counts=True)
-            batch_counts = dict(zip(values, counts, strict=True))
-            categories = sorted(set(self._ref_counts[f]) | set(batch_counts))
-            table = np.array(
-                [
-                    [self._ref_counts[f].get(c, 0) for c in categories],
-                    [batch_counts.get(c, 0) for c in categories],
-                ]
-            )
-            distance[f], p_value[f] = chi2_contingency_test(table)
+            batch_counts = Counter(x[:, f].tolist())
+            # Memoised like ks_sf: a small batch has few possible category counts.
+            key = (f, tuple(sorted(batch_counts.items())))
+            found = self._chi2_cache.get(key)
+            if found is None:
+                categories = sorted(set(self._ref_counts[f]) | set(batch_counts))
+                table = np.array(
+                    [
+                        [self._ref_counts[f].get(c, 0) for c in categories],
+                        [batch_counts.get(c, 0) for c in categories],
+                    ]
+                )
+                found = chi2_contingency_test(table)
+                if len(self._chi2_cache) >= CHI2_CACHE_SIZE:
+                    self._chi2_cache.clear()
+                self._chi2_cache[key] = found
+            distance[f], p_value[f] = found
         return p_value, distance
 
     def test(self, x: np.ndarray) -> DriftReport:

@@ -81,3 +81,18 @@ def test_vectorised_ks_equals_scipy_per_feature(seed: int) -> None:
     x = np.round(rng.normal(0.2, 1.0, size=(3, 1 + 7 * seed)), seed % 3)
     statistics = ks_statistics(SortedColumns(np.sort(ref, axis=1)), x)
     assert statistics.tolist() == [ks_2samp(ref[f], x[f], method="asymp").statistic for f in range(3)]
+
+
+def test_remembered_chi2_results_are_those_of_each_batch() -> None:
+    """One test object over many small batches (the chi-squared results are memoised per batch counts):
+    every categorical p-value still equals scipy's for that batch."""
+    rng = np.random.default_rng(5)
+    ref = reference(rng)
+    test = TabularDriftTest(ref, NAMES, categorical=[3])
+    for _ in range(60):
+        batch = reference(rng, rows=int(rng.integers(1, 6)))
+        batch[:, 3] = rng.integers(0, 3, size=len(batch))  # sometimes a category the reference lacks
+        categories = sorted(set(ref[:, 3]) | set(batch[:, 3]))
+        table = [[int((sample[:, 3] == c).sum()) for c in categories] for sample in (ref, batch)]
+        expected = chi2_contingency(table).pvalue if len(categories) > 1 else 1.0
+        assert test.test(batch).p_value["cat"] == pytest.approx(expected, rel=1e-12)
