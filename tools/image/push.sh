@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Push the images `make image` built (localhost/modelops/modelops-{operator,service}:TAG) with buildah.
 #
-#   IMAGE_REPOSITORY=ghcr.io/acme/modelops tools/image/push.sh     -> docker://ghcr.io/acme/modelops/modelops-*:TAG
+#   IMAGE_REPOSITORY=registry.example.com/acme/modelops tools/image/push.sh     -> docker://registry.example.com/acme/modelops/modelops-*:TAG
 #   REGISTRY_USER / REGISTRY_PASSWORD     credentials for the registry (unset: buildah's auth file, if any)
 #   IMAGE_TRANSPORT=oci:                  another containers-transports destination (default docker://)
 #   MODELOPS_IMAGE_TAG=TAG                as for build.sh (default: pyproject's version)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-: "${IMAGE_REPOSITORY:?set IMAGE_REPOSITORY, e.g. ghcr.io/acme/modelops}"
+: "${IMAGE_REPOSITORY:?set IMAGE_REPOSITORY, e.g. registry.example.com/acme/modelops}"
 tag=${MODELOPS_IMAGE_TAG:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml" | head -1)}
 transport=${IMAGE_TRANSPORT:-docker://}
 creds=()
