@@ -15,15 +15,18 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelops_service.decoding import Batch, parse_json
 from modelops_service.errors import BadRequest, InvalidInput, PayloadTooLarge, ServiceError
 from modelops_service.features import Feature
-from modelops_service.monitoring import Monitoring
-from modelops_service.predictor import Predictions
+
+if TYPE_CHECKING:  # only for annotations: `bentoml serve` imports this module in its own process too,
+    # which needs neither scipy (the drift tests) nor pandas (the predictor)
+    from modelops_service.monitoring import Monitoring
+    from modelops_service.predictor import Predictions
 
 EXTENSIONS = ("binary_tensor_data", "modelops_monitoring")
 HEADER_LENGTH = "inference-header-content-length"  # binary tensor extension: bytes of JSON before the data
