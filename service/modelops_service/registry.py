@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,40 +157,21 @@ def _locate(role: str, uri: str | None) -> tuple[Path, str]:
 def load_models(settings: Settings) -> LoadedModels:
     """Load the predictor and both detectors (all three, whether or not monitoring is switched on).
 
-    The predictor is fetched first, alone (that imports everything a download needs); the detectors are
-    then downloaded on two threads (network I/O) while this thread loads the predictor (CPU: scikit-learn
-    and skops), which takes about half a second off a pod's cold start. Any failure is a ModelLoadError
-    naming the model: the service then answers 503 with that message.
+    Any failure is a ModelLoadError naming the model: the service then answers 503 with that message.
     """
-    uris = {"predictor": settings.predictor_uri, "drift": settings.drift_uri, "outlier": settings.outlier_uri}
-
-    def locate(role: str) -> tuple[Path, str]:
-        with _naming_failures(role, uris[role]):
-            return _locate(role, uris[role])
-
-    predictor_path, predictor_label = locate("predictor")
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="modelops-download") as pool:
-        pending = {role: pool.submit(locate, role) for role in ("drift", "outlier")}
-        with _naming_failures("predictor", uris["predictor"]):
-            predictor, features = load_predictor(predictor_path)
-        located = {role: future.result() for role, future in pending.items()}
-    detectors = {}
-    for role, (path, _) in located.items():
-        with _naming_failures(role, uris[role]):
-            detectors[role] = load_detector(path, role)
-    versions = {"predictor": predictor_label, **{role: label for role, (_, label) in located.items()}}
-    return LoadedModels(predictor, features, detectors["drift"], detectors["outlier"], versions)
-
-
-@contextlib.contextmanager
-def _naming_failures(role: str, uri: str | None) -> Iterator[None]:
-    """Turn what loading can raise into a ModelLoadError that names the model."""
     from mlflow.exceptions import MlflowException
 
-    try:
-        yield
-    except ModelLoadError:
-        raise
-    except (MlflowException, OSError, ValueError, ImportError, AttributeError, KeyError, TypeError) as e:
-        where = uri or f"the bento model {BENTO_MODEL_NAMES[role]!r}"
-        raise ModelLoadError(f"cannot load the {role} model from {where}: {e}") from e
+    uris = {"predictor": settings.predictor_uri, "drift": settings.drift_uri, "outlier": settings.outlier_uri}
+    loaded: dict[str, Any] = {}
+    versions: dict[str, str] = {}
+    for role, uri in uris.items():
+        try:
+            path, versions[role] = _locate(role, uri)
+            loaded[role] = load_predictor(path) if role == "predictor" else load_detector(path, role)
+        except ModelLoadError:
+            raise
+        except (MlflowException, OSError, ValueError, ImportError, AttributeError, KeyError, TypeError) as e:
+            where = uri or f"the bento model {BENTO_MODEL_NAMES[role]!r}"
+            raise ModelLoadError(f"cannot load the {role} model from {where}: {e}") from e
+    predictor, features = loaded["predictor"]
+    return LoadedModels(predictor, features, loaded["drift"], loaded["outlier"], versions)
