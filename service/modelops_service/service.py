@@ -114,6 +114,10 @@ class ModelService:
             time.sleep(delay)
             delay = min(delay * 2, 300.0)
 
+    def _not_ready(self) -> NotReady:
+        """Why this worker cannot answer yet: its load error, or that it is still loading."""
+        return NotReady(self.load_error or "the models are still loading")
+
     def __is_ready__(self) -> bool:
         """Ready once the predictor and both detectors are loaded."""
         return self.pipeline is not None
@@ -130,7 +134,7 @@ class ModelService:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         try:
             if self.pipeline is None:
-                raise NotReady(self.load_error or "the models are still loading")
+                raise self._not_ready()
             body = await read_body(request, self.settings.max_body_bytes)
             # CPU work runs inline: each worker serves one request at a time anyway (one OpenMP thread),
             # and skipping the thread hop saves more than it costs.
@@ -147,7 +151,7 @@ class ModelService:
     def _served(self, name: str, version: str | None) -> tuple[Any, oip.ModelId]:
         """The pipeline and the served model's id, if the path names them; NotReady / NotFound if not."""
         if self.pipeline is None:
-            raise NotReady(self.load_error or "the models are still loading")
+            raise self._not_ready()
         model = oip.ModelId.from_label(self.pipeline.models.versions["predictor"])
         model.check(name, version)
         return self.pipeline, model
@@ -163,7 +167,7 @@ class ModelService:
     @app.get("/v2/health/ready", summary="Open Inference Protocol: readiness (the models are loaded)")
     async def v2_ready(self) -> JSONResponse:
         if self.pipeline is None:
-            return error_response(NotReady(self.load_error or "the models are still loading"), v2=True)
+            return error_response(self._not_ready(), v2=True)
         return JSONResponse({"ready": True})
 
     @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata")
