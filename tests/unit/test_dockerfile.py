@@ -204,3 +204,16 @@ def test_the_service_entrypoint_serves_the_bentoml_class_on_port_3000() -> None:
     assert "3000" in STAGES["service"].all("EXPOSE")
     env = " ".join(STAGES["service"].all("ENV"))
     assert re.search(r"\bOMP_NUM_THREADS=1\b", env)
+
+
+def test_the_service_image_writes_bytecode_for_its_code_after_copying_it() -> None:
+    # The step imports the copied packages: it must come after the last COPY, and before USER (it writes
+    # into root-owned site-packages), with bytecode otherwise off for the pod (PYTHONDONTWRITEBYTECODE).
+    instructions = STAGES["service"].instructions
+    keywords = [kw for kw, _ in instructions]
+    step = next(i for i, (kw, args) in enumerate(instructions) if "-m modelops_service.bytecode" in args)
+    assert keywords[step] == "RUN"
+    assert step > max(i for i, kw in enumerate(keywords) if kw == "COPY")
+    assert step < keywords.index("USER")
+    assert (REPO_ROOT / "service" / "modelops_service" / "bytecode.py").is_file()
+    assert "PYTHONDONTWRITEBYTECODE=1" in " ".join(STAGES["base"].all("ENV"))
