@@ -1,6 +1,6 @@
 """Feature drift as alibi-detect's TabularDrift computes it (K-S per numeric, chi-squared per categorical
-column, no correction), made cheap per call: the reference is sorted once and each test only looks at
-the few reference points where the empirical CDF difference can peak."""
+column, no correction), made cheap per call: the reference is sorted once and a test counts the reference
+values below and up to each batch value, the only places the empirical CDF difference can peak."""
 
 from __future__ import annotations
 
@@ -52,28 +52,6 @@ def ks_sf(statistic: float, n: int) -> float:
     return min(max(float(kstwo.sf(statistic, n)), 0.0), 1.0)
 
 
-def ks_statistic(sorted_ref: np.ndarray, x: np.ndarray) -> float:
-    """Two-sided K-S distance between a sorted reference and a sample, equal to scipy's ks_2samp.
-
-    Between two consecutive sample values the sample CDF is flat while the reference CDF rises, so
-    the largest and smallest differences over the reference points sit at the last reference point
-    before each sample value, at the first one from each sample value on, and at both ends.
-    """
-    xs = np.sort(x)
-    n1, n2 = sorted_ref.shape[0], xs.shape[0]
-    before = np.searchsorted(sorted_ref, xs, side="left") - 1
-    from_on = np.searchsorted(sorted_ref, xs, side="left")
-    index = np.concatenate((before, from_on, [0, n1 - 1]))
-    index = index[(index >= 0) & (index < n1)]
-    points = np.concatenate((sorted_ref[index], xs))
-    cdf1 = np.searchsorted(sorted_ref, points, side="right") / n1
-    cdf2 = np.searchsorted(xs, points, side="right") / n2
-    diffs = cdf1 - cdf2
-    max_s = float(diffs.max())
-    min_s = min(max(-float(diffs.min()), 0.0), 1.0)  # scipy clips the negative side to [0, 1]
-    return min_s if min_s > max_s else max_s
-
-
 def _complex_keys(columns: np.ndarray) -> np.ndarray:
     """(features, n) values -> complex keys `feature + i*value`; numpy orders complex numbers by (real, imag),
     so sorting or searching these keys works per feature in one call."""
@@ -89,42 +67,31 @@ class SortedColumns:
     def __init__(self, sorted_rows: np.ndarray) -> None:
         self.values = sorted_rows
         self.n = sorted_rows.shape[1]
-        self._keys = _complex_keys(sorted_rows).ravel()
-        self._offsets = (np.arange(sorted_rows.shape[0]) * self.n)[:, np.newaxis]
-        self._right_rank: np.ndarray | None = None
+        self.keys = _complex_keys(sorted_rows).ravel()
+        self.offsets = (np.arange(sorted_rows.shape[0]) * self.n)[:, np.newaxis]
 
-    def count(self, points: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
-        """Per feature, how many values are < (left) or <= (right) each point; points is (features, p)."""
-        found = np.searchsorted(self._keys, _complex_keys(points).ravel(), side=side)
-        return found.reshape(points.shape) - self._offsets
-
-    @property
-    def right_rank(self) -> np.ndarray:
-        """count(values <= values[k]) for every k, per feature (computed once)."""
-        if self._right_rank is None:
-            self._right_rank = self.count(self.values, "right")
-        return self._right_rank
+    def count(self, keys: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+        """Per feature, how many values are < (left) or <= (right) each point; `keys` are the points'
+        (another SortedColumns' keys), the result is (features, points per feature)."""
+        found = np.searchsorted(self.keys, keys, side=side)
+        return found.reshape(self.offsets.shape[0], -1) - self.offsets
 
 
 def ks_statistics(ref: SortedColumns, x: np.ndarray) -> np.ndarray:
-    """ks_statistic for every feature at once; `x` is (features, rows)."""
+    """Two-sided K-S distance of each feature of `x` (features, rows) from the reference, equal to scipy's
+    ks_2samp (asymptotic mode).
+
+    Both CDFs are right-continuous steps, so F_ref - F_x peaks just before a sample value (on the interval
+    ending there F_x is flat and F_ref at its highest) and F_x - F_ref at a sample value: counts of
+    reference values below and up to each sample value suffice. They are the counts scipy divides at the
+    same points, so the statistics are equal to the last bit (tests/unit/test_service_drift.py).
+    """
     xs = SortedColumns(np.sort(x, axis=1))
     n1, n2 = ref.n, xs.n
-    before_x = ref.count(xs.values, "left")
-    # Out-of-range candidates are clipped onto real reference points: extra candidates never change the
-    # maximum, since every reference point belongs to scipy's evaluation set anyway.
-    ends = np.broadcast_to(np.array([0, n1 - 1]), (x.shape[0], 2))
-    index = np.clip(np.concatenate((before_x - 1, before_x, ends), axis=1), 0, n1 - 1)
-    # The same CDF values scipy computes (counts divided by sizes), at the candidate reference points...
-    at_ref = (
-        np.take_along_axis(ref.right_rank, index, axis=1) / n1
-        - xs.count(np.take_along_axis(ref.values, index, axis=1), "right") / n2
-    )
-    # ...and at the sample's own points.
-    at_x = ref.count(xs.values, "right") / n1 - xs.right_rank / n2
-    diffs = np.concatenate((at_ref, at_x), axis=1)
-    max_s = diffs.max(axis=1)
-    min_s = np.clip(-diffs.min(axis=1), 0, 1)
+    below_ref, upto_ref = ref.count(xs.keys, "left"), ref.count(xs.keys, "right")
+    below_x, upto_x = xs.count(xs.keys, "left"), xs.count(xs.keys, "right")
+    max_s = (below_ref / n1 - below_x / n2).max(axis=1)
+    min_s = np.clip((upto_x / n2 - upto_ref / n1).max(axis=1), 0, 1)  # scipy clips this side to [0, 1]
     return np.where(min_s > max_s, min_s, max_s)
 
 
@@ -162,7 +129,6 @@ class TabularDriftTest:
         self.n_ref = x_ref.shape[0]
         self.numeric = [f for f in range(x_ref.shape[1]) if f not in self.categorical]
         self._ref = SortedColumns(np.sort(x_ref[:, self.numeric].T, axis=1))
-        _ = self._ref.right_rank  # computed once here rather than on the first request
         self._ref_counts = {
             f: dict(zip(*np.unique(x_ref[:, f], return_counts=True), strict=True)) for f in self.categorical
         }
