@@ -27,6 +27,7 @@ LOG_INPUTS = "MODELOPS_LOG_INPUTS"
 DRIFT_WINDOW_SIZE = "MODELOPS_DRIFT_WINDOW_SIZE"
 DRIFT_WINDOW_MIN_ROWS = "MODELOPS_DRIFT_WINDOW_MIN_ROWS"
 DRIFT_WINDOW_EVERY = "MODELOPS_DRIFT_WINDOW_EVERY"
+DRIFT_WINDOW_MIN_SECONDS = "MODELOPS_DRIFT_WINDOW_MIN_SECONDS"
 MAX_ROWS = "MODELOPS_MAX_ROWS"
 MAX_BODY_BYTES = "MODELOPS_MAX_BODY_BYTES"
 WORKERS = "MODELOPS_WORKERS"
@@ -55,6 +56,9 @@ class ServingDefaults:
     drift_window_min_rows: int = 100
     # The window test is re-run once this many new rows arrived.
     drift_window_every: int = 50
+    # ...but not sooner than this many seconds after the previous one: under load, 50 rows arrive many
+    # times a second, and a test per second per worker is all a scraped gauge or a chart can show.
+    drift_window_min_seconds: float = 1.0
     max_rows: int = 1000
     max_body_bytes: int = 1 << 20
     workers: int = 1

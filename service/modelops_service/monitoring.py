@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -168,6 +169,7 @@ class Monitor:
         settings: DriftSettings,
         on_window_report: Callable[[DriftReport], None] | None = None,
         background: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.drift_test = drift_test
         self.outlier_test = outlier_test
@@ -177,6 +179,8 @@ class Monitor:
         self._window_drift: DriftReport | None = None
         self._tested_at = 0  # window.total when the reported test took its snapshot
         self._requested_at = 0  # window.total when the latest test (finished or not) took its snapshot
+        self._requested_time = 0.0  # clock() then
+        self._clock = clock
         self._running = False
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -189,7 +193,10 @@ class Monitor:
             return False
         if self._requested_at == 0:
             return True
-        return self.window.total - self._requested_at >= self.settings.window_every
+        return (
+            self.window.total - self._requested_at >= self.settings.window_every
+            and self._clock() - self._requested_time >= self.settings.window_min_seconds
+        )
 
     def observe(self, x: np.ndarray) -> Monitoring:
         """Drift and outliers for this batch; add it to the window and start the window test when due."""
@@ -200,7 +207,7 @@ class Monitor:
             self.window.add(x)
             if self._window_due():
                 snapshot, total = self.window.rows(), self.window.total
-                self._requested_at, self._running = total, True
+                self._requested_at, self._requested_time, self._running = total, self._clock(), True
         if snapshot is not None:
             if self._background:
                 self._submit(snapshot, total)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ class DriftSettings:
     window_min_rows: int = DEFAULTS.drift_window_min_rows
     # The window test is re-run once this many new rows arrived (a K-S p-value on 500 rows costs ~2 ms).
     window_every: int = DEFAULTS.drift_window_every
+    # ...and not sooner than this many seconds after the previous test (0: no such floor).
+    window_min_seconds: float = DEFAULTS.drift_window_min_seconds
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,19 @@ def parse_positive_int(name: str, value: str | None, default: int) -> int:
     return number
 
 
+def parse_seconds(name: str, value: str | None, default: float) -> float:
+    """Read a duration in seconds (a finite number >= 0) from an environment value."""
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as e:
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}") from e
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return number
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from an environment mapping (os.environ by default); ValueError names a bad one."""
     env = os.environ if environ is None else environ
@@ -82,6 +98,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         window_size=positive(contract.DRIFT_WINDOW_SIZE, DEFAULTS.drift_window_size),
         window_min_rows=positive(contract.DRIFT_WINDOW_MIN_ROWS, DEFAULTS.drift_window_min_rows),
         window_every=positive(contract.DRIFT_WINDOW_EVERY, DEFAULTS.drift_window_every),
+        window_min_seconds=parse_seconds(
+            contract.DRIFT_WINDOW_MIN_SECONDS,
+            env.get(contract.DRIFT_WINDOW_MIN_SECONDS),
+            DEFAULTS.drift_window_min_seconds,
+        ),
     )
     if drift.window_min_rows > drift.window_size:
         raise ValueError(

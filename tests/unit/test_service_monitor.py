@@ -13,7 +13,7 @@ from modelops_service.outliers import OutlierReport
 from modelops_service.settings import DriftSettings
 
 NAMES = ["a", "b"]
-SETTINGS = DriftSettings(window_size=40, window_min_rows=10, window_every=5)
+SETTINGS = DriftSettings(window_size=40, window_min_rows=10, window_every=5, window_min_seconds=0)
 
 
 class Outliers:
@@ -123,3 +123,36 @@ def test_a_failing_window_test_keeps_the_thread_and_the_last_report(reference: n
     assert monitor.wait_idle()
     assert monitor.observe(batches(8, 1)[0]).window.tested_rows == 20  # and the thread tests again
     assert flaky.window_calls == 3
+
+
+def test_the_window_test_waits_for_its_rows_and_its_minimum_interval(reference: np.ndarray) -> None:
+    """Under load the rows come faster than the interval: the test runs once per interval, not per rows."""
+    now = [100.0]
+    tested: list[int] = []
+    settings = DriftSettings(window_size=40, window_min_rows=10, window_every=5, window_min_seconds=1.0)
+    drift = TabularDriftTest(reference, NAMES)
+
+    class Counting:
+        def test(self, x: np.ndarray) -> DriftReport:
+            if len(x) >= settings.window_min_rows:
+                tested.append(len(x))
+            return drift.test(x)
+
+    monitor = Monitor(Counting(), Outliers(), 2, settings, background=False, clock=lambda: now[0])
+    for batch in batches(4, 2):  # 10 rows: the first test is due at once
+        monitor.observe(batch)
+    assert tested == [10]
+    for batch in batches(5, 4):  # 20 more rows, 4 x window_every, within the same second: no test
+        monitor.observe(batch)
+    assert tested == [10]
+    now[0] += 0.5
+    monitor.observe(batches(6, 1)[0])
+    assert tested == [10]
+    now[0] += 0.5  # one second after the first test, and rows enough: the next one
+    report = monitor.observe(batches(7, 1)[0]).window
+    assert tested == [10, 40]
+    assert report.drift is not None
+    assert report.tested_rows == 40
+    now[0] += 5.0  # time enough, rows not: window_every still counts
+    monitor.observe(np.zeros((1, 2)))
+    assert tested == [10, 40]

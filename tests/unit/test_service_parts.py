@@ -24,6 +24,7 @@ def test_settings_defaults() -> None:
     assert settings.log_inputs
     assert (settings.max_rows, settings.max_body_bytes) == (1000, 1_048_576)
     assert (settings.drift.window_size, settings.drift.window_min_rows) == (500, 100)
+    assert (settings.drift.window_every, settings.drift.window_min_seconds) == (50, 1.0)
     assert not settings.uses_registry
 
 
@@ -37,6 +38,7 @@ def test_settings_from_contract_env() -> None:
             "MODELOPS_DRIFT_WINDOW_SIZE": "50",
             "MODELOPS_DRIFT_WINDOW_MIN_ROWS": "10",
             "MODELOPS_MAX_ROWS": "7",
+            "MODELOPS_DRIFT_WINDOW_MIN_SECONDS": "0.25",
         }
     )
     assert settings.service_name == "FraudService"
@@ -45,6 +47,7 @@ def test_settings_from_contract_env() -> None:
     assert not settings.monitoring_enabled
     assert not settings.log_inputs
     assert (settings.drift.window_size, settings.drift.window_min_rows, settings.max_rows) == (50, 10, 7)
+    assert settings.drift.window_min_seconds == 0.25
 
 
 @pytest.mark.parametrize(
@@ -53,6 +56,9 @@ def test_settings_from_contract_env() -> None:
         {"MODELOPS_MONITORING_ENABLED": "maybe"},
         {"MODELOPS_MAX_ROWS": "-1"},
         {"MODELOPS_DRIFT_WINDOW_SIZE": "10", "MODELOPS_DRIFT_WINDOW_MIN_ROWS": "20"},
+        {"MODELOPS_DRIFT_WINDOW_MIN_SECONDS": "-1"},
+        {"MODELOPS_DRIFT_WINDOW_MIN_SECONDS": "nan"},
+        {"MODELOPS_DRIFT_WINDOW_MIN_SECONDS": "soon"},
     ],
 )
 def test_settings_reject_bad_values(env: dict[str, str]) -> None:
