@@ -14,6 +14,8 @@ import numpy as np
 from scipy import special
 from scipy.stats import kstwo
 
+from modelops_service.jsontext import to_json
+
 
 @dataclass(frozen=True)
 class DriftReport:
@@ -38,6 +40,11 @@ class DriftReport:
             "p_value": self.p_value,
             "distance": self.distance,
         }
+
+    @functools.cached_property
+    def json(self) -> str:
+        """as_dict() as JSON text, encoded on first use and kept (the report is immutable)."""
+        return to_json(self.as_dict())
 
 
 CHI2_CACHE_SIZE = 4096  # distinct batch category counts remembered per categorical feature set

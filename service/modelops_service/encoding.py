@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
-from modelops_service.events import RawJSON
+from modelops_service.jsontext import RawJSON, to_json
 from modelops_service.monitoring import Monitoring
 from modelops_service.predictor import Predictions
 
 
-def to_json(value: Any) -> str:
-    """Compact strict JSON (NaN/Infinity are an error, as in starlette's JSONResponse)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+def monitoring_json(monitoring: Monitoring) -> str:
+    """to_json(monitoring.as_dict()), with each drift report's JSON encoded once: the window's report is
+    in every response until the next window test (the Monitor encodes it in its background thread)."""
+    window = monitoring.window
+    window_drift = "null" if window.drift is None else window.drift.json
+    return (
+        f'{{"drift":{monitoring.drift.json},'
+        f'"window":{{"rows":{window.rows},"size":{window.size},"min_rows":{window.min_rows},'
+        f'"drift":{window_drift}}},"outliers":{to_json(monitoring.outliers.as_dict())}}}'
+    )
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,9 @@ def encode_response(
 ) -> EncodedResponse:
     """{request_id, predictions (per record), monitoring (null when off), model_versions} as JSON bytes."""
     predictions_json = RawJSON(to_json(predictions.as_records()))
-    monitoring_json = RawJSON("null" if monitoring is None else to_json(monitoring.as_dict()))
+    monitoring_text = RawJSON("null" if monitoring is None else monitoring_json(monitoring))
     body = (
         f'{{"request_id":{to_json(request_id)},"predictions":{predictions_json},'
-        f'"monitoring":{monitoring_json},"model_versions":{to_json(model_versions)}}}'
+        f'"monitoring":{monitoring_text},"model_versions":{to_json(model_versions)}}}'
     )
-    return EncodedResponse(body.encode(), predictions_json, monitoring_json)
+    return EncodedResponse(body.encode(), predictions_json, monitoring_text)

@@ -11,13 +11,11 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from modelops_service.jsontext import RawJSON, to_json
+
 INPUT_DATA = "input_data"
 MONITORING_METRICS = "monitoring_metrics"
 OUTPUT_DATA = "output_data"
-
-
-class RawJSON(str):
-    """Text that is JSON already (encoded once for the response): spliced into log documents as is."""
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -48,7 +46,7 @@ def build_event(
 def format_line(event: dict[str, Any]) -> str:
     """The log line for an event (no trailing newline); the JSON is kept on one line."""
     plain = {key: value for key, value in event.items() if not isinstance(value, RawJSON)}
-    document = json.dumps(plain, separators=(",", ":"), allow_nan=False)
+    document = to_json(plain)
     raw = "".join(f",{json.dumps(key)}:{value}" for key, value in event.items() if isinstance(value, RawJSON))
     if raw:
         document = document[:-1] + raw + "}"

@@ -247,6 +247,7 @@ class Monitor:
 
     def _test_window(self, snapshot: np.ndarray, total: int) -> None:
         report = self.drift_test.test(snapshot)
+        _ = report.json  # encoded here, off the request path, once for every response that carries it
         with self._idle:
             self._window_drift, self._tested_at = report, total
             self._running = False

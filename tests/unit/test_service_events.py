@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from modelops_service.events import (
     MONITORING_METRICS,
     EventLog,
-    RawJSON,
     build_event,
     format_line,
     matches_query_filter,
     parse_drift_p_values,
     utc_timestamp,
 )
+from modelops_service.jsontext import RawJSON
 
 VERSIONS = {
     "predictor": "wine_quality/3",

@@ -62,6 +62,28 @@ def test_packed_scores_equal_scikit_learns_public_score_samples() -> None:
     assert list(average_path_length(np.array([0, 1, 2]))) == [0.0, 0.0, 1.0]
 
 
+def test_rows_on_the_thresholds_take_scikit_learns_branch() -> None:
+    """The packed forest keeps float32 thresholds (the largest float32 at or below scikit-learn's float64
+    one): rows whose values sit exactly on, just below and just above the thresholds score the same."""
+    rng = np.random.default_rng(9)
+    fitted = rng.normal(size=(500, 4)) * 1e3
+    forest = IsolationForest(n_estimators=25, random_state=4).fit(fitted)
+    split = [
+        (columns[tree.tree_.feature[n]], tree.tree_.threshold[n])
+        for tree, columns in zip(forest.estimators_, forest.estimators_features_, strict=True)
+        for n in range(tree.tree_.node_count)
+        if tree.tree_.feature[n] >= 0
+    ][::7]
+    on = np.float32([v for _, v in split])
+    probe = np.tile(np.float32(rng.normal(size=4) * 1e3), (3 * len(split), 1))
+    for i, (feature, _) in enumerate(split):
+        for j, value in enumerate((np.nextafter(on[i], -np.inf), on[i], np.nextafter(on[i], np.inf))):
+            probe[3 * i + j, feature] = value
+    expected = -forest.score_samples(probe) + forest.offset_
+    # one branch taken differently would move a score by about 1e-3 (one tree in 25)
+    np.testing.assert_allclose(PackedIsolationForest(forest).score(probe), expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("implementation", ["alibi", "permissive"])
 def test_both_detector_implementations_offer_the_fast_path_with_their_own_results(
     implementation: str,

@@ -155,3 +155,29 @@ def test_encoded_response_is_the_documented_document() -> None:
     }
     quiet = encode_response(Predictions([0], [None]), None, versions, "r2")
     assert json.loads(quiet.body)["monitoring"] is None
+
+
+@pytest.mark.parametrize("window_tested", [False, True])
+def test_monitoring_json_is_the_text_of_monitoring_as_dict(window_tested: bool) -> None:
+    """The monitoring object is assembled from drift reports encoded once; the text is exactly what
+    encoding the whole dict gives (order, separators, floats), with or without a window report."""
+    from modelops_service.drift import DriftReport
+    from modelops_service.encoding import monitoring_json
+    from modelops_service.jsontext import to_json
+    from modelops_service.monitoring import Monitoring, WindowState
+    from modelops_service.outliers import OutlierReport
+
+    names = ["fixed acidity", "pH", 'quote"d']
+
+    def report(p: list[float], d: list[float], flags: list[bool], rows: int) -> DriftReport:
+        def by_name(values: list) -> dict:
+            return dict(zip(names, values, strict=True))
+
+        return DriftReport(0.05, by_name(p), by_name(d), by_name(flags), rows=rows)
+
+    drift = report([0.5, 1e-7, 1.0], [0.1, 0.9, 0.0], [False, True, False], 2)
+    window = report([0.01, 0.2, 0.3], [0.3, 0.1, 1 / 3], [True, False, False], 500)
+    state = WindowState(500, 500, 100, window if window_tested else None, 480)
+    monitoring = Monitoring(drift, state, OutlierReport(0.3, [False, True], [0.1, 0.4]))
+    assert monitoring_json(monitoring) == to_json(monitoring.as_dict())
+    assert monitoring_json(monitoring) == monitoring_json(monitoring)  # the cached text stays the same

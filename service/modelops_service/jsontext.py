@@ -1,0 +1,15 @@
+"""JSON text: the service's one encoding (compact, strict) and fragments that are JSON already."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class RawJSON(str):
+    """Text that is JSON already (encoded once for the response): spliced into log documents as is."""
+
+
+def to_json(value: Any) -> str:
+    """Compact strict JSON (NaN/Infinity are an error, as in starlette's JSONResponse)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
