@@ -36,6 +36,15 @@ LOAD_RETRY_SECONDS = 15.0  # first delay before loading again after a failure (d
 app = FastAPI(title="modelops prediction service", docs_url=None, redoc_url=None, openapi_url=None)
 
 
+async def current_service() -> Any:
+    """The service instance for an endpoint's `self`. BentoML injects it with the synchronous
+    bentoml.get_current_service, which FastAPI runs in a thread pool: a thread hop on every request."""
+    return bentoml.get_current_service()
+
+
+app.dependency_overrides[bentoml.get_current_service] = current_service
+
+
 def error_response(error: ServiceError, request_id: str | None = None, v2: bool = False) -> JSONResponse:
     """The one mapping from service errors to HTTP responses (on /v2, the protocol's error object)."""
     headers = {"X-Request-ID": request_id} if request_id else None

@@ -181,3 +181,18 @@ def test_monitoring_json_is_the_text_of_monitoring_as_dict(window_tested: bool) 
     monitoring = Monitoring(drift, state, OutlierReport(0.3, [False, True], [0.1, 0.4]))
     assert monitoring_json(monitoring) == to_json(monitoring.as_dict())
     assert monitoring_json(monitoring) == monitoring_json(monitoring)  # the cached text stays the same
+
+
+def test_endpoints_get_the_service_instance_without_a_thread_hop() -> None:
+    """BentoML hands class-view endpoints their `self` through a synchronous dependency, which FastAPI
+    runs in a thread pool on every request; the service overrides it with a coroutine."""
+    import inspect
+
+    import bentoml
+    from _bentoml_sdk._internals import make_fastapi_class_views
+
+    from modelops_service.service import app
+
+    assert "Depends(get_current_service)" in inspect.getsource(make_fastapi_class_views)
+    override = app.dependency_overrides[bentoml.get_current_service]
+    assert inspect.iscoroutinefunction(override)
