@@ -141,11 +141,11 @@ class TabularDriftTest:
         }
         self._chi2_cache: dict[tuple[int, tuple[tuple[float, int], ...]], tuple[float, float]] = {}
 
-    def feature_scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def feature_scores(self, x: np.ndarray) -> tuple[list[float], list[float]]:
         """p-values and distances per feature, in feature order."""
         n2 = x.shape[0]
-        p_value = np.empty(len(self.feature_names))
-        distance = np.empty(len(self.feature_names))
+        p_value = [0.0] * len(self.feature_names)
+        distance = [0.0] * len(self.feature_names)
         # scipy's asymptotic two-sample mode: kstwo with the rounded effective sample size
         m, n = sorted([float(self.n_ref), float(n2)], reverse=True)
         en = int(np.round(m * n / (m + n)))
@@ -180,8 +180,8 @@ class TabularDriftTest:
         names = self.feature_names
         return DriftReport(
             threshold=self.threshold,
-            p_value={name: float(p) for name, p in zip(names, p_value, strict=True)},
-            distance={name: float(d) for name, d in zip(names, distance, strict=True)},
-            is_drift={name: bool(p < self.threshold) for name, p in zip(names, p_value, strict=True)},
+            p_value=dict(zip(names, p_value, strict=True)),
+            distance=dict(zip(names, distance, strict=True)),
+            is_drift={name: p < self.threshold for name, p in zip(names, p_value, strict=True)},
             rows=int(x.shape[0]),
         )

@@ -114,6 +114,6 @@ class IsolationForestTest:
             flags |= ~((x >= self.lower) & (x <= self.upper)).all(axis=1)
         return OutlierReport(
             threshold=self.threshold,
-            is_outlier=[bool(f) for f in flags],
-            instance_score=[float(s) for s in scores],
+            is_outlier=flags.tolist(),
+            instance_score=scores.tolist(),
         )
