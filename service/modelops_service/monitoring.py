@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -154,11 +153,13 @@ class Monitoring:
 class Monitor:
     """Runs the detectors on each batch and keeps this worker's sliding window.
 
-    The window test runs off the request path, in one background thread per worker: when it is due, a
-    request hands over a copy of the window's rows (microseconds) and answers with the latest finished
-    report; the thread tests the copy and publishes the report (and calls `on_window_report`, which the
-    service uses for its gauges). At most one test runs at a time; rows that arrive meanwhile are in the
-    next one. `background=False` tests inline (the report then covers the request's own rows).
+    The window test runs off the request path, in one background thread per worker. A request that
+    brings the window `window_every` new rows wakes the thread and answers with the latest finished
+    report; the thread waits until `window_min_seconds` have passed since its previous test started,
+    copies the window's rows (microseconds, under the lock), tests them and publishes the report (and
+    calls `on_window_report`, which the service uses for its gauges). If rows enough arrived meanwhile it
+    goes again, so a burst followed by silence is still tested. `background=False` tests inline (the
+    report then covers the request's own rows; a test the interval holds back waits for a later request).
     """
 
     def __init__(
@@ -181,38 +182,49 @@ class Monitor:
         self._requested_at = 0  # window.total when the latest test (finished or not) took its snapshot
         self._requested_time = 0.0  # clock() then
         self._clock = clock
-        self._running = False
+        self._running = False  # a window test is due, waiting for its interval or running
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._background = background
-        self._jobs: queue.SimpleQueue[tuple[np.ndarray, int]] = queue.SimpleQueue()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _window_due(self) -> bool:
-        if self._running or len(self.window) < self.settings.window_min_rows:
+    def _rows_due(self) -> bool:
+        if len(self.window) < self.settings.window_min_rows:
             return False
+        return self._requested_at == 0 or self.window.total - self._requested_at >= self.settings.window_every
+
+    def _interval_left(self) -> float:
         if self._requested_at == 0:
-            return True
-        return (
-            self.window.total - self._requested_at >= self.settings.window_every
-            and self._clock() - self._requested_time >= self.settings.window_min_seconds
-        )
+            return 0.0
+        return self.settings.window_min_seconds - (self._clock() - self._requested_time)
+
+    def _take_snapshot(self) -> tuple[np.ndarray, int]:
+        """The window's rows and its row count, noted as the latest test's (call with the lock held)."""
+        total = self.window.total
+        self._requested_at, self._requested_time = total, self._clock()
+        return self.window.rows(), total
 
     def observe(self, x: np.ndarray) -> Monitoring:
         """Drift and outliers for this batch; add it to the window and start the window test when due."""
         drift = self.drift_test.test(x)
         outliers = self.outlier_test.test(x)
-        snapshot, total = None, 0
+        snapshot, total, wake = None, 0, False
         with self._lock:
             self.window.add(x)
-            if self._window_due():
-                snapshot, total = self.window.rows(), self.window.total
-                self._requested_at, self._requested_time, self._running = total, self._clock(), True
+            if not self._running and self._rows_due():
+                if self._background:
+                    self._running = wake = True
+                elif self._interval_left() <= 0:
+                    self._running = True
+                    snapshot, total = self._take_snapshot()
+        if wake:
+            self._wake_worker()
         if snapshot is not None:
-            if self._background:
-                self._submit(snapshot, total)
-            else:
-                self._test_window(snapshot, total)
+            self._publish(self._test(snapshot), total)
+            with self._idle:
+                self._running = False
+                self._idle.notify_all()
         with self._lock:
             window = WindowState(
                 len(self.window),
@@ -224,33 +236,50 @@ class Monitor:
         return Monitoring(drift, window, outliers)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no window test runs (tests and shutdown); False on timeout."""
+        """Wait until no window test is due or runs (tests and shutdown); False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._running, timeout)
 
-    def _submit(self, snapshot: np.ndarray, total: int) -> None:
+    def _wake_worker(self) -> None:
+        # Only a request that found no test due wakes the thread, and only the thread clears that state:
+        # one request at a time gets here, so the thread is started once.
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, name="modelops-window-drift", daemon=True)
             self._thread.start()
-        self._jobs.put((snapshot, total))
+        self._wake.set()
 
     def _work(self) -> None:
         while True:
-            snapshot, total = self._jobs.get()
-            try:
-                self._test_window(snapshot, total)
-            except Exception:  # a failed window test must not end the thread: the next one may pass
-                logger.exception("window drift test failed; the previous report stays")
+            self._wake.wait()
+            self._wake.clear()
+            again = True
+            while again:
+                with self._lock:
+                    delay = self._interval_left()
+                if delay > 0:
+                    time.sleep(delay)
+                with self._lock:
+                    snapshot, total = self._take_snapshot()
+                try:
+                    report: DriftReport | None = self._test(snapshot)
+                except Exception:  # a failed window test must not end the thread: the next one may pass
+                    logger.exception("window drift test failed; the previous report stays")
+                    report = None
+                if report is not None:
+                    self._publish(report, total)
                 with self._idle:
-                    self._running = False
-                    self._idle.notify_all()
+                    again = report is not None and self._rows_due()
+                    self._running = again
+                    if not again:
+                        self._idle.notify_all()
 
-    def _test_window(self, snapshot: np.ndarray, total: int) -> None:
+    def _test(self, snapshot: np.ndarray) -> DriftReport:
         report = self.drift_test.test(snapshot)
-        _ = report.json  # encoded here, off the request path, once for every response that carries it
-        with self._idle:
+        _ = report.json  # encoded here, once for every response that carries it
+        return report
+
+    def _publish(self, report: DriftReport, total: int) -> None:
+        with self._lock:
             self._window_drift, self._tested_at = report, total
-            self._running = False
-            self._idle.notify_all()
         if self.on_window_report is not None:
             self.on_window_report(report)

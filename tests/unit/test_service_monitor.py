@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -66,16 +67,19 @@ def test_window_test_runs_in_the_background_and_requests_do_not_wait(reference: 
         assert monitor.observe(batch).window.drift is None
     assert drift.threads == ["modelops-window-drift"]
     drift.gate.set()
+    # The first test covered the first 10 rows; the 20 that came meanwhile made the thread go again by
+    # itself, with no further request: its report covers all 30.
     assert monitor.wait_idle()
-    assert len(reports) == 1
+    assert drift.sizes == [10, 30]
+    assert len(reports) == 2
     state = monitor.observe(batches(2, 1)[0]).window
-    assert state.tested_rows == 10  # the finished report covers the snapshot of the first 10 rows
+    assert state.tested_rows == 30
     np.testing.assert_equal(
         list(state.drift.p_value.values()),
-        list(drift.inner.test(np.concatenate([first, second])).p_value.values()),
+        list(drift.inner.test(np.concatenate([first, second, *rest])).p_value.values()),
     )
     assert monitor.wait_idle()
-    assert drift.sizes == [10, 35]  # the next test took the 35 rows that had arrived by then
+    assert drift.sizes == [10, 30, 35]
 
 
 def test_background_reports_equal_inline_reports(reference: np.ndarray) -> None:
@@ -125,7 +129,7 @@ def test_a_failing_window_test_keeps_the_thread_and_the_last_report(reference: n
     assert flaky.window_calls == 3
 
 
-def test_the_window_test_waits_for_its_rows_and_its_minimum_interval(reference: np.ndarray) -> None:
+def test_inline_the_window_test_waits_for_its_rows_and_its_minimum_interval(reference: np.ndarray) -> None:
     """Under load the rows come faster than the interval: the test runs once per interval, not per rows."""
     now = [100.0]
     tested: list[int] = []
@@ -156,3 +160,28 @@ def test_the_window_test_waits_for_its_rows_and_its_minimum_interval(reference: 
     now[0] += 5.0  # time enough, rows not: window_every still counts
     monitor.observe(np.zeros((1, 2)))
     assert tested == [10, 40]
+
+
+def test_a_burst_held_back_by_the_interval_is_tested_without_another_request(reference: np.ndarray) -> None:
+    """Rows that come within the interval after a test are tested once it has passed, though no request
+    follows them (the last burst before a quiet spell is what a drift alert needs)."""
+    settings = DriftSettings(window_size=40, window_min_rows=10, window_every=5, window_min_seconds=0.3)
+    reports: list[DriftReport] = []
+    monitor = Monitor(
+        TabularDriftTest(reference, NAMES), Outliers(), 2, settings, on_window_report=reports.append
+    )
+    first = batches(8, 2)
+    for batch in first:
+        monitor.observe(batch)
+    assert monitor.wait_idle()
+    assert [r.rows for r in reports] == [10]
+    started = time.monotonic()
+    burst = batches(9, 4, shift=2.0)
+    for batch in burst:  # 20 rows within the interval: the requests answer with the first report
+        assert monitor.observe(batch).window.tested_rows == 10
+    assert monitor.wait_idle()
+    assert time.monotonic() - started >= 0.25  # held back for the interval, then tested
+    assert [r.rows for r in reports] == [10, 30]
+    assert (
+        reports[-1].p_value == TabularDriftTest(reference, NAMES).test(np.concatenate(first + burst)).p_value
+    )
