@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import modelops_contract as contract
 from modelops_contract import DEFAULTS
 
 DEFAULT_SERVICE_NAME = DEFAULTS.service_name
+T = TypeVar("T", int, float)
 
 
 @dataclass(frozen=True)
@@ -58,30 +60,31 @@ def parse_bool(name: str, value: str | None, default: bool) -> bool:
     raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
-def parse_positive_int(name: str, value: str | None, default: int) -> int:
-    """Read a positive integer from an environment value."""
+def parse_number(
+    name: str, value: str | None, default: T, kind: Callable[[str], T], valid: Callable[[T], bool], what: str
+) -> T:
+    """Read a number from an environment value: `kind` parses it, `valid` accepts it (`what` says how)."""
     if value is None or value.strip() == "":
         return default
     try:
-        number = int(value)
+        number = kind(value)
     except ValueError as e:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}") from e
-    if number <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be {what}, got {value!r}") from e
+    if not valid(number):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return number
+
+
+def parse_positive_int(name: str, value: str | None, default: int) -> int:
+    """Read a positive integer from an environment value."""
+    return parse_number(name, value, default, int, lambda n: n > 0, "a positive integer")
 
 
 def parse_seconds(name: str, value: str | None, default: float) -> float:
     """Read a duration in seconds (a finite number >= 0) from an environment value."""
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError as e:
-        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}") from e
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-    return number
+    return parse_number(
+        name, value, default, float, lambda n: math.isfinite(n) and n >= 0, "a number of seconds >= 0"
+    )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
