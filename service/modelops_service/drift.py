@@ -72,7 +72,6 @@ class SortedColumns:
     """Each row of a (features, n) array sorted, searchable for all features at once."""
 
     def __init__(self, sorted_rows: np.ndarray) -> None:
-        self.values = sorted_rows
         self.n = sorted_rows.shape[1]
         self.keys = _complex_keys(sorted_rows).ravel()
         self.offsets = (np.arange(sorted_rows.shape[0]) * self.n)[:, np.newaxis]
