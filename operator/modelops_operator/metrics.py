@@ -57,6 +57,11 @@ def serve(address: str) -> None:
     start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=REGISTRY)
 
 
+def observe_registry_call(endpoint: str, outcome: str, seconds: float) -> None:
+    """One MLflow REST call (the RegistryClient's on_call hook)."""
+    REGISTRY_SECONDS.labels(endpoint, outcome).observe(seconds)
+
+
 def count_reconcile(trigger: str, action: str, reason: str) -> None:
     RECONCILES.labels(trigger, action).inc()
     if action != "done":

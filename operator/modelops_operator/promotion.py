@@ -1,4 +1,5 @@
-"""Registry write-back once a deployment is available: stage, alias and where/when-deployed tags."""
+"""The sync step of the recipe (reconciler.py), the registry write-back once a deployment is available:
+stage, alias and where/when-deployed tags (RegistrySynced, never holding Ready back)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-from modelops_operator.registry import RegistryClient, ResolvedModel
+from modelops_operator import status as st
+from modelops_operator.registry import RegistryClient, RegistryError, ResolvedModel
 from modelops_operator.spec import DeploymentSpec
+from modelops_operator.steps import Pass, Step
 
 DEPLOYED_AT_TAG = "modelops.deployed_at"
 DEPLOYMENT_TAG_PREFIX = "modelops.deployment"
+DETAIL = "RegistrySynced"
 
 
 def promotion_requested(spec: DeploymentSpec) -> bool:
@@ -64,3 +68,27 @@ def promote(
             client.set_alias(model.name, spec.promotion.alias, model.version)
         for key, value in tags.items():
             client.set_version_tag(model.name, model.version, key, value)
+
+
+def sync_registry(
+    p: Pass, models: Mapping[str, ResolvedModel], available: bool, image: str, url: str
+) -> Step[None]:
+    """RegistrySynced; a failed write is retried on a fixed delay (and by a timer while it is False)."""
+    if not promotion_requested(p.spec):
+        return Step(DETAIL, st.Check.passed("NotRequested", "no stage or alias requested"))
+    if not available:
+        message = "the registry is updated once the deployment is available"
+        return Step(DETAIL, st.Check.waiting("WaitingForAvailable", message))
+    key = sync_key(p.namespace, p.name, p.spec, models)
+    done = f"stage {p.spec.stage or '-'}, alias {p.spec.promotion.alias or '-'} recorded in the registry"
+    if p.status.get("registrySyncedKey") == key:
+        return Step(DETAIL, st.Check.passed("Synced", done))
+    delay = p.settings.sync_retry_seconds
+    try:
+        promote(p.registry.client(), p.namespace, p.name, p.spec, models, image, url, st.utcnow())
+    except RegistryError as e:
+        if e.reason == "CredentialsSecretMissing":
+            return Step(DETAIL, st.Check.retrying(e.reason, "registry credentials Secret not found", delay))
+        message = f"registry write-back failed, retrying: {e}"
+        return Step(DETAIL, st.Check.retrying("SyncFailed", message, delay))
+    return Step(DETAIL, st.Check.passed("Synced", done), fields={"registrySyncedKey": key})

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelops_contract import CREDENTIAL_KEYS, TRAINING_RUN_TAG
-from modelops_operator import metrics
 from modelops_operator.spec import ROLES, ModelRef
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# Told of every call: (endpoint, outcome: "ok" or the error class name, seconds). The operator hooks its
+# metrics here (modelops_operator.registry_access); the CLI passes none.
+CallObserver = Callable[[str, str, float], None]
 # A version's run, source and READY status never change; its tags rarely do. An alias can move at any time,
 # so its answer is only shared by reconciles of the same burst (e.g. 200 resources applied at once).
 VERSION_TTL_SECONDS = 300.0
@@ -201,8 +203,10 @@ class RegistryClient:
         tracking_uri: str,
         credentials: Credentials | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        on_call: CallObserver | None = None,
     ) -> None:
         self.credentials = credentials or Credentials()
+        self.on_call = on_call
         self.root = base_url(tracking_uri, self.credentials)
         self.timeout = timeout
         # Answers are shared only between clients of the same registry and the same credentials.
@@ -245,7 +249,8 @@ class RegistryClient:
             outcome = RegistryUnreachable.__name__
             raise RegistryUnreachable(f"registry at {self.root} unreachable: {_reason(e)}") from e
         finally:
-            metrics.REGISTRY_SECONDS.labels(endpoint, outcome).observe(time.monotonic() - started)
+            if self.on_call is not None:
+                self.on_call(endpoint, outcome, time.monotonic() - started)
 
     def get_model_version(self, name: str, version: str) -> dict[str, Any]:
         """A model version (name, version, current_stage, status, run_id, source, tags, aliases)."""

@@ -1,12 +1,13 @@
 """Status as kstatus reads it, computed purely from what the reconcile observed.
 
-Ready is always present; Reconciling and Stalled appear only while true; details are ModelsResolved,
-ImageReady, Available, IngressReady and RegistrySynced, with CamelCase reasons. A rollout that is not
-available names its failing pods (crash loops, image pulls) when it has any.
+Ready is always present; Reconciling and Stalled appear only while true; the details are DETAIL_TYPES
+(those in NON_GATING_TYPES are reported but never hold Ready back), with CamelCase reasons. A rollout that
+is not available names its failing pods (crash loops, image pulls) when it has any.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,14 +43,23 @@ REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 
 
+def utcnow() -> str:
+    """Now, as Kubernetes writes times."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @dataclass(frozen=True)
 class Check:
-    """One detail's outcome: ok, or not with whether it is stuck (needs a spec change) or still moving."""
+    """One detail's outcome: ok, or not with whether it is stuck (needs a spec change), still moving by
+    itself (an event or a timer brings the next pass), or to be retried (`retry`, after `delay` seconds;
+    None: the caller's growing backoff)."""
 
     ok: bool
     reason: str
     message: str
     stalled: bool = False
+    retry: bool = False
+    delay: float | None = None
 
     @classmethod
     def passed(cls, reason: str, message: str) -> Check:
@@ -60,6 +70,11 @@ class Check:
     def waiting(cls, reason: str, message: str) -> Check:
         """A detail still progressing."""
         return cls(False, reason, message)
+
+    @classmethod
+    def retrying(cls, reason: str, message: str, delay: float | None = None) -> Check:
+        """A detail that failed for a temporary reason: the pass is tried again."""
+        return cls(False, reason, message, retry=True, delay=delay)
 
     @classmethod
     def stuck(cls, reason: str, message: str) -> Check:
@@ -244,8 +259,7 @@ def compute_conditions(
 ) -> list[dict[str, Any]]:
     """Ready first, then Reconciling or Stalled (only while true), then the details in order.
 
-    Ready needs ModelsResolved, ImageReady, Available and IngressReady; RegistrySynced and
-    PodMonitorReady (present only when spec.podMonitor is enabled) are reported but never hold Ready back.
+    Ready needs every present detail outside NON_GATING_TYPES to be ok.
     """
     before = {c["type"]: c for c in previous if "type" in c}
     gating = [details[t] for t in DETAIL_TYPES if t in details and t not in NON_GATING_TYPES]

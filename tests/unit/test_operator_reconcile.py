@@ -19,9 +19,12 @@ from kubernetes.client.exceptions import ApiException
 
 from modelops_operator.handlers import kopf_error
 from modelops_operator.kube import KubeError, classify
-from modelops_operator.reconciler import Outcome, reconcile
+from modelops_operator.reconciler import reconcile
+from modelops_operator.settings import OperatorSettings
+from modelops_operator.steps import Outcome
 
 NS, NAME = "ml", "wine"
+SETTINGS = OperatorSettings()
 ROLES = ("predictor", "drift", "outlier")
 
 
@@ -227,17 +230,21 @@ def test_an_unreachable_registry_is_reconciling_and_creates_nothing() -> None:
 
 
 def test_kopf_error_carries_out_each_outcome() -> None:
-    assert kopf_error(Outcome.done("DeploymentAvailable"), retry=0) is None
-    stalled = kopf_error(Outcome.stall("ChildRejected", "Deployment ml/wine rejected"), retry=0)
+    assert kopf_error(Outcome.done("DeploymentAvailable"), retry=0, settings=SETTINGS) is None
+    stalled = kopf_error(
+        Outcome.stall("ChildRejected", "Deployment ml/wine rejected"), retry=0, settings=SETTINGS
+    )
     assert isinstance(stalled, kopf.PermanentError)
     assert "Deployment ml/wine rejected" in str(stalled)
-    fixed = kopf_error(Outcome.retry("CredentialsSecretMissing", "no Secret", 30.0), retry=5)
+    fixed = kopf_error(
+        Outcome.retry("CredentialsSecretMissing", "no Secret", 30.0), retry=5, settings=SETTINGS
+    )
     assert isinstance(fixed, kopf.TemporaryError)
     assert fixed.delay == 30.0
-    backed_off = kopf_error(Outcome.retry("ApiUnavailable", "HTTP 503"), retry=2)
+    backed_off = kopf_error(Outcome.retry("ApiUnavailable", "HTTP 503"), retry=2, settings=SETTINGS)
     assert isinstance(backed_off, kopf.TemporaryError)
     assert backed_off.delay == 8.0
-    floored = kopf_error(Outcome.retry("RegistryUnreachable", "down"), retry=0, floor=60.0)
+    floored = kopf_error(Outcome.retry("RegistryUnreachable", "down"), retry=0, settings=SETTINGS, floor=60.0)
     assert isinstance(floored, kopf.TemporaryError)
     assert floored.delay == 60.0
 

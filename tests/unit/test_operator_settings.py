@@ -64,8 +64,10 @@ def test_a_bad_value_is_named(name: str, raw: str, message: str) -> None:
 
 def test_a_bad_value_stops_start_up_with_one_clear_line() -> None:
     env = {ALIAS_POLL_ENV: "soon", "PATH": "/usr/bin:/bin"}
+    # kopf runs the start-up handler, which loads the settings, before it connects to any API server.
+    kopf = [sys.executable, "-m", "kopf", "run", "-m", "modelops_operator.handlers", "--standalone", "-A"]
     done = subprocess.run(
-        [sys.executable, "-c", "import modelops_operator.handlers"],
+        kopf,
         env=env,
         capture_output=True,
         text=True,

@@ -1,0 +1,85 @@
+"""The soak step of the recipe (reconciler.py, spec.verification): soak, then write the record.
+
+The soak's pure rules and the record's format are in verification.py; this module reads the pass and
+writes the record on each version with the pass's registry client. Never holds Ready back: Verified is
+a non-gating detail, and a timer (handlers.py) advances the soak.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from modelops_operator import status as st
+from modelops_operator.registry import RegistryError, ResolvedModel
+from modelops_operator.steps import Pass, Step
+from modelops_operator.verification import (
+    soak_key,
+    soak_step,
+    verification_record,
+    verified_tag,
+    version_list,
+)
+
+DETAIL = "Verified"
+
+
+def verify(p: Pass, models: Mapping[str, ResolvedModel], image: str, serving: st.Check) -> Step[None]:
+    """Verified and status.verification: advance the soak; write the record once it is over.
+
+    `serving` is the rollout's gating check for this pass (Report.serving()).
+    """
+    verification = p.spec.verification
+    if verification is None:
+        cleared = {"verification": None} if p.status.get("verification") is not None else {}
+        return Step(None, st.Check.passed("NotRequested", "no verification requested"), fields=cleared)
+    drift_state = (p.status.get("drift") or {}).get("state") if p.spec.serving.monitoring else None
+    step = soak_step(
+        p.status.get("verification"),
+        environment=verification.environment,
+        key=soak_key(p.generation, image, models),
+        generation=p.generation,
+        soak_seconds=verification.soak_seconds,
+        now=dt.datetime.now(dt.UTC),
+        serving=serving,
+        drift_state=drift_state,
+        require_drift_free=verification.require_drift_free,
+    )
+    check, entry = step.check, step.entry
+    if step.record_due:
+        now = st.utcnow()
+        record = verification_record(
+            environment=verification.environment,
+            namespace=p.namespace,
+            name=p.name,
+            cluster=p.settings.cluster_name,
+            generation=p.generation,
+            image=image,
+            models=models,
+            since=entry["since"],
+            until=now,
+            drift_state=drift_state if p.spec.serving.monitoring else "Disabled",
+        )
+        check = record_verification(p, models, verification.environment, record)
+        if check.ok:
+            entry = {**entry, "verifiedAt": now}
+    fields: dict[str, Any] = {"verification": entry}
+    return Step(DETAIL, check, fields=fields)
+
+
+def record_verification(
+    p: Pass, models: Mapping[str, ResolvedModel], environment: str, record: str
+) -> st.Check:
+    """Write the record on each version; RecordFailed (the soak's timer tries again) when it cannot."""
+    try:
+        client = p.registry.client()
+        # The predictor last: `modelops promote` looks for the record on the predictor, so once it is
+        # there the drift and outlier versions have theirs too.
+        for role in sorted(models, key=lambda r: r == "predictor"):
+            client.set_version_tag(models[role].name, models[role].version, verified_tag(environment), record)
+    except RegistryError as e:
+        if e.reason == "CredentialsSecretMissing":
+            return st.Check.waiting(e.reason, "registry credentials Secret not found")
+        return st.Check.waiting("RecordFailed", f"soak done; writing the record failed, retrying: {e}")
+    return st.Check.passed("Recorded", f"{version_list(models)} verified in {environment}, recorded")

@@ -1,0 +1,85 @@
+"""The workload, ingress and monitor steps of the recipe (reconciler.py): the children that serve.
+
+Each child is built by a pure builder (builders/) and applied through the one idempotent apply; a child
+the spec no longer wants is deleted, looked for only after a spec change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from modelops_operator import status as st
+from modelops_operator.builders.deployment import build_deployment
+from modelops_operator.builders.hpa import build_hpa
+from modelops_operator.builders.ingress import build_ingress
+from modelops_operator.builders.podmonitor import API_VERSION as POD_MONITOR_API
+from modelops_operator.builders.podmonitor import build_pod_monitor
+from modelops_operator.builders.service import build_service
+from modelops_operator.kube import KubeError
+from modelops_operator.registry import ResolvedModel
+from modelops_operator.steps import Pass, Step
+
+INGRESS = ("networking.k8s.io/v1", "Ingress")
+HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
+
+
+def apply_child(
+    p: Pass, kind: tuple[str, str], desired: dict[str, Any] | None, look_for_leftover: bool
+) -> dict[str, Any] | None:
+    """Apply `desired` (the live object the caller observed saves a GET); when None, delete a left-over."""
+    if desired is not None:
+        return p.kube.apply(desired, p.observed.get(kind[1]), p.new)
+    if look_for_leftover and p.kube.get(*kind, p.namespace, p.name) is not None:
+        p.kube.delete(*kind, p.namespace, p.name)
+    return None
+
+
+def apply_workload(p: Pass, models: Mapping[str, ResolvedModel], image: str) -> dict[str, Any]:
+    """The Deployment (returned live), its Service and its HorizontalPodAutoscaler (when autoscaling)."""
+    baked = p.spec.image.build is not None
+    wanted = build_deployment(p.body, p.spec, models, image, baked)
+    deployment = p.kube.apply(wanted, p.observed.get("Deployment"), p.new)
+    p.kube.apply(build_service(p.body), p.observed.get("Service"), p.new)
+    hpa = build_hpa(p.body, p.spec.autoscaling) if p.spec.autoscaling else None
+    apply_child(p, HPA, hpa, p.look_for_leftovers)
+    return deployment
+
+
+def ensure_ingress(p: Pass) -> Step[dict[str, Any]]:
+    """IngressReady: not requested, applied, or with the controller's address."""
+    wanted = build_ingress(p.body, p.spec.ingress) if p.spec.ingress else None
+    live = apply_child(p, INGRESS, wanted, p.look_for_leftovers)
+    return Step("IngressReady", st.ingress_check(wanted is not None, live), live)
+
+
+def ensure_pod_monitor(p: Pass) -> Step[None]:
+    """PodMonitorReady when spec.podMonitor asks for one (no detail otherwise); a left-over is removed.
+
+    A cluster without the monitoring.coreos.com CRDs answers 404, and an operator without RBAC for them
+    403: either is reported in PodMonitorReady (which does not hold Ready back; a timer tries again
+    while it is False); temporary failures raise KubeError like any child's.
+    """
+    kind = (POD_MONITOR_API, "PodMonitor")
+    wanted = build_pod_monitor(p.body, p.spec.pod_monitor) if p.spec.pod_monitor else None
+    no_detail: Step[None] = Step(None, st.Check.passed("NotRequested", "no PodMonitor requested"))
+    try:
+        apply_child(p, kind, wanted, p.look_for_leftovers and wanted is None)
+    except KubeError as e:
+        if wanted is None:  # removing a left-over: a missing CRD means there is nothing to remove
+            if e.status == 404 or e.permanent:
+                return no_detail
+            raise
+        if e.status == 404:
+            message = (
+                f"{POD_MONITOR_API} PodMonitor is not served by this cluster (the Prometheus Operator's "
+                "CRDs are missing); the pods keep their prometheus.io/* annotations"
+            )
+            return Step("PodMonitorReady", st.Check.waiting("PodMonitorCRDMissing", message))
+        if e.permanent:
+            return Step("PodMonitorReady", st.Check.waiting(e.reason, str(e)))
+        raise
+    if p.spec.pod_monitor is None:
+        return no_detail
+    message = f"PodMonitor {p.name} scrapes the pods every {p.spec.pod_monitor.interval}"
+    return Step("PodMonitorReady", st.Check.passed("Applied", message))
