@@ -34,6 +34,10 @@ WORKERS = "MODELOPS_WORKERS"
 # The pod's root filesystem is read-only: what the service's libraries write goes to the scratch volume
 # (BentoML's home with its model store and runtime files; numba's cache of compiled functions).
 SCRATCH_DIR = "/tmp"
+# A built image (spec.image.build) carries its models here, one directory per role, each with a
+# BAKED_LABEL_FILE that names the registered version ("<name>/<version>"), which the service reports.
+BAKED_MODELS_DIR = "/opt/modelops/models"
+BAKED_LABEL_FILE = "registered_model.txt"
 SCRATCH_ENV = {"BENTOML_HOME": "/tmp/bentoml", "NUMBA_CACHE_DIR": "/tmp/numba"}
 # MLflow's own variable names: the keys read from the credentials Secret and passed to the container.
 CREDENTIAL_KEYS = (

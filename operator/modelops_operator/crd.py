@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from modelops_contract import DEFAULTS
 from modelops_operator.resource import (
     CATEGORIES,
     CRD_NAME,
@@ -24,6 +23,19 @@ from modelops_operator.resource import (
     SHORT_NAMES,
     SINGULAR,
     VERSION,
+)
+from modelops_operator.spec import (
+    DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    POD_MONITOR_ENABLED,
+    Autoscaling,
+    Build,
+    DeploymentSpec,
+    Image,
+    Ingress,
+    PodMonitor,
+    Promotion,
+    Serving,
+    Verification,
 )
 
 __all__ = ["CRD_NAME", "GROUP", "KIND", "PLURAL", "VERSION", "render_crd", "spec_schema"]
@@ -111,237 +123,288 @@ def _string_map(description: str, **value: Any) -> dict[str, Any]:
     }
 
 
+def _registry_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "The MLflow registry the models are resolved in and written back to.",
+        "required": ["trackingUri"],
+        "properties": {
+            "trackingUri": _str(
+                "MLflow tracking URI (http(s)://... or databricks).",
+                pattern=r"^(https?://[^\s]+|databricks(://[^\s]*)?)$",
+                maxLength=2048,
+            ),
+            "credentialsSecret": _secret_ref(
+                "Secret with MLflow's own variable names as keys: MLFLOW_TRACKING_TOKEN, "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, DATABRICKS_HOST/DATABRICKS_TOKEN."
+            ),
+        },
+    }
+
+
+def _models_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "The three registered models served together.",
+        "required": ["predictor", "drift", "outlier"],
+        "properties": {
+            "predictor": _model_ref("prediction"),
+            "drift": _model_ref("drift detector"),
+            "outlier": _model_ref("outlier detector"),
+        },
+    }
+
+
+def _image_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A service image to pull (loads models at start-up) or an in-cluster build.",
+        "properties": {
+            "reference": _str("Generic service image to run.", pattern=IMAGE_PATTERN, maxLength=512),
+            "pullPolicy": _str(
+                "Image pull policy.", enum=["Always", "IfNotPresent", "Never"], default=Image.pull_policy
+            ),
+            "pullSecrets": {
+                "type": "array",
+                "description": "Image pull Secrets.",
+                "maxItems": 16,
+                "items": _secret_ref("A docker-registry Secret."),
+            },
+            "build": {
+                "type": "object",
+                "description": "Bake the resolved models into an image with a Job (kaniko).",
+                "required": ["repository", "baseImage"],
+                "properties": {
+                    "repository": _str(
+                        "Target repository; the tag is derived from the resolved versions.",
+                        pattern=r"^[^\s:@]+(:[0-9]+)?(/[^\s:@]+)*$",
+                        maxLength=400,
+                    ),
+                    "baseImage": _str(
+                        "Generic service image the models are baked onto.",
+                        pattern=IMAGE_PATTERN,
+                        maxLength=512,
+                    ),
+                    "pushSecret": _secret_ref("docker config Secret (.dockerconfigjson) to push with."),
+                    "builderImage": _str(
+                        "Builder image.",
+                        pattern=IMAGE_PATTERN,
+                        default=Build.builder_image,
+                    ),
+                    "timeoutSeconds": _int("Build deadline.", 60, 86400, default=Build.timeout_seconds),
+                },
+            },
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": "has(self.reference) != has(self.build)",
+                "message": "exactly one of reference or build must be set",
+                "reason": "FieldValueInvalid",
+            }
+        ],
+    }
+
+
+def _autoscaling_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A HorizontalPodAutoscaler instead of a fixed replica count.",
+        "required": ["minReplicas", "maxReplicas"],
+        "properties": {
+            "minReplicas": _int("Lower bound.", 1, MAX_REPLICAS),
+            "maxReplicas": _int("Upper bound.", 1, MAX_REPLICAS),
+            "targetCPUUtilizationPercentage": _int("CPU target.", 1, 100, default=Autoscaling.target_cpu),
+        },
+        "x-kubernetes-validations": [
+            {"rule": "self.minReplicas <= self.maxReplicas", "message": "minReplicas > maxReplicas"}
+        ],
+    }
+
+
+def _resources_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Container resources (defaults: 250m/512Mi requested, 1Gi limit).",
+        "properties": {
+            "requests": _quantity_map("Requested resources."),
+            "limits": _quantity_map("Resource limits."),
+        },
+    }
+
+
+def _serving_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Settings passed to the service through its environment.",
+        "properties": {
+            "serviceName": _str(
+                "Name used in the service's log lines.",
+                pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
+                default=Serving.service_name,
+            ),
+            "monitoring": _bool("Run the drift and outlier detectors per request.", Serving.monitoring),
+            "logInputs": _bool("Log request inputs.", Serving.log_inputs),
+            "driftWindowSize": _int(
+                "Rows in the drift window.", 10, 1_000_000, default=Serving.drift_window_size
+            ),
+            "driftWindowMinRows": _int(
+                "Rows before the window is tested.",
+                1,
+                1_000_000,
+                default=Serving.drift_window_min_rows,
+            ),
+            "maxRows": _int("Rows per request.", 1, 1_000_000, default=Serving.max_rows),
+            "maxBodyBytes": _int("Request body limit.", 1024, 1 << 30, default=Serving.max_body_bytes),
+        },
+    }
+
+
+def _ingress_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Expose the service through an Ingress.",
+        "required": ["host"],
+        "properties": {
+            "className": _str("IngressClass name.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN),
+            "host": _str("Host name.", maxLength=253, pattern=HOST_PATTERN),
+            "path": _str("Path prefix.", pattern=r"^/[^\s]*$", default=Ingress.path),
+            "tls": {
+                "type": "object",
+                "description": "TLS with a certificate Secret.",
+                "required": ["secretName"],
+                "properties": {
+                    "secretName": _str("TLS Secret.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN)
+                },
+            },
+            "annotations": {
+                "type": "object",
+                "description": "Annotations for the Ingress (e.g. for the controller).",
+                "additionalProperties": {"type": "string"},
+            },
+        },
+    }
+
+
+def _pod_metadata_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Labels and annotations added to the serving pods; the operator's own "
+        "selector and app.kubernetes.io/* labels and its annotations win on a shared key.",
+        "properties": {
+            "labels": _string_map("Pod labels.", maxLength=63, pattern=LABEL_VALUE_PATTERN),
+            "annotations": _string_map("Pod annotations."),
+        },
+    }
+
+
+def _pod_monitor_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A Prometheus Operator PodMonitor for the serving pods (needs the "
+        "monitoring.coreos.com CRDs; without them the PodMonitorReady condition says so and "
+        "the pods keep their prometheus.io/* annotations).",
+        "properties": {
+            "enabled": _bool("Create the PodMonitor.", POD_MONITOR_ENABLED),
+            "interval": _str(
+                "Scrape interval.",
+                pattern=r"^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?)$",
+                default=PodMonitor.interval,
+            ),
+            "labels": _string_map(
+                "Labels on the PodMonitor (for the Prometheus podMonitorSelector, e.g. release).",
+                maxLength=63,
+                pattern=LABEL_VALUE_PATTERN,
+            ),
+        },
+    }
+
+
+def _verification_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Verify the versions here (a staging deployment): once Ready for the current "
+        "generation for soakSeconds, with no failing pods and (with monitoring) no window drift, "
+        "record it in the registry as the version tag modelops.verified.<environment>. Drift or "
+        "failing pods restart the soak. See docs/promotion.md.",
+        "required": ["environment"],
+        "properties": {
+            "environment": _str("Name of this environment, e.g. staging.", pattern=ENVIRONMENT_PATTERN),
+            "soakSeconds": _int(
+                "How long the versions must serve well.", 0, 30 * 86400, default=Verification.soak_seconds
+            ),
+            "requireDriftFree": _bool(
+                "Restart the soak while the pods' windows drift.", Verification.require_drift_free
+            ),
+        },
+    }
+
+
+def _gate_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Roll out only versions verified elsewhere (a production deployment): a "
+        "resolved version without the registry record of every listed environment is not rolled "
+        "out (PromotionAllowed=False, AwaitingVerification; the pods keep what they serve) until "
+        "the record appears.",
+        "required": ["requireVerifiedIn"],
+        "properties": {
+            "requireVerifiedIn": {
+                "type": "array",
+                "description": "Environments (their spec.verification.environment) that must have "
+                "verified every version.",
+                "minItems": 1,
+                "maxItems": 8,
+                "items": _str("An environment name.", pattern=ENVIRONMENT_PATTERN),
+            },
+        },
+    }
+
+
+def _promotion_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "How the registry records the deployment.",
+        "properties": {
+            "alias": _str("Alias to point at the deployed versions.", pattern=ALIAS_PATTERN),
+            "archiveExistingVersions": _bool(
+                "Archive other versions in the stage.", Promotion.archive_existing_versions
+            ),
+        },
+    }
+
+
 def spec_schema() -> dict[str, Any]:
     """The OpenAPI v3 schema of .spec."""
     return {
         "type": "object",
         "required": ["registry", "models", "image"],
         "properties": {
-            "registry": {
-                "type": "object",
-                "description": "The MLflow registry the models are resolved in and written back to.",
-                "required": ["trackingUri"],
-                "properties": {
-                    "trackingUri": _str(
-                        "MLflow tracking URI (http(s)://... or databricks).",
-                        pattern=r"^(https?://[^\s]+|databricks(://[^\s]*)?)$",
-                        maxLength=2048,
-                    ),
-                    "credentialsSecret": _secret_ref(
-                        "Secret with MLflow's own variable names as keys: MLFLOW_TRACKING_TOKEN, "
-                        "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, DATABRICKS_HOST/DATABRICKS_TOKEN."
-                    ),
-                },
-            },
-            "models": {
-                "type": "object",
-                "description": "The three registered models served together.",
-                "required": ["predictor", "drift", "outlier"],
-                "properties": {
-                    "predictor": _model_ref("prediction"),
-                    "drift": _model_ref("drift detector"),
-                    "outlier": _model_ref("outlier detector"),
-                },
-            },
-            "image": {
-                "type": "object",
-                "description": "A service image to pull (loads models at start-up) or an in-cluster build.",
-                "properties": {
-                    "reference": _str("Generic service image to run.", pattern=IMAGE_PATTERN, maxLength=512),
-                    "pullPolicy": _str(
-                        "Image pull policy.", enum=["Always", "IfNotPresent", "Never"], default="IfNotPresent"
-                    ),
-                    "pullSecrets": {
-                        "type": "array",
-                        "description": "Image pull Secrets.",
-                        "maxItems": 16,
-                        "items": _secret_ref("A docker-registry Secret."),
-                    },
-                    "build": {
-                        "type": "object",
-                        "description": "Bake the resolved models into an image with a Job (kaniko).",
-                        "required": ["repository", "baseImage"],
-                        "properties": {
-                            "repository": _str(
-                                "Target repository; the tag is derived from the resolved versions.",
-                                pattern=r"^[^\s:@]+(:[0-9]+)?(/[^\s:@]+)*$",
-                                maxLength=400,
-                            ),
-                            "baseImage": _str(
-                                "Generic service image the models are baked onto.",
-                                pattern=IMAGE_PATTERN,
-                                maxLength=512,
-                            ),
-                            "pushSecret": _secret_ref(
-                                "docker config Secret (.dockerconfigjson) to push with."
-                            ),
-                            "builderImage": _str(
-                                "Builder image.",
-                                pattern=IMAGE_PATTERN,
-                                default="gcr.io/kaniko-project/executor:v1.23.2",
-                            ),
-                            "timeoutSeconds": _int("Build deadline.", 60, 86400, default=1800),
-                        },
-                    },
-                },
-                "x-kubernetes-validations": [
-                    {
-                        "rule": "has(self.reference) != has(self.build)",
-                        "message": "exactly one of reference or build must be set",
-                        "reason": "FieldValueInvalid",
-                    }
-                ],
-            },
-            "replicas": _int("Pod count (ignored when autoscaling is set).", 0, MAX_REPLICAS, default=1),
-            "autoscaling": {
-                "type": "object",
-                "description": "A HorizontalPodAutoscaler instead of a fixed replica count.",
-                "required": ["minReplicas", "maxReplicas"],
-                "properties": {
-                    "minReplicas": _int("Lower bound.", 1, MAX_REPLICAS),
-                    "maxReplicas": _int("Upper bound.", 1, MAX_REPLICAS),
-                    "targetCPUUtilizationPercentage": _int("CPU target.", 1, 100, default=70),
-                },
-                "x-kubernetes-validations": [
-                    {"rule": "self.minReplicas <= self.maxReplicas", "message": "minReplicas > maxReplicas"}
-                ],
-            },
-            "resources": {
-                "type": "object",
-                "description": "Container resources (defaults: 250m/512Mi requested, 1Gi limit).",
-                "properties": {
-                    "requests": _quantity_map("Requested resources."),
-                    "limits": _quantity_map("Resource limits."),
-                },
-            },
-            "serving": {
-                "type": "object",
-                "description": "Settings passed to the service through its environment.",
-                "properties": {
-                    "serviceName": _str(
-                        "Name used in the service's log lines.",
-                        pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
-                        default=DEFAULTS.service_name,
-                    ),
-                    "monitoring": _bool(
-                        "Run the drift and outlier detectors per request.", DEFAULTS.monitoring
-                    ),
-                    "logInputs": _bool("Log request inputs.", DEFAULTS.log_inputs),
-                    "driftWindowSize": _int(
-                        "Rows in the drift window.", 10, 1_000_000, default=DEFAULTS.drift_window_size
-                    ),
-                    "driftWindowMinRows": _int(
-                        "Rows before the window is tested.",
-                        1,
-                        1_000_000,
-                        default=DEFAULTS.drift_window_min_rows,
-                    ),
-                    "maxRows": _int("Rows per request.", 1, 1_000_000, default=DEFAULTS.max_rows),
-                    "maxBodyBytes": _int(
-                        "Request body limit.", 1024, 1 << 30, default=DEFAULTS.max_body_bytes
-                    ),
-                },
-            },
-            "ingress": {
-                "type": "object",
-                "description": "Expose the service through an Ingress.",
-                "required": ["host"],
-                "properties": {
-                    "className": _str("IngressClass name.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN),
-                    "host": _str("Host name.", maxLength=253, pattern=HOST_PATTERN),
-                    "path": _str("Path prefix.", pattern=r"^/[^\s]*$", default="/"),
-                    "tls": {
-                        "type": "object",
-                        "description": "TLS with a certificate Secret.",
-                        "required": ["secretName"],
-                        "properties": {
-                            "secretName": _str("TLS Secret.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN)
-                        },
-                    },
-                    "annotations": {
-                        "type": "object",
-                        "description": "Annotations for the Ingress (e.g. for the controller).",
-                        "additionalProperties": {"type": "string"},
-                    },
-                },
-            },
-            "podMetadata": {
-                "type": "object",
-                "description": "Labels and annotations added to the serving pods; the operator's own "
-                "selector and app.kubernetes.io/* labels and its annotations win on a shared key.",
-                "properties": {
-                    "labels": _string_map("Pod labels.", maxLength=63, pattern=LABEL_VALUE_PATTERN),
-                    "annotations": _string_map("Pod annotations."),
-                },
-            },
-            "podMonitor": {
-                "type": "object",
-                "description": "A Prometheus Operator PodMonitor for the serving pods (needs the "
-                "monitoring.coreos.com CRDs; without them the PodMonitorReady condition says so and "
-                "the pods keep their prometheus.io/* annotations).",
-                "properties": {
-                    "enabled": _bool("Create the PodMonitor.", False),
-                    "interval": _str(
-                        "Scrape interval.",
-                        pattern=r"^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?)$",
-                        default="30s",
-                    ),
-                    "labels": _string_map(
-                        "Labels on the PodMonitor (for the Prometheus podMonitorSelector, e.g. release).",
-                        maxLength=63,
-                        pattern=LABEL_VALUE_PATTERN,
-                    ),
-                },
-            },
+            "registry": _registry_schema(),
+            "models": _models_schema(),
+            "image": _image_schema(),
+            "replicas": _int(
+                "Pod count (ignored when autoscaling is set).",
+                0,
+                MAX_REPLICAS,
+                default=DeploymentSpec.replicas,
+            ),
+            "autoscaling": _autoscaling_schema(),
+            "resources": _resources_schema(),
+            "serving": _serving_schema(),
+            "ingress": _ingress_schema(),
+            "podMetadata": _pod_metadata_schema(),
+            "podMonitor": _pod_monitor_schema(),
             "progressDeadlineSeconds": _int(
                 "Seconds a rollout may make no progress before it is reported Stalled "
                 "(ProgressDeadlineExceeded).",
                 10,
                 86400,
-                default=600,
+                default=DEFAULT_PROGRESS_DEADLINE_SECONDS,
             ),
-            "verification": {
-                "type": "object",
-                "description": "Verify the versions here (a staging deployment): once Ready for the current "
-                "generation for soakSeconds, with no failing pods and (with monitoring) no window drift, "
-                "record it in the registry as the version tag modelops.verified.<environment>. Drift or "
-                "failing pods restart the soak. See docs/promotion.md.",
-                "required": ["environment"],
-                "properties": {
-                    "environment": _str(
-                        "Name of this environment, e.g. staging.", pattern=ENVIRONMENT_PATTERN
-                    ),
-                    "soakSeconds": _int("How long the versions must serve well.", 0, 30 * 86400, default=600),
-                    "requireDriftFree": _bool("Restart the soak while the pods' windows drift.", True),
-                },
-            },
-            "gate": {
-                "type": "object",
-                "description": "Roll out only versions verified elsewhere (a production deployment): a "
-                "resolved version without the registry record of every listed environment is not rolled "
-                "out (PromotionAllowed=False, AwaitingVerification; the pods keep what they serve) until "
-                "the record appears.",
-                "required": ["requireVerifiedIn"],
-                "properties": {
-                    "requireVerifiedIn": {
-                        "type": "array",
-                        "description": "Environments (their spec.verification.environment) that must have "
-                        "verified every version.",
-                        "minItems": 1,
-                        "maxItems": 8,
-                        "items": _str("An environment name.", pattern=ENVIRONMENT_PATTERN),
-                    },
-                },
-            },
+            "verification": _verification_schema(),
+            "gate": _gate_schema(),
             "stage": _str("Registry stage to move the versions to once available.", enum=STAGES),
-            "promotion": {
-                "type": "object",
-                "description": "How the registry records the deployment.",
-                "properties": {
-                    "alias": _str("Alias to point at the deployed versions.", pattern=ALIAS_PATTERN),
-                    "archiveExistingVersions": _bool("Archive other versions in the stage.", True),
-                },
-            },
+            "promotion": _promotion_schema(),
         },
     }
 
@@ -447,6 +510,46 @@ def printer_columns() -> list[dict[str, Any]]:
     ]
 
 
+def version_entry() -> dict[str, Any]:
+    """The one served and stored version: schema, status and scale subresources, printer columns."""
+    return {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "description": "Registered MLflow models served by BentoML, monitored.",
+                "required": ["spec"],
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "metadata": {"type": "object"},
+                    "spec": spec_schema(),
+                    "status": status_schema(),
+                },
+                # Child Services are named after the resource: a DNS-1035 label.
+                "x-kubernetes-validations": [
+                    {
+                        "rule": f"self.metadata.name.matches('{DNS_LABEL_PATTERN}') "
+                        "&& size(self.metadata.name) <= 52",
+                        "message": "metadata.name must be a DNS-1035 label of <= 52 characters",
+                    }
+                ],
+            }
+        },
+        "subresources": {
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.selector",
+            },
+        },
+        "additionalPrinterColumns": printer_columns(),
+    }
+
+
 def build_crd() -> dict[str, Any]:
     """The CustomResourceDefinition object."""
     return {
@@ -470,44 +573,7 @@ def build_crd() -> dict[str, Any]:
                 "shortNames": SHORT_NAMES,
                 "categories": CATEGORIES,
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "Registered MLflow models served by BentoML, monitored.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": status_schema(),
-                            },
-                            # Child Services are named after the resource: a DNS-1035 label.
-                            "x-kubernetes-validations": [
-                                {
-                                    "rule": f"self.metadata.name.matches('{DNS_LABEL_PATTERN}') "
-                                    "&& size(self.metadata.name) <= 52",
-                                    "message": "metadata.name must be a DNS-1035 label of <= 52 characters",
-                                }
-                            ],
-                        }
-                    },
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": printer_columns(),
-                }
-            ],
+            "versions": [version_entry()],
         },
     }
 

@@ -1,4 +1,9 @@
-"""A ModelDeployment's spec parsed into frozen dataclasses (defaults applied once, here)."""
+"""A ModelDeployment's spec parsed into frozen dataclasses.
+
+The dataclasses' defaults are the one statement of the spec's defaults: parse_spec applies them, and
+crd.py writes them into the schema (tests/unit/test_crd.py checks that every schema default is the one
+parse_spec applies).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "limits": {"memory": "1Gi"},
 }
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
+# A PodMonitor is created only when asked for.
+POD_MONITOR_ENABLED = False
 
 
 class SpecError(ValueError):
@@ -165,23 +172,24 @@ def _model_ref(role: str, raw: Mapping[str, Any]) -> ModelRef:
     return ModelRef(name=str(raw["name"]), version=None if version is None else str(version), alias=alias)
 
 
+def _build(raw: Mapping[str, Any]) -> Build:
+    return Build(
+        repository=raw["repository"],
+        base_image=raw["baseImage"],
+        push_secret=(raw.get("pushSecret") or {}).get("name"),
+        builder_image=raw.get("builderImage", Build.builder_image),
+        timeout_seconds=int(raw.get("timeoutSeconds", Build.timeout_seconds)),
+    )
+
+
 def _image(raw: Mapping[str, Any]) -> Image:
     build_raw = raw.get("build")
     if (raw.get("reference") is None) == (build_raw is None):
         raise SpecError("image needs exactly one of reference or build")
-    build = None
-    if build_raw is not None:
-        build = Build(
-            repository=build_raw["repository"],
-            base_image=build_raw["baseImage"],
-            push_secret=(build_raw.get("pushSecret") or {}).get("name"),
-            builder_image=build_raw.get("builderImage", DEFAULT_BUILDER_IMAGE),
-            timeout_seconds=int(build_raw.get("timeoutSeconds", 1800)),
-        )
     return Image(
         reference=raw.get("reference"),
-        build=build,
-        pull_policy=raw.get("pullPolicy", "IfNotPresent"),
+        build=None if build_raw is None else _build(build_raw),
+        pull_policy=raw.get("pullPolicy", Image.pull_policy),
         pull_secrets=tuple(s["name"] for s in raw.get("pullSecrets") or ()),
     )
 
@@ -196,93 +204,104 @@ def _string_map(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in (raw or {}).items()))
 
 
+def _autoscaling(raw: Mapping[str, Any] | None) -> Autoscaling | None:
+    if not raw:
+        return None
+    autoscaling = Autoscaling(
+        min_replicas=int(raw["minReplicas"]),
+        max_replicas=int(raw["maxReplicas"]),
+        target_cpu=int(raw.get("targetCPUUtilizationPercentage", Autoscaling.target_cpu)),
+    )
+    if autoscaling.min_replicas > autoscaling.max_replicas:
+        raise SpecError("autoscaling.minReplicas > maxReplicas")
+    return autoscaling
+
+
+def _serving(raw: Mapping[str, Any]) -> Serving:
+    return Serving(
+        service_name=raw.get("serviceName", Serving.service_name),
+        monitoring=bool(raw.get("monitoring", Serving.monitoring)),
+        log_inputs=bool(raw.get("logInputs", Serving.log_inputs)),
+        drift_window_size=int(raw.get("driftWindowSize", Serving.drift_window_size)),
+        drift_window_min_rows=int(raw.get("driftWindowMinRows", Serving.drift_window_min_rows)),
+        max_rows=int(raw.get("maxRows", Serving.max_rows)),
+        max_body_bytes=int(raw.get("maxBodyBytes", Serving.max_body_bytes)),
+    )
+
+
+def _ingress(raw: Mapping[str, Any] | None) -> Ingress | None:
+    if not raw:
+        return None
+    return Ingress(
+        host=raw["host"],
+        path=raw.get("path", Ingress.path),
+        class_name=raw.get("className"),
+        tls_secret=(raw.get("tls") or {}).get("secretName"),
+        annotations=tuple(sorted((raw.get("annotations") or {}).items())),
+    )
+
+
+def _pod_monitor(raw: Mapping[str, Any]) -> PodMonitor | None:
+    if not raw.get("enabled", POD_MONITOR_ENABLED):
+        return None
+    return PodMonitor(
+        interval=str(raw.get("interval", PodMonitor.interval)), labels=_string_map(raw.get("labels"))
+    )
+
+
+def _verification(raw: Mapping[str, Any] | None) -> Verification | None:
+    if not raw:
+        return None
+    return Verification(
+        environment=str(raw["environment"]),
+        soak_seconds=int(raw.get("soakSeconds", Verification.soak_seconds)),
+        require_drift_free=bool(raw.get("requireDriftFree", Verification.require_drift_free)),
+    )
+
+
+def _gate(raw: Mapping[str, Any] | None) -> Gate | None:
+    if not raw:
+        return None
+    environments = tuple(str(e) for e in raw.get("requireVerifiedIn") or ())
+    if not environments:
+        raise SpecError("gate.requireVerifiedIn needs at least one environment")
+    return Gate(environments)
+
+
+def _promotion(raw: Mapping[str, Any]) -> Promotion:
+    archive = raw.get("archiveExistingVersions", Promotion.archive_existing_versions)
+    return Promotion(alias=raw.get("alias"), archive_existing_versions=bool(archive))
+
+
 def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
     """Parse .spec (as stored by the API server) into a DeploymentSpec; raise SpecError when unusable."""
     try:
-        registry_raw = raw["registry"]
-        models_raw = raw["models"]
-        image_raw = raw["image"]
+        registry_raw, models_raw, image_raw = raw["registry"], raw["models"], raw["image"]
     except (KeyError, TypeError) as e:
         raise SpecError(f"spec is missing {e}") from e
-    models = {role: _model_ref(role, models_raw.get(role) or {}) for role in ROLES}
-    auto_raw = raw.get("autoscaling")
-    autoscaling = None
-    if auto_raw:
-        autoscaling = Autoscaling(
-            min_replicas=int(auto_raw["minReplicas"]),
-            max_replicas=int(auto_raw["maxReplicas"]),
-            target_cpu=int(auto_raw.get("targetCPUUtilizationPercentage", 70)),
-        )
-        if autoscaling.min_replicas > autoscaling.max_replicas:
-            raise SpecError("autoscaling.minReplicas > maxReplicas")
-    serving_raw = raw.get("serving") or {}
-    defaults = Serving()
-    serving = Serving(
-        service_name=serving_raw.get("serviceName", defaults.service_name),
-        monitoring=bool(serving_raw.get("monitoring", defaults.monitoring)),
-        log_inputs=bool(serving_raw.get("logInputs", defaults.log_inputs)),
-        drift_window_size=int(serving_raw.get("driftWindowSize", defaults.drift_window_size)),
-        drift_window_min_rows=int(serving_raw.get("driftWindowMinRows", defaults.drift_window_min_rows)),
-        max_rows=int(serving_raw.get("maxRows", defaults.max_rows)),
-        max_body_bytes=int(serving_raw.get("maxBodyBytes", defaults.max_body_bytes)),
-    )
-    ingress_raw = raw.get("ingress")
-    ingress = None
-    if ingress_raw:
-        ingress = Ingress(
-            host=ingress_raw["host"],
-            path=ingress_raw.get("path", "/"),
-            class_name=ingress_raw.get("className"),
-            tls_secret=(ingress_raw.get("tls") or {}).get("secretName"),
-            annotations=tuple(sorted((ingress_raw.get("annotations") or {}).items())),
-        )
-    monitor_raw = raw.get("podMonitor") or {}
-    pod_monitor = None
-    if monitor_raw.get("enabled"):
-        pod_monitor = PodMonitor(
-            interval=str(monitor_raw.get("interval", PodMonitor.interval)),
-            labels=_string_map(monitor_raw.get("labels")),
-        )
-    verification_raw = raw.get("verification")
-    verification = None
-    if verification_raw:
-        verification = Verification(
-            environment=str(verification_raw["environment"]),
-            soak_seconds=int(verification_raw.get("soakSeconds", Verification.soak_seconds)),
-            require_drift_free=bool(verification_raw.get("requireDriftFree", True)),
-        )
-    gate_raw = raw.get("gate")
-    gate = None
-    if gate_raw:
-        environments = tuple(str(e) for e in gate_raw.get("requireVerifiedIn") or ())
-        if not environments:
-            raise SpecError("gate.requireVerifiedIn needs at least one environment")
-        gate = Gate(environments)
-    promotion_raw = raw.get("promotion") or {}
     pod_metadata_raw = raw.get("podMetadata") or {}
     return DeploymentSpec(
         registry=Registry(
             tracking_uri=registry_raw["trackingUri"],
             credentials_secret=(registry_raw.get("credentialsSecret") or {}).get("name"),
         ),
-        models=models,
+        models={role: _model_ref(role, models_raw.get(role) or {}) for role in ROLES},
         image=_image(image_raw),
-        replicas=int(raw.get("replicas", 1)),
-        autoscaling=autoscaling,
+        replicas=int(raw.get("replicas", DeploymentSpec.replicas)),
+        autoscaling=_autoscaling(raw.get("autoscaling")),
         resources=_resources(raw.get("resources")),
-        serving=serving,
-        ingress=ingress,
+        serving=_serving(raw.get("serving") or {}),
+        ingress=_ingress(raw.get("ingress")),
         stage=raw.get("stage"),
-        promotion=Promotion(
-            alias=promotion_raw.get("alias"),
-            archive_existing_versions=bool(promotion_raw.get("archiveExistingVersions", True)),
-        ),
+        promotion=_promotion(raw.get("promotion") or {}),
         pod_metadata=PodMetadata(
             labels=_string_map(pod_metadata_raw.get("labels")),
             annotations=_string_map(pod_metadata_raw.get("annotations")),
         ),
-        progress_deadline_seconds=int(raw.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_SECONDS)),
-        pod_monitor=pod_monitor,
-        verification=verification,
-        gate=gate,
+        progress_deadline_seconds=int(
+            raw.get("progressDeadlineSeconds", DeploymentSpec.progress_deadline_seconds)
+        ),
+        pod_monitor=_pod_monitor(raw.get("podMonitor") or {}),
+        verification=_verification(raw.get("verification")),
+        gate=_gate(raw.get("gate")),
     )

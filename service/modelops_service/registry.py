@@ -22,7 +22,7 @@ BENTO_MODEL_NAMES = {
 }
 REGISTRY_LABEL = "registry_model"  # bento model label holding "<registered name>/<version>"
 # Beside a model directory baked into an image by the operator's build Job: "<registered name>/<version>".
-LABEL_FILE = "registered_model.txt"
+LABEL_FILE = contract.BAKED_LABEL_FILE
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/]+)|@(?P<alias>[^/]+))$")
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from modelops_operator import crd
+from modelops_operator.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,3 +130,62 @@ def test_pod_metadata_and_progress_deadline() -> None:
         86400,
         600,
     )
+
+
+def _schema_defaults(schema: dict, path: str = "") -> dict[str, object]:
+    """Every `default` in a schema, by its dotted path below .spec."""
+    found: dict[str, object] = {}
+    for key, sub in (schema.get("properties") or {}).items():
+        where = f"{path}.{key}" if path else key
+        if "default" in sub:
+            found[where] = sub["default"]
+        found.update(_schema_defaults(sub, where))
+    return found
+
+
+# A spec where each object that holds a default is present with only its required fields, and where each
+# default lands in the parsed spec. A new default in the schema fails the completeness check below until
+# it is listed here, so the schema and the parser can never state two defaults for one field.
+_MINIMAL_SPEC = {
+    "registry": {"trackingUri": "http://mlflow:5000"},
+    "models": {r: {"name": r, "version": "1"} for r in ("predictor", "drift", "outlier")},
+    "image": {"build": {"repository": "registry:5000/wine", "baseImage": "svc:1"}},
+    "autoscaling": {"minReplicas": 1, "maxReplicas": 2},
+    "serving": {},
+    "ingress": {"host": "wine.example"},
+    "podMonitor": {"enabled": True},
+    "verification": {"environment": "staging"},
+    "promotion": {},
+}
+_PARSED = {
+    "image.pullPolicy": lambda s: s.image.pull_policy,
+    "image.build.builderImage": lambda s: s.image.build.builder_image,
+    "image.build.timeoutSeconds": lambda s: s.image.build.timeout_seconds,
+    "replicas": lambda s: s.replicas,
+    "autoscaling.targetCPUUtilizationPercentage": lambda s: s.autoscaling.target_cpu,
+    "serving.serviceName": lambda s: s.serving.service_name,
+    "serving.monitoring": lambda s: s.serving.monitoring,
+    "serving.logInputs": lambda s: s.serving.log_inputs,
+    "serving.driftWindowSize": lambda s: s.serving.drift_window_size,
+    "serving.driftWindowMinRows": lambda s: s.serving.drift_window_min_rows,
+    "serving.maxRows": lambda s: s.serving.max_rows,
+    "serving.maxBodyBytes": lambda s: s.serving.max_body_bytes,
+    "ingress.path": lambda s: s.ingress.path,
+    "podMonitor.enabled": lambda s: s.pod_monitor is not None,
+    "podMonitor.interval": lambda s: s.pod_monitor.interval,
+    "progressDeadlineSeconds": lambda s: s.progress_deadline_seconds,
+    "verification.soakSeconds": lambda s: s.verification.soak_seconds,
+    "verification.requireDriftFree": lambda s: s.verification.require_drift_free,
+    "promotion.archiveExistingVersions": lambda s: s.promotion.archive_existing_versions,
+}
+
+
+def test_every_schema_default_is_the_one_the_parser_applies() -> None:
+    defaults = _schema_defaults(crd.spec_schema())
+    assert set(defaults) == set(_PARSED)
+    without_pod_monitor = parse_spec({**_MINIMAL_SPEC, "podMonitor": {}})
+    assert _PARSED["podMonitor.enabled"](without_pod_monitor) is defaults["podMonitor.enabled"]
+    parsed = parse_spec(_MINIMAL_SPEC)
+    for path, default in defaults.items():
+        if path != "podMonitor.enabled":
+            assert _PARSED[path](parsed) == default, path

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
+from modelops_operator.registry import ResolvedModel
 from modelops_operator.resolution import cached_resolution, moved_roles
 from modelops_operator.rollout import explain_unavailable
-from modelops_operator.registry import ResolvedModel
 from modelops_operator.status import Check, deployment_check
 
 

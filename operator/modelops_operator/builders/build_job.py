@@ -8,14 +8,21 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from modelops_contract import MODEL_URI
-from modelops_operator.builders.common import MANAGED_BY, OWNER_LABEL, child_metadata
-from modelops_operator.registry import CREDENTIAL_KEYS, ResolvedModel
+import modelops_contract as contract
+from modelops_operator.builders.common import (
+    MANAGED_BY,
+    OWNER_LABEL,
+    child_metadata,
+    credential_env,
+    pull_secrets,
+)
+from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import Build, DeploymentSpec
 
 # Bump when the baked image layout (the Dockerfile below) changes: it is part of every derived tag.
 SERVICE_TEMPLATE_VERSION = "1"
-MODELS_DIR = "/opt/modelops/models"
+MODELS_DIR = contract.BAKED_MODELS_DIR
+WORKSPACE_MOUNT: dict[str, Any] = {"name": "workspace", "mountPath": "/workspace"}
 GENERATION_ANNOTATION = "modelops.dev/generation"
 
 
@@ -55,7 +62,7 @@ def build_pod_labels(owner_name: str) -> dict[str, str]:
 def dockerfile(base_image: str) -> str:
     """The Dockerfile of the baked image: the generic service image plus the model files."""
     lines = [f"FROM {base_image}", f"COPY models {MODELS_DIR}"]
-    lines += [f"ENV {var}={MODELS_DIR}/{role}" for role, var in MODEL_URI.items()]
+    lines += [f"ENV {var}={MODELS_DIR}/{role}" for role, var in contract.MODEL_URI.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -65,86 +72,77 @@ def fetch_script(models: Mapping[str, ResolvedModel], base_image: str) -> str:
     for role, m in sorted(models.items()):
         target = f"/workspace/models/{role}"
         steps.append(f"mlflow artifacts download --artifact-uri {shlex.quote(m.uri)} --dst-path {target}")
-        # The service reports "<name>/<version>" for a baked model from this file (LABEL_FILE there).
-        steps.append(f"printf %s {shlex.quote(f'{m.name}/{m.version}')} > {target}/registered_model.txt")
+        label = shlex.quote(f"{m.name}/{m.version}")
+        steps.append(f"printf %s {label} > {target}/{contract.BAKED_LABEL_FILE}")
     steps.append(f"printf %s {shlex.quote(dockerfile(base_image))} > /workspace/Dockerfile")
     return "set -eu\n" + "\n".join(steps) + "\n"
+
+
+def fetch_container(
+    spec: DeploymentSpec, build: Build, models: Mapping[str, ResolvedModel]
+) -> dict[str, Any]:
+    """The init container: download the versions from MLflow into the workspace, write the Dockerfile."""
+    env = [
+        {"name": contract.TRACKING_URI, "value": spec.registry.tracking_uri},
+        {"name": "HOME", "value": "/tmp"},
+        *credential_env(spec),
+    ]
+    return {
+        "name": "fetch-models",
+        "image": build.base_image,
+        "command": ["sh", "-c", fetch_script(models, build.base_image)],
+        "env": env,
+        "volumeMounts": [WORKSPACE_MOUNT, {"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+
+
+def build_pod_spec(
+    spec: DeploymentSpec, build: Build, models: Mapping[str, ResolvedModel], tag: str
+) -> dict[str, Any]:
+    """Fetch the models (init container), then kaniko builds and pushes (with the push Secret's config)."""
+    kaniko_mounts = [WORKSPACE_MOUNT]
+    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+    if build.push_secret:
+        items = [{"key": ".dockerconfigjson", "path": "config.json"}]
+        volumes.append({"name": "push-secret", "secret": {"secretName": build.push_secret, "items": items}})
+        kaniko_mounts.append({"name": "push-secret", "mountPath": "/kaniko/.docker", "readOnly": True})
+    kaniko = {
+        "name": "kaniko",
+        "image": build.builder_image,
+        "args": [
+            "--context=dir:///workspace",
+            "--dockerfile=/workspace/Dockerfile",
+            f"--destination={build.repository}:{tag}",
+            "--snapshot-mode=redo",
+        ],
+        "volumeMounts": kaniko_mounts,
+    }
+    return {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "initContainers": [fetch_container(spec, build, models)],
+        # kaniko unpacks the base image's filesystem and so runs as root inside its container.
+        "containers": [kaniko],
+        "volumes": volumes,
+        **pull_secrets(spec),
+    }
 
 
 def build_job(
     owner: Mapping[str, Any], spec: DeploymentSpec, models: Mapping[str, ResolvedModel], generation: int
 ) -> dict[str, Any]:
-    """A batch/v1 Job: fetch the models (init container), then kaniko builds and pushes; never retried."""
+    """A batch/v1 Job that builds and pushes the image of these versions; never retried."""
     build = spec.image.build
     if build is None:
         raise ValueError("build_job needs spec.image.build")
     tag = derive_image_tag(models, build)
-    name = build_job_name(owner["metadata"]["name"], tag)
-    env: list[dict[str, Any]] = [
-        {"name": "MLFLOW_TRACKING_URI", "value": spec.registry.tracking_uri},
-        {"name": "HOME", "value": "/tmp"},
-    ]
-    if spec.registry.credentials_secret:
-        env += [
-            {
-                "name": key,
-                "valueFrom": {
-                    "secretKeyRef": {"name": spec.registry.credentials_secret, "key": key, "optional": True}
-                },
-            }
-            for key in CREDENTIAL_KEYS
-        ]
-    workspace: dict[str, Any] = {"name": "workspace", "mountPath": "/workspace"}
-    kaniko_mounts = [workspace]
-    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
-    if build.push_secret:
-        volumes.append(
-            {
-                "name": "push-secret",
-                "secret": {
-                    "secretName": build.push_secret,
-                    "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
-                },
-            }
-        )
-        kaniko_mounts.append({"name": "push-secret", "mountPath": "/kaniko/.docker", "readOnly": True})
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "initContainers": [
-            {
-                "name": "fetch-models",
-                "image": build.base_image,
-                "command": ["sh", "-c", fetch_script(models, build.base_image)],
-                "env": env,
-                "volumeMounts": [workspace, {"name": "tmp", "mountPath": "/tmp"}],
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "runAsNonRoot": True,
-                    "runAsUser": 10001,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-            }
-        ],
-        # kaniko unpacks the base image's filesystem and so runs as root inside its container.
-        "containers": [
-            {
-                "name": "kaniko",
-                "image": build.builder_image,
-                "args": [
-                    "--context=dir:///workspace",
-                    "--dockerfile=/workspace/Dockerfile",
-                    f"--destination={build.repository}:{tag}",
-                    "--snapshot-mode=redo",
-                ],
-                "volumeMounts": kaniko_mounts,
-            }
-        ],
-        "volumes": volumes,
-    }
-    if spec.image.pull_secrets:
-        pod_spec["imagePullSecrets"] = [{"name": s} for s in spec.image.pull_secrets]
-    metadata = child_metadata(owner, name)
+    metadata = child_metadata(owner, build_job_name(owner["metadata"]["name"], tag))
     metadata["annotations"] = {
         GENERATION_ANNOTATION: str(generation),
         "modelops.dev/image": f"{build.repository}:{tag}",
@@ -159,7 +157,7 @@ def build_job(
             # Not the serving pods' labels: the Service and the Deployment must never select a build pod.
             "template": {
                 "metadata": {"labels": build_pod_labels(owner["metadata"]["name"])},
-                "spec": pod_spec,
+                "spec": build_pod_spec(spec, build, models, tag),
             },
         },
     }

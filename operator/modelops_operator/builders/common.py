@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelops_contract import HTTP_PORT
+from modelops_contract import CREDENTIAL_KEYS, HTTP_PORT
 from modelops_operator.resource import GROUP, KIND, VERSION
+from modelops_operator.spec import DeploymentSpec
 
 MANAGED_BY = "modelops-operator"
 OWNER_LABEL = "modelops.dev/deployment"
@@ -56,3 +57,21 @@ def child_metadata(owner: Mapping[str, Any], name: str, version: str | None = No
         "labels": common_labels(meta["name"], version),
         "ownerReferences": [owner_reference(owner)],
     }
+
+
+def credential_env(spec: DeploymentSpec) -> list[dict[str, Any]]:
+    """The registry credentials as environment variables from the spec's Secret (never inline values)."""
+    secret = spec.registry.credentials_secret
+    if not secret:
+        return []
+    return [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+        for key in CREDENTIAL_KEYS
+    ]
+
+
+def pull_secrets(spec: DeploymentSpec) -> dict[str, Any]:
+    """The pod spec's imagePullSecrets entry, when the spec names any."""
+    if not spec.image.pull_secrets:
+        return {}
+    return {"imagePullSecrets": [{"name": s} for s in spec.image.pull_secrets]}

@@ -11,6 +11,8 @@ from modelops_operator.builders.common import (
     SERVICE_PORT,
     child_metadata,
     common_labels,
+    credential_env,
+    pull_secrets,
     selector_labels,
 )
 from modelops_operator.registry import ResolvedModel
@@ -24,16 +26,7 @@ RUN_AS_USER = 10001
 def build_env(spec: DeploymentSpec, models: Mapping[str, ResolvedModel], baked: bool) -> list[dict[str, Any]]:
     """The container environment per the service contract (credentials by secretKeyRef, never inline)."""
     env: list[dict[str, Any]] = [{"name": contract.TRACKING_URI, "value": spec.registry.tracking_uri}]
-    if spec.registry.credentials_secret:
-        env += [
-            {
-                "name": key,
-                "valueFrom": {
-                    "secretKeyRef": {"name": spec.registry.credentials_secret, "key": key, "optional": True}
-                },
-            }
-            for key in contract.CREDENTIAL_KEYS
-        ]
+    env += credential_env(spec)
     # A built image carries its models (and sets these variables itself): the URIs are for pulled images.
     if not baked:
         env += [{"name": contract.MODEL_URI[role], "value": models[role].uri} for role in contract.ROLES]
@@ -66,17 +59,11 @@ def models_annotation(models: Mapping[str, ResolvedModel]) -> str:
     return ",".join(f"{m.name}/{m.version}" for m in models.values())
 
 
-def build_deployment(
-    owner: Mapping[str, Any],
-    spec: DeploymentSpec,
-    models: Mapping[str, ResolvedModel],
-    image: str,
-    baked: bool = False,
+def serving_container(
+    spec: DeploymentSpec, models: Mapping[str, ResolvedModel], image: str, baked: bool
 ) -> dict[str, Any]:
-    """The apps/v1 Deployment; a new model version changes the pod template and so rolls the pods."""
-    name = owner["metadata"]["name"]
-    version = models["predictor"].version
-    container = {
+    """The model server container: probes on the contract's paths, read-only root, no privileges."""
+    return {
         "name": CONTAINER_NAME,
         "image": image,
         "imagePullPolicy": spec.image.pull_policy,
@@ -97,6 +84,12 @@ def build_deployment(
         },
         "volumeMounts": [{"name": "tmp", "mountPath": contract.SCRATCH_DIR}],
     }
+
+
+def pod_template(
+    spec: DeploymentSpec, models: Mapping[str, ResolvedModel], name: str, container: dict[str, Any]
+) -> dict[str, Any]:
+    """The pod template: the user's podMetadata first, then the operator's labels and annotations."""
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -110,29 +103,37 @@ def build_deployment(
         "containers": [container],
         "terminationGracePeriodSeconds": PRE_STOP_SECONDS + 25,
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+        **pull_secrets(spec),
     }
-    if spec.image.pull_secrets:
-        pod_spec["imagePullSecrets"] = [{"name": s} for s in spec.image.pull_secrets]
+    # The operator's selector, recommended labels and own annotations override any key they share with
+    # the user's podMetadata, so the Deployment keeps selecting its pods.
+    annotations = {
+        **dict(spec.pod_metadata.annotations),
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(SERVICE_PORT),
+        "prometheus.io/path": contract.METRICS_PATH,
+        "modelops.dev/models": models_annotation(models),
+    }
+    labels = {**dict(spec.pod_metadata.labels), **common_labels(name, models["predictor"].version)}
+    return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec}
+
+
+def build_deployment(
+    owner: Mapping[str, Any],
+    spec: DeploymentSpec,
+    models: Mapping[str, ResolvedModel],
+    image: str,
+    baked: bool = False,
+) -> dict[str, Any]:
+    """The apps/v1 Deployment; a new model version changes the pod template and so rolls the pods."""
+    name = owner["metadata"]["name"]
+    container = serving_container(spec, models, image, baked)
     deployment_spec: dict[str, Any] = {
         "selector": {"matchLabels": selector_labels(name)},
         "revisionHistoryLimit": 3,
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
         "progressDeadlineSeconds": spec.progress_deadline_seconds,
-        "template": {
-            # The user's podMetadata first: the operator's selector, recommended labels and its own
-            # annotations override any key they share, so the Deployment keeps selecting its pods.
-            "metadata": {
-                "labels": {**dict(spec.pod_metadata.labels), **common_labels(name, version)},
-                "annotations": {
-                    **dict(spec.pod_metadata.annotations),
-                    "prometheus.io/scrape": "true",
-                    "prometheus.io/port": str(SERVICE_PORT),
-                    "prometheus.io/path": contract.METRICS_PATH,
-                    "modelops.dev/models": models_annotation(models),
-                },
-            },
-            "spec": pod_spec,
-        },
+        "template": pod_template(spec, models, name, container),
     }
     # With an HPA the replica count belongs to the autoscaler: leaving it out keeps apply from fighting it.
     if spec.autoscaling is None:
@@ -140,6 +141,6 @@ def build_deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": child_metadata(owner, name, version),
+        "metadata": child_metadata(owner, name, models["predictor"].version),
         "spec": deployment_spec,
     }
