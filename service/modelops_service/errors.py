@@ -59,9 +59,20 @@ class ModelLoadError(ServiceError):
     reason = "ModelLoadError"
 
 
-def error_body(error: ServiceError) -> dict[str, Any]:
-    """The JSON document sent back for an error."""
-    body: dict[str, Any] = {"error": error.reason, "message": error.message}
+class NotFound(ServiceError):
+    """No such model or version on this server (Open Inference Protocol paths)."""
+
+    status_code = 404
+    reason = "NotFound"
+
+
+def error_body(error: ServiceError, v2: bool = False) -> dict[str, Any]:
+    """The JSON document sent back for an error: on /predict {"error": kind, "message": ...}; on /v2 the
+    Open Inference Protocol's error object, whose "error" is the message, with the kind as "reason"."""
+    if v2:
+        body: dict[str, Any] = {"error": error.message, "reason": error.reason}
+    else:
+        body = {"error": error.reason, "message": error.message}
     if error.field is not None:
         body["field"] = error.field
     return body

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelops_service.decoding import Batch, parse_json
-from modelops_service.errors import BadRequest, InvalidInput, PayloadTooLarge, ServiceError
+from modelops_service.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from modelops_service.features import Feature
 
 if TYPE_CHECKING:  # only for annotations: `bentoml serve` imports this module in its own process too,
@@ -48,21 +48,6 @@ NUMPY_DTYPES: dict[str, str] = {
     "FP64": "<f8",
 }
 _DATATYPE_BY_KIND = {"float": "FP64", "integer": "INT64", "boolean": "BOOL"}
-
-
-class NotFound(ServiceError):
-    """No such model or version on this server."""
-
-    status_code = 404
-    reason = "NotFound"
-
-
-def error_body(error: ServiceError) -> dict[str, Any]:
-    """The protocol's error object: {"error": message}, plus the service's error kind and field."""
-    body: dict[str, Any] = {"error": error.message, "reason": error.reason}
-    if error.field is not None:
-        body["field"] = error.field
-    return body
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from modelops_service.features import Feature, feature_names, features_from_sche
 from modelops_service.predictor import Predictor
 from modelops_service.settings import Settings
 
-ROLES = ("predictor", "drift", "outlier")
+ROLES = contract.ROLES
 # Names of the models inside a bento's model store (the bake CLI imports them under these names).
 BENTO_MODEL_NAMES = {
     "predictor": "modelops-predictor",

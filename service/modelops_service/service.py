@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import bentoml
 from fastapi import FastAPI, Request
@@ -45,11 +46,36 @@ async def current_service() -> Any:
 app.dependency_overrides[bentoml.get_current_service] = current_service
 
 
-def error_response(error: ServiceError, request_id: str | None = None, v2: bool = False) -> JSONResponse:
-    """The one mapping from service errors to HTTP responses (on /v2, the protocol's error object)."""
+T = TypeVar("T")
+
+
+@app.exception_handler(ServiceError)
+async def error_response(request: Request, error: ServiceError) -> JSONResponse:
+    """The one mapping from service errors to HTTP responses (on /v2, the protocol's error object), with
+    the request id the route chose (request.state.request_id) when it chose one."""
+    request_id = getattr(request.state, "request_id", None)
     headers = {"X-Request-ID": request_id} if request_id else None
-    body = oip.error_body(error) if v2 else error_body(error)
+    body = error_body(error, v2=request.url.path.startswith("/v2"))
     return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
+def request_id_of(request: Request, chosen: str | None = None) -> str:
+    """The request's id (its X-Request-ID, else `chosen`, else a new one), kept for error_response."""
+    request_id: str = request.headers.get("x-request-id") or chosen or uuid.uuid4().hex
+    request.state.request_id = request_id
+    return request_id
+
+
+def guarded(request_id: str, work: Callable[[], T]) -> T:
+    """Run a request's work; an unexpected exception (a bug) is logged with its traceback and answered
+    as InternalError with the request id, never as a bare 500."""
+    try:
+        return work()
+    except ServiceError:
+        raise
+    except Exception as e:
+        logger.exception("unexpected error answering request %s", request_id)
+        raise InternalError(f"unexpected error; request id {request_id}") from e
 
 
 def package_version() -> str:
@@ -140,19 +166,14 @@ class ModelService:
     )
     async def predict(self, request: Request) -> Response:
         """Predicted class and probability per record, plus drift (request and window) and outliers."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        try:
-            if self.pipeline is None:
-                raise self._not_ready()
-            body = await read_body(request, self.settings.max_body_bytes)
-            # CPU work runs inline: each worker serves one request at a time anyway (one OpenMP thread),
-            # and skipping the thread hop saves more than it costs.
-            result = self.pipeline.run(body, request_id)
-        except ServiceError as e:
-            return error_response(e, request_id)
-        except Exception:
-            logger.exception("unexpected error answering /predict request %s", request_id)
-            return error_response(InternalError(f"unexpected error; request id {request_id}"), request_id)
+        request_id = request_id_of(request)
+        pipeline = self.pipeline
+        if pipeline is None:
+            raise self._not_ready()
+        body = await read_body(request, self.settings.max_body_bytes)
+        # CPU work runs inline: each worker serves one request at a time anyway (one OpenMP thread),
+        # and skipping the thread hop saves more than it costs.
+        result = guarded(request_id, lambda: pipeline.run(body, request_id))
         return Response(result, media_type="application/json", headers={"X-Request-ID": request_id})
 
     # ------------------------------------------------------------------ Open Inference Protocol V2 (REST)
@@ -176,16 +197,13 @@ class ModelService:
     @app.get("/v2/health/ready", summary="Open Inference Protocol: readiness (the models are loaded)")
     async def v2_ready(self) -> JSONResponse:
         if self.pipeline is None:
-            return error_response(self._not_ready(), v2=True)
+            raise self._not_ready()
         return JSONResponse({"ready": True})
 
     @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata")
     @app.get("/v2/models/{name}/versions/{version}", summary="Open Inference Protocol: model metadata")
     async def v2_model(self, name: str, version: str | None = None) -> JSONResponse:
-        try:
-            pipeline, model = self._served(name, version)
-        except ServiceError as e:
-            return error_response(e, v2=True)
+        pipeline, model = self._served(name, version)
         predictor = pipeline.models.predictor
         return JSONResponse(
             oip.model_metadata(model, pipeline.models.features, predictor.classes, predictor.has_probability)
@@ -194,36 +212,30 @@ class ModelService:
     @app.get("/v2/models/{name}/ready", summary="Open Inference Protocol: model readiness")
     @app.get("/v2/models/{name}/versions/{version}/ready", summary="Open Inference Protocol: model readiness")
     async def v2_model_ready(self, name: str, version: str | None = None) -> JSONResponse:
-        try:
-            _, model = self._served(name, version)
-        except ServiceError as e:
-            return error_response(e, v2=True)
+        _, model = self._served(name, version)
         return JSONResponse({"name": model.name, "ready": True})
 
     @app.post("/v2/models/{name}/infer", summary="Open Inference Protocol: inference")
     @app.post("/v2/models/{name}/versions/{version}/infer", summary="Open Inference Protocol: inference")
     async def v2_infer(self, request: Request, name: str, version: str | None = None) -> Response:
         """The same predictions, monitoring, log events and metrics as /predict, in the protocol's shapes."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        try:
-            pipeline, model = self._served(name, version)
-            body = await read_body(request, self.settings.max_body_bytes)
-            infer = oip.decode_infer_request(
+        request_id = request_id_of(request)
+        pipeline, model = self._served(name, version)
+        body = await read_body(request, self.settings.max_body_bytes)
+
+        def infer() -> oip.EncodedInferResponse:
+            decoded = oip.decode_infer_request(
                 body, request.headers.get(oip.HEADER_LENGTH), pipeline.models.features, self.settings.max_rows
             )
-            if infer.request_id and "x-request-id" not in request.headers:
-                request_id = infer.request_id
-            outcome = pipeline.process(infer.batch, request_id)
-            encoded = oip.encode_infer_response(
-                model, infer, request_id, outcome.predictions, outcome.monitoring, outcome.response.monitoring
+            # The header's id first, then the body's, then the one chosen above.
+            chosen = request_id_of(request, decoded.request_id or request_id)
+            outcome = pipeline.process(decoded.batch, chosen)
+            return oip.encode_infer_response(
+                model, decoded, chosen, outcome.predictions, outcome.monitoring, outcome.response.monitoring
             )
-        except ServiceError as e:
-            return error_response(e, request_id, v2=True)
-        except Exception:
-            logger.exception("unexpected error answering /v2 infer request %s", request_id)
-            return error_response(
-                InternalError(f"unexpected error; request id {request_id}"), request_id, v2=True
-            )
+
+        encoded = guarded(request_id, infer)
+        request_id = request.state.request_id
         headers = {"X-Request-ID": request_id}
         if encoded.header_length is None:
             return Response(encoded.body, media_type="application/json", headers=headers)

@@ -20,6 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from mlflow import MlflowClient
 
+from modelops_contract import ROLES
 from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_support.local_operator import LocalOperator
 from tests.fixtures.cluster import wait_for
@@ -28,7 +29,6 @@ pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-ROLES = ("predictor", "drift", "outlier")
 READY_TIMEOUT = 90.0
 ALIAS_POLL_SECONDS = 2  # the operator's MODELOPS_ALIAS_POLL_SECONDS in these tests (default 60)
 

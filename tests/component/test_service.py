@@ -143,7 +143,6 @@ def test_shifted_batch_flags_window_drift(prediction_service: LocalService, wine
     assert window["drift"]["p_value"]["alcohol"] < 1e-6
 
 
-ROLES = ("predictor", "drift", "outlier")
 GOOD = {name: 1.0 for name in FEATURES} | {"is_red": 1}
 
 

@@ -17,6 +17,7 @@ import kopf
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from modelops_contract import ROLES
 from modelops_operator.handlers import kopf_error
 from modelops_operator.kube import KubeError, classify
 from modelops_operator.reconciler import reconcile
@@ -25,7 +26,6 @@ from modelops_operator.steps import Outcome
 
 NS, NAME = "ml", "wine"
 SETTINGS = OperatorSettings()
-ROLES = ("predictor", "drift", "outlier")
 
 
 def refusal(status: int, message: str, kind: str = "Deployment", method: str = "PATCH") -> KubeError:

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
+from modelops_contract import ROLES
 from modelops_support.local_operator import kubectl
 
-ROLES = ("predictor", "drift", "outlier")
 READY_TIMEOUT_S = 300.0
 SERVICE_IMAGE = "modelops/modelops-service:0.1.0"
 IMAGE_BUILD = Path(__file__).resolve().parents[3] / "tools" / "image" / "build.sh"
