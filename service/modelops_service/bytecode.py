@@ -48,7 +48,7 @@ ENTRY_MODULES: tuple[str, ...] = (
     "modelops_service.service",
     "modelops_service.metrics",
     "modelops_service.pipeline",
-    "modelops_service.registry",
+    "modelops_service.model_loader",
     "modelops_detectors.saved",
     "mlflow.artifacts",
     "mlflow.sklearn",

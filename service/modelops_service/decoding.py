@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,9 @@ import numpy as np
 
 from modelops_service.errors import BadRequest, InvalidInput, PayloadTooLarge
 from modelops_service.features import Feature
+
+# What a value of each feature kind must be, as the error messages of tensor inputs say it.
+EXPECTED_IN_TENSORS = {"float": "a finite number", "integer": "an integer", "boolean": "true/false or 0/1"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,24 @@ def parse_json(body: bytes) -> Any:
         ) from e
     except RecursionError as e:  # thousands of nested [ or {: the parser's stack, not the input's meaning
         raise BadRequest("the request body is nested too deeply: expected a JSON list of flat records") from e
+
+
+def check_columns(matrix: np.ndarray, features: Sequence[Feature]) -> None:
+    """check_value's rule for a whole matrix (tensor inputs of /v2): finite values (NaN only for features
+    a record may omit), integral where the feature is an integer or a boolean, 0 or 1 for booleans."""
+    for column, feature in enumerate(features):
+        values = matrix[:, column]
+        missing = np.isnan(values)
+        bad = np.isinf(values) | (missing if feature.required else np.zeros_like(missing))
+        if feature.kind in ("integer", "boolean"):
+            bad |= ~missing & (values != np.round(values))
+        if feature.kind == "boolean":
+            bad |= ~missing & (values != 0) & (values != 1)
+        if bad.any():
+            row = int(np.argmax(bad))
+            expected = EXPECTED_IN_TENSORS[feature.kind]
+            message = f"input {feature.name!r}, row {row}: expected {expected}, got {values[row]!r}"
+            raise InvalidInput(message, field=feature.name)
 
 
 def check_value(value: Any, feature: Feature, where: str) -> float:

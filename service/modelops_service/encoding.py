@@ -9,18 +9,6 @@ from modelops_service.monitoring import Monitoring
 from modelops_service.predictor import Predictions
 
 
-def monitoring_json(monitoring: Monitoring) -> str:
-    """to_json(monitoring.as_dict()), with each drift report's JSON encoded once: the window's report is
-    in every response until the next window test (the Monitor encodes it in its background thread)."""
-    window = monitoring.window
-    window_drift = "null" if window.drift is None else window.drift.json
-    return (
-        f'{{"drift":{monitoring.drift.json},'
-        f'"window":{{"rows":{window.rows},"size":{window.size},"min_rows":{window.min_rows},'
-        f'"drift":{window_drift}}},"outliers":{to_json(monitoring.outliers.as_dict())}}}'
-    )
-
-
 @dataclass(frozen=True)
 class EncodedResponse:
     """The response body plus its predictions and monitoring parts as JSON text."""
@@ -38,7 +26,7 @@ def encode_response(
 ) -> EncodedResponse:
     """{request_id, predictions (per record), monitoring (null when off), model_versions} as JSON bytes."""
     predictions_json = RawJSON(to_json(predictions.as_records()))
-    monitoring_text = RawJSON("null" if monitoring is None else monitoring_json(monitoring))
+    monitoring_text = RawJSON("null" if monitoring is None else monitoring.json())
     body = (
         f'{{"request_id":{to_json(request_id)},"predictions":{predictions_json},'
         f'"monitoring":{monitoring_text},"model_versions":{to_json(model_versions)}}}'

@@ -1,7 +1,8 @@
 """Structured log events, one line each on stdout: `<UTC ISO time> <service> INFO - <JSON>`.
 
 The Log Analytics query splits a line on 'INFO -' and reads `monitoring.drift.p_value` from the JSON
-after it; `parse_drift_p_values` applies exactly that parsing and is tested on captured lines."""
+after it; modelops_drift.logs applies exactly that parsing (to local logs too) and the tests read
+captured lines with it."""
 
 from __future__ import annotations
 
@@ -51,31 +52,6 @@ def format_line(event: dict[str, Any]) -> str:
     if raw:
         document = document[:-1] + raw + "}"
     return f"{event['timestamp']} {event['service_name']} INFO - {document}"
-
-
-def parse_drift_p_values(line: str) -> dict[str, float] | None:
-    """What the KQL yields for a line: split on 'INFO -', parse part 1 as JSON, take monitoring.drift.p_value.
-
-    Returns None where KQL's parse_json/property access gives null (no JSON, or no such path).
-    """
-    parts = line.split("INFO -")
-    if len(parts) < 2:
-        return None
-    try:
-        document = json.loads(parts[1])
-    except json.JSONDecodeError:
-        return None
-    value: Any = document
-    for key in ("monitoring", "drift", "p_value"):
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value if isinstance(value, dict) else None
-
-
-def matches_query_filter(line: str, service_name: str) -> bool:
-    """The query's `where LogEntry has '<service>' and LogEntry has 'monitoring_metrics'` (as substrings)."""
-    return service_name in line and MONITORING_METRICS in line
 
 
 class EventLog:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from modelops_service.drift import DriftReport, TabularDriftTest
+from modelops_service.jsontext import RawJSON, object_json
 from modelops_service.outliers import IsolationForestTest, OutlierReport
 from modelops_service.settings import DriftSettings
 from modelops_service.window import SlidingWindow
@@ -124,13 +125,13 @@ class WindowState:
     drift: DriftReport | None
     tested_rows: int  # rows the window had received when the reported test took its snapshot
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "rows": self.rows,
-            "size": self.size,
-            "min_rows": self.min_rows,
-            "drift": None if self.drift is None else self.drift.as_dict(),
-        }
+    def as_dict(self, encoded: bool = False) -> dict[str, object]:
+        """The `window` object; `encoded` puts the drift report's JSON (encoded once) in its place."""
+        if self.drift is None:
+            drift: object = None
+        else:
+            drift = RawJSON(self.drift.json) if encoded else self.drift.as_dict()
+        return {"rows": self.rows, "size": self.size, "min_rows": self.min_rows, "drift": drift}
 
 
 @dataclass(frozen=True)
@@ -141,13 +142,20 @@ class Monitoring:
     window: WindowState
     outliers: OutlierReport
 
-    def as_dict(self) -> dict[str, object]:
-        """The `monitoring` object of responses and monitoring_metrics log events."""
+    def as_dict(self, encoded: bool = False) -> dict[str, object]:
+        """The `monitoring` object of responses and monitoring_metrics log events; `encoded` puts the
+        drift reports' JSON (encoded once: the window's is in every response until its next test) in
+        their places, for object_json."""
+        window = RawJSON(object_json(self.window.as_dict(encoded=True))) if encoded else self.window.as_dict()
         return {
-            "drift": self.drift.as_dict(),
-            "window": self.window.as_dict(),
+            "drift": RawJSON(self.drift.json) if encoded else self.drift.as_dict(),
+            "window": window,
             "outliers": self.outliers.as_dict(),
         }
+
+    def json(self) -> str:
+        """to_json(self.as_dict()), with each drift report's JSON encoded once."""
+        return object_json(self.as_dict(encoded=True))
 
 
 class Monitor:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelops_service.decoding import Batch, parse_json
+from modelops_service.decoding import Batch, check_columns, parse_json
 from modelops_service.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
 from modelops_service.features import Feature
 
@@ -287,7 +287,7 @@ def _matrix(tensors: list[_Tensor], features: Sequence[Feature], max_rows: int) 
         for column, name in enumerate(names):
             if name in by_name:
                 matrix[:, column] = by_name[name].values
-    _check_values(matrix, features)
+    check_columns(matrix, features)
     return matrix
 
 
@@ -296,26 +296,6 @@ def _check_rows(rows: int, max_rows: int) -> None:
         raise InvalidInput("the inputs have no rows: send at least one", field="inputs")
     if rows > max_rows:
         raise PayloadTooLarge(f"too many rows: {rows} sent, at most {max_rows} accepted per request")
-
-
-def _check_values(matrix: np.ndarray, features: Sequence[Feature]) -> None:
-    """Finite values (NaN only for features a record may omit), integral where the feature is an integer
-    or a boolean, 0 or 1 for booleans."""
-    for column, feature in enumerate(features):
-        values = matrix[:, column]
-        missing = np.isnan(values)
-        bad = np.isinf(values) | (missing if feature.required else np.zeros_like(missing))
-        if feature.kind in ("integer", "boolean"):
-            bad |= ~missing & (values != np.round(values))
-        if feature.kind == "boolean":
-            bad |= ~missing & (values != 0) & (values != 1)
-        if bad.any():
-            row = int(np.argmax(bad))
-            expected = {"float": "a finite number", "integer": "an integer", "boolean": "true/false or 0/1"}
-            raise InvalidInput(
-                f"input {feature.name!r}, row {row}: expected {expected[feature.kind]}, got {values[row]!r}",
-                field=feature.name,
-            )
 
 
 def _batch(matrix: np.ndarray, features: Sequence[Feature]) -> Batch:

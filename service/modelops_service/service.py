@@ -125,7 +125,7 @@ class ModelService:
     def _load(self) -> bool:
         from modelops_service.metrics import MonitoringMetrics
         from modelops_service.pipeline import PredictionPipeline
-        from modelops_service.registry import load_models
+        from modelops_service.model_loader import load_models
 
         try:
             models = load_models(self.settings)

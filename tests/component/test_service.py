@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelops_service.events import matches_query_filter, parse_drift_p_values
+from modelops_drift.logs import parse_line
 from modelops_service.settings import DEFAULT_SERVICE_NAME
 from modelops_support.local_service import LocalService
 from tests.fixtures.data import FEATURES, shifted, wine_records
@@ -182,9 +182,9 @@ def test_log_lines_satisfy_the_query(prediction_service: LocalService, example_r
     assert types == {"input_data", "monitoring_metrics", "output_data"}
     # The service logs under its configured name (MODELOPS_SERVICE_NAME; here its default): the query
     # filters on that name, as the proof of concept's query does on WineQualityService.
-    queried = [line for line in lines if matches_query_filter(line, DEFAULT_SERVICE_NAME)]
+    queried = [line for line in lines if parse_line(line, DEFAULT_SERVICE_NAME) is not None]
     assert len(queried) == 1
-    p_values = parse_drift_p_values(queried[0])
+    p_values = parse_line(queried[0], DEFAULT_SERVICE_NAME).p_values
     assert p_values == body["monitoring"]["drift"]["p_value"]
     assert all(isinstance(p, float) and 0 <= p <= 1 for p in p_values.values())
     assert re.match(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from modelops_service.registry import LABEL_FILE
+from modelops_service.model_loader import LABEL_FILE
 from modelops_support.local_service import LocalService
 
 pytestmark = pytest.mark.component

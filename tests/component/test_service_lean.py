@@ -38,7 +38,7 @@ for name in {blocked!r}:
     sys.modules[name] = None  # import raises ImportError (torch and tensorflow stay as they are: scipy
                               # looks them up in sys.modules and they are not installed anyway)
 from modelops_service.pipeline import PredictionPipeline
-from modelops_service.registry import load_models
+from modelops_service.model_loader import load_models
 from modelops_service.settings import load_settings
 from modelops_service.decoding import decode_body
 

@@ -207,12 +207,6 @@ def test_lines_written_by_the_service_parse_as_the_service_and_the_query_agree()
     assert len(points) == 1
     assert points[0].timestamp == T0
     assert points[0].p_values == p_values
-    # Two readings of the KQL's parsing, the service's and this package's, agree line by line.
-    for text in lines:
-        point = parse_line(text)
-        assert (point.p_values if point else None) == (
-            events.parse_drift_p_values(text) if "monitoring_metrics" in text else None
-        )
 
 
 def test_window_drift_is_read_from_the_window_once_it_is_full() -> None:

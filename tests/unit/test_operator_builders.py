@@ -21,7 +21,7 @@ from modelops_operator.builders.ingress import build_ingress, ingress_url
 from modelops_operator.builders.service import build_service, service_url
 from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import Build, parse_spec
-from modelops_service.registry import LABEL_FILE
+from modelops_service.model_loader import LABEL_FILE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 OWNER = {"metadata": {"name": "wine", "namespace": "ml", "uid": "u-1", "generation": 3}}

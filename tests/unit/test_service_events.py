@@ -6,13 +6,12 @@ import io
 import json
 from datetime import UTC, datetime
 
+from modelops_drift.logs import parse_line
 from modelops_service.events import (
     MONITORING_METRICS,
     EventLog,
     build_event,
     format_line,
-    matches_query_filter,
-    parse_drift_p_values,
     utc_timestamp,
 )
 from modelops_service.jsontext import RawJSON
@@ -37,16 +36,16 @@ def test_monitoring_line_parses_like_the_query() -> None:
     line = format_line(event)
     assert line.startswith("2026-01-02T03:04:05.000006Z WineQualityService INFO - {")
     assert "\n" not in line
-    assert matches_query_filter(line, "WineQualityService")
-    assert parse_drift_p_values(line) == p_value
+    point = parse_line(line, "WineQualityService")  # the query's filter and parsing (modelops_drift)
+    assert point is not None
+    assert point.p_values == p_value
     assert json.loads(line.split("INFO -")[1])["request_id"] == "r1"
 
 
 def test_other_lines_give_null() -> None:
-    assert parse_drift_p_values("2026-01-01 [INFO] [cli] Starting production HTTP BentoServer") is None
+    assert parse_line("2026-01-01 [INFO] [cli] Starting production HTTP BentoServer") is None
     event = build_event("output_data", "S", "r", VERSIONS, utc_timestamp(), outputs=[])
-    assert parse_drift_p_values(format_line(event)) is None
-    assert not matches_query_filter(format_line(event), "S")
+    assert parse_line(format_line(event), "S") is None
 
 
 def test_timestamp_is_utc_iso() -> None:
@@ -66,5 +65,7 @@ def test_raw_json_fields_are_spliced_in_unchanged() -> None:
     raw = RawJSON('{"drift":{"p_value":{"a":0.5}}}')
     event = build_event(MONITORING_METRICS, "S", "r", VERSIONS, utc_timestamp(), monitoring=raw)
     line = format_line(event)
-    assert parse_drift_p_values(line) == {"a": 0.5}
+    point = parse_line(line, "S")
+    assert point is not None
+    assert point.p_values == {"a": 0.5}
     assert json.loads(line.split("INFO -")[1])["type"] == MONITORING_METRICS

@@ -12,7 +12,7 @@ from mlflow.models import infer_signature
 from modelops_service.bake import build_bentofile
 from modelops_service.errors import ModelLoadError
 from modelops_service.features import Feature, features_from_schema
-from modelops_service.registry import ModelRef, parse_models_uri
+from modelops_service.model_loader import ModelRef, parse_models_uri
 from modelops_service.settings import DEFAULT_SERVICE_NAME, load_settings
 from modelops_service.window import SlidingWindow
 
@@ -162,7 +162,6 @@ def test_monitoring_json_is_the_text_of_monitoring_as_dict(window_tested: bool) 
     """The monitoring object is assembled from drift reports encoded once; the text is exactly what
     encoding the whole dict gives (order, separators, floats), with or without a window report."""
     from modelops_service.drift import DriftReport
-    from modelops_service.encoding import monitoring_json
     from modelops_service.jsontext import to_json
     from modelops_service.monitoring import Monitoring, WindowState
     from modelops_service.outliers import OutlierReport
@@ -179,8 +178,8 @@ def test_monitoring_json_is_the_text_of_monitoring_as_dict(window_tested: bool) 
     window = report([0.01, 0.2, 0.3], [0.3, 0.1, 1 / 3], [True, False, False], 500)
     state = WindowState(500, 500, 100, window if window_tested else None, 480)
     monitoring = Monitoring(drift, state, OutlierReport(0.3, [False, True], [0.1, 0.4]))
-    assert monitoring_json(monitoring) == to_json(monitoring.as_dict())
-    assert monitoring_json(monitoring) == monitoring_json(monitoring)  # the cached text stays the same
+    assert monitoring.json() == to_json(monitoring.as_dict())
+    assert monitoring.json() == monitoring.json()  # the cached text stays the same
 
 
 def test_endpoints_get_the_service_instance_without_a_thread_hop() -> None:
