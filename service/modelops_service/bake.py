@@ -56,7 +56,12 @@ def import_models(uris: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
     """Import each role's registry model into the bento store; returns the tags and '<name>/<version>'."""
     import bentoml
 
-    from modelops_service.model_loader import BENTO_MODEL_NAMES, REGISTRY_LABEL, parse_models_uri, resolve_version
+    from modelops_service.model_loader import (
+        BENTO_MODEL_NAMES,
+        REGISTRY_LABEL,
+        parse_models_uri,
+        resolve_version,
+    )
 
     tags, versions = [], {}
     for role, uri in uris.items():

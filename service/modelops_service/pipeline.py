@@ -15,9 +15,9 @@ from modelops_service.events import (
     utc_timestamp,
 )
 from modelops_service.metrics import MonitoringMetrics
+from modelops_service.model_loader import LoadedModels
 from modelops_service.monitoring import Monitor, Monitoring, build_drift_test, build_outlier_test
 from modelops_service.predictor import Predictions
-from modelops_service.model_loader import LoadedModels
 from modelops_service.settings import Settings
 
 

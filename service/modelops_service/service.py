@@ -124,8 +124,8 @@ class ModelService:
 
     def _load(self) -> bool:
         from modelops_service.metrics import MonitoringMetrics
-        from modelops_service.pipeline import PredictionPipeline
         from modelops_service.model_loader import load_models
+        from modelops_service.pipeline import PredictionPipeline
 
         try:
             models = load_models(self.settings)

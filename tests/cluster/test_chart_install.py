@@ -19,8 +19,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
-from modelops_cluster import Cluster, wait_for
+from modelops_cluster import Cluster
 from modelops_support.ports import free_port
+from modelops_support.waiting import wait_for
 from tests.helm_chart import CHART, REPO_ROOT, build_helm, find, render, run_helm
 
 pytestmark = pytest.mark.cluster

@@ -12,7 +12,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from modelops_cluster import Cluster, LocalCluster, wait_for
+from modelops_cluster import Cluster, LocalCluster
+from modelops_support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
 

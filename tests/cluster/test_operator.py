@@ -7,9 +7,9 @@ exactly as on a real cluster, without containers.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 from modelops_contract import ROLES
 from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_support.local_operator import LocalOperator
-from tests.fixtures.cluster import wait_for
+from modelops_support.waiting import observe, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -326,17 +326,15 @@ def test_moved_alias_is_followed_without_a_spec_change(
         return bool(pods.items) and all(p.metadata.name in drift.get("message", "") for p in pods.items)
 
     wait_for(drift_names_the_new_pods, 30, 0.5, "status.drift about the new pods")
-    before = (get_mdep(api, namespace, name)["metadata"]["resourceVersion"], dep.metadata.generation)
-    window_end = time.monotonic() + 5 * ALIAS_POLL_SECONDS + 2
-    changes = 0
-    while time.monotonic() < window_end:
-        now = (
+    seen = observe(
+        lambda: (
             get_mdep(api, namespace, name)["metadata"]["resourceVersion"],
             apps.read_namespaced_deployment(name, namespace).metadata.generation,
-        )
-        changes += now != before
-        before = now
-        time.sleep(1)  # sampling interval of the observation window, not a wait for a condition
+        ),
+        5 * ALIAS_POLL_SECONDS + 2,
+    )
+    changes = sum(a != b for a, b in itertools.pairwise(seen))
+    assert seen[0][1] == dep.metadata.generation
     assert changes == 0
 
 
@@ -433,14 +431,11 @@ def test_unknown_version_is_stalled_and_stays_calm(
     events_before = len(
         core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
     )
-    window_end = time.monotonic() + 20
-    writes = 0
-    while time.monotonic() < window_end:
-        current = get_mdep(api, namespace, name)["metadata"]["resourceVersion"]
-        if current != version_before:
-            writes += 1
-            version_before = current
-        time.sleep(1)  # sampling interval of the observation window, not a wait for a condition
+    versions = [
+        version_before,
+        *observe(lambda: get_mdep(api, namespace, name)["metadata"]["resourceVersion"], 20),
+    ]
+    writes = sum(a != b for a, b in itertools.pairwise(versions))
     events_after = len(
         core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
     )

@@ -8,7 +8,6 @@ EndpointSlices (one scrape per ready pod), the numbers from the service's own /m
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,9 @@ from modelops_operator.kube import Kube
 from modelops_operator.settings import DEFAULT_METRICS_URL
 from modelops_support.local_operator import LocalOperator
 from modelops_support.local_service import LocalService
+from modelops_support.waiting import observe, wait_for
 from tests.cluster.test_chart_install import service_account_kubeconfig
 from tests.cluster.test_operator import get_mdep, kubectl, manifest, new_versions, wait_condition
-from tests.fixtures.cluster import wait_for
 from tests.fixtures.data import shifted, wine_records
 from tests.fixtures.service import WINDOW_ENV, start_service
 
@@ -121,11 +120,11 @@ def test_window_drift_in_the_pods_shows_in_status_column_and_event(
         assert "alcohol" in events[0].message
 
         # At rest (no requests), polling writes nothing: the resource version stays put.
-        versions = set()
-        window_end = time.monotonic() + 5 * POLL_SECONDS
-        while time.monotonic() < window_end:
-            versions.add(get_mdep(api, namespace, name)["metadata"]["resourceVersion"])
-            time.sleep(0.5)  # sampling interval of the observation window, not a wait for a condition
+        versions = set(
+            observe(
+                lambda: get_mdep(api, namespace, name)["metadata"]["resourceVersion"], 5 * POLL_SECONDS, 0.5
+            )
+        )
         assert len(versions) == 1
 
         # A service that stops answering: Unknown, naming the pods.

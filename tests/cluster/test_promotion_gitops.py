@@ -33,8 +33,8 @@ from modelops_support.gitops import (
 from modelops_support.local_argocd import NAMESPACE, LocalArgoCD, LocalGitServer
 from modelops_support.local_operator import LocalOperator
 from modelops_support.local_service import LocalService
+from modelops_support.waiting import observe, wait_for
 from tests.cluster.test_operator import get_mdep, kubectl, new_versions
-from tests.fixtures.cluster import wait_for
 from tests.fixtures.data import shifted, wine_records
 from tests.fixtures.service import WINDOW_ENV, start_service
 
@@ -216,8 +216,9 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
         0.3,
         "soak held by drift",
     )
-    time.sleep(SOAK_SECONDS + 2)  # longer than the soak: still no record while the windows drift
-    assert pipeline.record(v1["predictor"]) is None
+    # Longer than the soak: still no record while the windows drift.
+    records = observe(lambda: pipeline.record(v1["predictor"]), SOAK_SECONDS + 2)
+    assert all(record is None for record in records)
     assert pipeline.condition("staging", "Verified")["reason"] == "DriftDuringSoak"
     clean_from = time.time()
     predict(drift_service, wine_records(wine_data_dir, 200, seed=42))  # the window is clean again
@@ -278,8 +279,9 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
         ("outlier", "wine_quality_outliers"),
     ):
         registry.set_model_version_tag(name, v2[role], TAG, json.dumps(record))
-    time.sleep(3 * 2 + 1)  # three gate polls
-    assert pipeline.condition("production", "PromotionAllowed")["reason"] == "AwaitingVerification"
+    # Three gate polls (every 2 s): the gate stays shut all along.
+    reasons = observe(lambda: pipeline.condition("production", "PromotionAllowed")["reason"], 3 * 2 + 1)
+    assert set(reasons) == {"AwaitingVerification"}
     assert pipeline.served_predictor("production") == f"models:/wine_quality/{v1['predictor']}"
     assert {
         p.metadata.name for p in client.CoreV1Api(pipeline.api).list_namespaced_pod(namespace).items

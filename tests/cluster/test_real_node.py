@@ -25,8 +25,8 @@ from modelops_cluster import LocalCluster
 from modelops_drift.logs import parse_line
 from modelops_support.local_operator import LocalOperator, kubectl
 from modelops_support.mlflow_server import LocalMlflowServer
+from modelops_support.waiting import wait_for
 from tests.cluster.test_operator import condition, get_mdep, manifest, new_versions, wait_condition
-from tests.fixtures.cluster import wait_for
 from tests.fixtures.data import shifted, wine_records
 
 pytestmark = pytest.mark.cluster
@@ -224,7 +224,7 @@ def test_a_new_version_rolls_out_under_load_without_a_failed_request(scenario: S
                         {"updated": status.updated_replicas or 0, "available": status.available_replicas or 0}
                     )
                     return
-                time.sleep(0.2)
+                stop.wait(0.2)
 
     threads = [threading.Thread(target=load), threading.Thread(target=watch_alias)]
     for t in threads:

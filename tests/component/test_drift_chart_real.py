@@ -6,7 +6,6 @@ happened: alcohol above the threshold before it, below after it; the picture is 
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from matplotlib.image import imread
 
 from modelops_drift.cli import main
 from modelops_drift.logs import read_points
+from modelops_support.waiting import wait_for
 from tests.fixtures.data import shifted, wine_records
 from tests.fixtures.service import WINDOW_ENV, start_service
 
@@ -33,8 +33,9 @@ def service_log(service_models: dict[str, str], tmp_path: Path, wine_data_dir: P
                 records = wine_records(wine_data_dir, ROWS, seed=seed + batch)
                 if phase == "shifted":
                     records = shifted(records, "alcohol", 3.0)
-                httpx.post(url, json=records, timeout=60).raise_for_status()
-        time.sleep(1.0)  # the last lines reach the log file
+                answer = httpx.post(url, json=records, timeout=60).raise_for_status()
+        last = answer.json()["request_id"]
+        wait_for(lambda: last in service.log_text(), 10, 0.1, "the last request's lines in the log")
         yield service.log_path
     finally:
         service.close()

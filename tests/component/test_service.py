@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pytest
 from modelops_drift.logs import parse_line
 from modelops_service.settings import DEFAULT_SERVICE_NAME
 from modelops_support.local_service import LocalService
+from modelops_support.waiting import WaitTimeout, wait_for
 from tests.fixtures.data import FEATURES, shifted, wine_records
 from tests.fixtures.service import start_service
 
@@ -37,13 +38,15 @@ def post(service: LocalService, payload: Any = None, content: bytes | None = Non
 
 def wait_for_log(service: LocalService, pattern: str, timeout: float = 20.0) -> list[str]:
     """Log lines containing `pattern`, polling until at least one shows up."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = [line for line in service.log_text().splitlines() if pattern in line]
-        if lines:
-            return lines
-        time.sleep(0.1)
-    raise AssertionError(f"no log line with {pattern!r} after {timeout}s:\n{service.log_tail()}")
+    try:
+        return wait_for(
+            lambda: [line for line in service.log_text().splitlines() if pattern in line],
+            timeout,
+            0.1,
+            f"a log line with {pattern!r}",
+        )
+    except WaitTimeout as e:
+        raise AssertionError(f"{e}:\n{service.log_tail()}") from e
 
 
 def test_example_request(prediction_service: LocalService, example_records: list[dict], trained_models: dict):
@@ -118,12 +121,15 @@ def latest_window(
 ) -> dict:
     """The window in the answers to `records`, sent again until `done(window)`: the window test runs in the
     background, so a response carries the latest finished test, which may predate the request's rows."""
-    deadline = time.monotonic() + timeout
-    while True:
-        window = post(service, records).json()["monitoring"]["window"]
-        if done(window) or time.monotonic() > deadline:
-            return window
-        time.sleep(0.05)
+    windows: list[dict] = []
+
+    def answered() -> bool:
+        windows.append(post(service, records).json()["monitoring"]["window"])
+        return done(windows[-1])
+
+    with contextlib.suppress(WaitTimeout):  # the caller asserts on the last window seen
+        wait_for(answered, timeout, 0.05, "the window test")
+    return windows[-1]
 
 
 def test_shifted_batch_flags_window_drift(prediction_service: LocalService, wine_data_dir: Path) -> None:
@@ -258,10 +264,7 @@ def test_not_ready_until_models_load(service_models: dict[str, str], tmp_path: P
     )
     service.start(wait_ready=False)
     try:
-        deadline = time.monotonic() + 120
-        while service.probe("/livez") != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert service.probe("/livez") == 200
+        wait_for(lambda: service.probe("/livez") == 200, 120, 0.2, "the service's /livez")
         wait_for_log(service, "model loading failed", timeout=120)
         assert service.probe("/readyz") == 503
         response = httpx.post(f"{service.url}/predict", json=[GOOD], timeout=10)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelops_cluster.waiting import wait_for
 from modelops_support.process import Component, ComponentExited
+from modelops_support.waiting import wait_for
 
 # A child that announces itself, then waits; with IGNORE_TERM it shrugs off SIGTERM.
 CHILD = """

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from modelops_cluster.waiting import WaitTimeout, wait_for
+from modelops_support.waiting import WaitTimeout, wait_for
 
 
 def test_returns_the_first_truthy_value() -> None:

@@ -10,7 +10,7 @@ from modelops_cluster.cluster import (
     new_api_client,
     uses_existing_cluster,
 )
-from modelops_cluster.waiting import WaitTimeout, wait_for
+from modelops_support.waiting import WaitTimeout, wait_for
 
 __all__ = [
     "Cluster",

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Protocol
 
 from kubernetes import client, config
@@ -26,8 +25,9 @@ from modelops_cluster.layout import Layout, pick_ports
 from modelops_cluster.node import build_fake_node, is_node_ready
 from modelops_cluster.nodeconfig import REAL_NODE_NAME
 from modelops_cluster.realnode import RealNode
-from modelops_cluster.waiting import wait_for
+from modelops_support.lifecycle import Managed
 from modelops_support.process import Component
+from modelops_support.waiting import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ NodeKind = Literal["kwok", "real"]
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
-class LocalCluster:
+class LocalCluster(Managed):
     """The project's own control plane under `workdir`, on loopback ports chosen at start.
 
     `node="kwok"`: one fake Node that kwok keeps Ready (pods run nothing; hundreds fit). `node="real"`:
@@ -159,14 +159,6 @@ class LocalCluster:
                 component.stop()
         if self.node is not None:
             self.node.tear_down()  # the pods' processes, mounts, bridge, guard, sysctls
-
-    def __enter__(self) -> LocalCluster:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _reset_workdir(self) -> None:
         for sub in ("etcd", "pki", "certs", "kubeconfigs", "logs", "node"):

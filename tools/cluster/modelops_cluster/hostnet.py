@@ -21,13 +21,13 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelops_cluster.nodeconfig import BRIDGE, NodeNetwork
+from modelops_support.waiting import WaitTimeout, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -224,11 +224,13 @@ def kill_node_processes(workdir: Path, socket: Path) -> int:
     for pid in victims:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while victims and time.monotonic() < deadline:
-        victims = {p for p in victims if Path(f"/proc/{p}").exists()}
-        time.sleep(0.1)
-    return len(victims)
+
+    def left() -> set[int]:
+        return {p for p in victims if Path(f"/proc/{p}").exists()}
+
+    with contextlib.suppress(WaitTimeout):
+        wait_for(lambda: not left(), 10, 0.1, "killed processes to go")
+    return len(left())
 
 
 def remove_cgroups() -> None:

@@ -8,13 +8,11 @@ the host undone (hostnet.tear_down), whether or not the processes stopped by the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from modelops_cluster import hostnet
@@ -37,6 +35,7 @@ from modelops_cluster.nodeconfig import (
 )
 from modelops_support.ports import free_port
 from modelops_support.process import Component
+from modelops_support.waiting import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -184,17 +183,16 @@ class RealNode:
             log.info("pause image imported into %s", self.paths.images_root)
 
     def _wait_socket(self, component: Component, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             component.check_running()
-            if self.paths.containerd_socket.exists():
-                with contextlib.suppress(ImageError, subprocess.TimeoutExpired):  # not answering yet
-                    self.containerd.ctr("version", timeout=5)
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(
-            f"containerd did not answer on {self.paths.containerd_socket} within {timeout:.0f} s"
-        )
+            if not self.paths.containerd_socket.exists():
+                return False
+            self.containerd.ctr("version", timeout=5)
+            return True
+
+        # ImageError or a time-out from ctr: not answering yet.
+        ignore = (ImageError, subprocess.TimeoutExpired)
+        wait_for(answers, timeout, 0.1, f"containerd on {self.paths.containerd_socket}", ignore=ignore)
 
     def import_image(self, buildah_ref: str, ref: str) -> bool:
         """Make a locally built image available to pods as `ref`; True when it had to be imported."""

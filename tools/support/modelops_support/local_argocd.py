@@ -18,17 +18,17 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
 
+from modelops_support.lifecycle import Managed
 from modelops_support.local_operator import kubectl
 from modelops_support.ports import free_port
 from modelops_support.probes import probe
 from modelops_support.process import Component
+from modelops_support.waiting import WaitTimeout, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "tools" / "argocd" / "build.sh"
@@ -75,7 +75,7 @@ def remove_guard() -> None:
     subprocess.run(["nft", "delete", "table", "inet", GUARD_TABLE], capture_output=True, check=False)
 
 
-class LocalGitServer:
+class LocalGitServer(Managed):
     """`git daemon` on loopback serving the bare repositories under `root` (push enabled)."""
 
     def __init__(self, root: Path, log_path: Path) -> None:
@@ -109,28 +109,22 @@ class LocalGitServer:
     def start(self) -> LocalGitServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.process.start()
-        deadline = time.monotonic() + 20
-        while subprocess.run(["git", "ls-remote", self.url("none")], capture_output=True).returncode not in (
-            0,
-            128,
-        ):
-            if time.monotonic() > deadline:
-                raise ArgoCDError("git daemon did not answer")
-            time.sleep(0.2)
-        time.sleep(0.3)
+
+        def answers() -> bool:  # 128: "no such repository", from a daemon that listens
+            listing = subprocess.run(["git", "ls-remote", self.url("none")], capture_output=True)
+            return listing.returncode in (0, 128)
+
+        try:
+            wait_for(answers, 20, 0.2, "git daemon")
+        except WaitTimeout as e:
+            raise ArgoCDError(str(e)) from e
         return self
 
     def stop(self) -> None:
         self.process.stop(10)
 
-    def __enter__(self) -> LocalGitServer:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class LocalArgoCD:
+class LocalArgoCD(Managed):
     """The application controller and repo server of a real Argo CD, with redis, on the given cluster."""
 
     def __init__(self, kubeconfig: Path | str, workdir: Path, resync_seconds: int = 5) -> None:
@@ -297,16 +291,17 @@ class LocalArgoCD:
         for component in (redis, repo, controller):
             component.start()
             self.components.append(component)
-        deadline = time.monotonic() + 120
-        while not probe(f"http://127.0.0.1:{self.metrics_port}/metrics"):
+
+        def up() -> bool:
             for component in self.components:
                 if not component.is_running():
                     raise ArgoCDError(f"{component.name} exited: {self.log_tail(component.name)}")
-            if time.monotonic() > deadline:
-                raise ArgoCDError(
-                    f"Argo CD not up after 120 s: {self.log_tail('argocd-application-controller')}"
-                )
-            time.sleep(0.5)
+            return probe(f"http://127.0.0.1:{self.metrics_port}/metrics")
+
+        try:
+            wait_for(up, 120, 0.5, "Argo CD's application controller")
+        except WaitTimeout as e:
+            raise ArgoCDError(f"{e}: {self.log_tail('argocd-application-controller')}") from e
 
     # ------------------------------------------------------------------------------------------ asking
 
@@ -340,14 +335,6 @@ class LocalArgoCD:
             component.stop(10)
         self.components = []
         remove_guard()
-
-    def __enter__(self) -> LocalArgoCD:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _part_of() -> dict[str, str]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
+from modelops_support.lifecycle import Managed
 from modelops_support.ports import free_port
 from modelops_support.probes import probe
 from modelops_support.process import Component
+from modelops_support.waiting import WaitTimeout, wait_for
 
 
 class OperatorExited(RuntimeError):
@@ -51,7 +51,7 @@ def operator_command(namespaces: Sequence[str], port: int, extra: Sequence[str] 
     ]
 
 
-class LocalOperator:
+class LocalOperator(Managed):
     """The operator in a subprocess with its log in a file; start() returns once /healthz answers."""
 
     def __init__(
@@ -87,14 +87,11 @@ class LocalOperator:
     def start(self) -> LocalOperator:
         self.process = Component("operator", self.command, self.log_path, self.env, append=True)
         self.process.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while not self.alive():
-            if time.monotonic() > deadline:
-                self.stop()
-                raise OperatorExited(
-                    f"operator not live after {self.startup_timeout:.0f} s: {self.log_tail()}"
-                )
-            time.sleep(0.25)
+        try:
+            wait_for(self.alive, self.startup_timeout, 0.25, "the operator's /healthz")
+        except WaitTimeout as e:
+            self.stop()
+            raise OperatorExited(f"{e}: {self.log_tail()}") from e
         return self
 
     def alive(self) -> bool:
@@ -111,11 +108,3 @@ class LocalOperator:
         process, self.process = self.process, None
         if process is not None:
             process.stop(timeout)
-
-    def __enter__(self) -> LocalOperator:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()

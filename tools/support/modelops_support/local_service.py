@@ -13,16 +13,16 @@ import os
 import signal
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 import modelops_contract as contract
+from modelops_support.lifecycle import Managed
 from modelops_support.ports import free_port
 from modelops_support.process import Component
+from modelops_support.waiting import WaitTimeout, wait_for
 
 HOST = "127.0.0.1"
 SERVICE_TARGET = "modelops_service.service:ModelService"
@@ -109,7 +109,7 @@ class LocalServiceError(RuntimeError):
     """The service did not become ready, or exited."""
 
 
-class LocalService:
+class LocalService(Managed):
     """`bentoml serve` in its own process group on 127.0.0.1; stdout/stderr go to `log_path`."""
 
     def __init__(
@@ -167,16 +167,18 @@ class LocalService:
 
     def wait_ready(self, timeout: float) -> None:
         """Poll /readyz until 200, the process exits, or the deadline passes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             if self._process is not None and not self._process.is_running():
                 raise LocalServiceError(
                     f"bentoml serve exited with {self._process.returncode}:\n{self.log_tail()}"
                 )
-            if self.probe("/readyz") == 200:
-                return
-            time.sleep(0.2)
-        raise LocalServiceError(f"service not ready after {timeout:.0f}s:\n{self.log_tail()}")
+            return self.probe("/readyz") == 200
+
+        try:
+            wait_for(ready, timeout, 0.2, "the service's /readyz")
+        except WaitTimeout as e:
+            raise LocalServiceError(f"{e}:\n{self.log_tail()}") from e
 
     def probe(self, path: str) -> int | None:
         """HTTP status of a GET, or None when nothing answers."""
@@ -212,10 +214,9 @@ class LocalService:
             return
         workers = descendants(process.pid)
         process.stop(timeout)  # the arbiter's group; workers run in process groups of their own
-        deadline = time.monotonic() + 10
+        with contextlib.suppress(WaitTimeout):
+            wait_for(lambda: not any(_alive(pid) for pid in workers), 10, 0.1, "the workers to exit")
         for pid in workers:
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
@@ -226,11 +227,3 @@ class LocalService:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> LocalService:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -6,13 +6,13 @@ import logging
 import os
 import socket
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
 
+from modelops_support.lifecycle import Managed
 from modelops_support.ports import free_port
 from modelops_support.probes import probe
 from modelops_support.process import Component
+from modelops_support.waiting import WaitTimeout, wait_for
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class MlflowServerError(RuntimeError):
     """The MLflow server did not start or stop as asked."""
 
 
-class LocalMlflowServer:
+class LocalMlflowServer(Managed):
     """Runs `mlflow server` on 127.0.0.1 (or `host`); stop() and start() again keep the port and store.
 
     Two servers may share one store: a real node's pods reach a second one on the node's bridge address.
@@ -102,16 +102,15 @@ class LocalMlflowServer:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             if self._process is None or not self._process.is_running():
                 raise MlflowServerError(f"mlflow server exited early; log:\n{self.log_tail()}")
-            if self.healthy():
-                return
-            time.sleep(0.25)
-        raise MlflowServerError(
-            f"mlflow server not healthy after {self.startup_timeout:.0f} s; log:\n{self.log_tail()}"
-        )
+            return self.healthy()
+
+        try:
+            wait_for(healthy, self.startup_timeout, 0.25, "the MLflow server's /health")
+        except WaitTimeout as e:
+            raise MlflowServerError(f"{e}; log:\n{self.log_tail()}") from e
 
     def healthy(self) -> bool:
         """True when GET /health answers 200."""
@@ -131,13 +130,14 @@ class LocalMlflowServer:
         return self.start()
 
     def _wait_port_closed(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def closed() -> bool:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                if sock.connect_ex((self.host, self.port)) != 0:
-                    return
-            time.sleep(0.1)
-        raise MlflowServerError(f"port {self.port} still open {timeout:.0f} s after stopping MLflow")
+                return sock.connect_ex((self.host, self.port)) != 0
+
+        try:
+            wait_for(closed, timeout, 0.1, f"port {self.port} to close after stopping MLflow")
+        except WaitTimeout as e:
+            raise MlflowServerError(str(e)) from e
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of the server log."""
@@ -145,14 +145,3 @@ class LocalMlflowServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
-
-    def __enter__(self) -> LocalMlflowServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

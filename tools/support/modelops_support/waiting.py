@@ -39,3 +39,14 @@ def wait_for(
             detail = f" (last error: {last_error!r})" if last_error is not None else ""
             raise WaitTimeout(f"timed out after {timeout:g} s waiting for {message}{detail}")
         time.sleep(min(interval, remaining))
+
+
+def observe(sample: Callable[[], T], seconds: float, interval: float = 1.0) -> list[T]:
+    """What `sample()` returns every `interval` for `seconds`: an observation window, for a test that
+    asserts something does not happen (it looks for that long, then asserts on what it saw)."""
+    end = time.monotonic() + seconds
+    seen = [sample()]
+    while (remaining := end - time.monotonic()) > 0:
+        time.sleep(min(interval, remaining))
+        seen.append(sample())
+    return seen
