@@ -22,6 +22,7 @@ from kubernetes.dynamic import DynamicClient
 from modelops_cluster import Cluster
 from modelops_support.ports import free_port
 from modelops_support.waiting import wait_for
+from tests.fixtures.cluster import service_account_kubeconfig
 from tests.helm_chart import CHART, REPO_ROOT, build_helm, find, render, run_helm
 
 pytestmark = pytest.mark.cluster
@@ -270,31 +271,6 @@ def log_entry(line: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return entry if isinstance(entry, dict) else {}
-
-
-def service_account_kubeconfig(
-    cluster: Cluster, api: client.ApiClient, namespace: str, sa: str, path: Path
-) -> Path:
-    """A kubeconfig for the chart's ServiceAccount: the cluster's server and CA, a short-lived token."""
-    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    current = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
-    server = next(c for c in admin["clusters"] if c["name"] == current["cluster"])
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
-    )
-    token = client.CoreV1Api(api).create_namespaced_service_account_token(sa, namespace, request).status.token
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [server],
-        "users": [{"name": sa, "user": {"token": token}}],
-        "contexts": [
-            {"name": sa, "context": {"cluster": server["name"], "user": sa, "namespace": namespace}}
-        ],
-        "current-context": sa,
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def sample_deployment(namespace: str) -> dict[str, Any]:

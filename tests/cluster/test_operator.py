@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from mlflow import MlflowClient
@@ -24,26 +21,22 @@ from modelops_contract import ROLES
 from modelops_operator.crd import GROUP, PLURAL, VERSION
 from modelops_support.local_operator import LocalOperator
 from modelops_support.waiting import observe, wait_for
+from tests.fixtures.operator import (
+    READY_TIMEOUT,
+    World,
+    apply,
+    condition,
+    custom,
+    env_of,
+    get_mdep,
+    kubectl,
+    manifest,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.cluster
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "examples"
-READY_TIMEOUT = 90.0
 ALIAS_POLL_SECONDS = 2  # the operator's MODELOPS_ALIAS_POLL_SECONDS in these tests (default 60)
-
-
-def kubectl(
-    kubeconfig: str, *args: str, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["kubectl", "--kubeconfig", kubeconfig, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +46,6 @@ def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {"MODELOPS_ALIAS_POLL_SECONDS": str(ALIAS_POLL_SECONDS)}
     with LocalOperator(kubeconfig, log_path, env=env) as op:
         yield op
-
-
-class World(NamedTuple):
-    """What an operator scenario runs in, with the module's operator running: the cluster, a fresh
-    namespace, the registry with the trained models (`kubeconfig, api, namespace, registry, trained = world`).
-    """
-
-    kubeconfig: str
-    api: client.ApiClient
-    namespace: str
-    registry: MlflowClient
-    trained: dict[str, Any]
 
 
 @pytest.fixture
@@ -79,99 +60,14 @@ def world(
     return World(kubeconfig, api, namespace, registry, trained_models)
 
 
-def logged_model_id(source: str) -> str | None:
-    """MLflow 3 sources name a logged model (models:/m-<id>); a new version must repeat its id."""
-    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
-
-
-def new_versions(registry: MlflowClient, trained: dict[str, Any]) -> dict[str, str]:
-    """Register a fresh version of each trained model (same files and run): tests never share versions."""
-    versions = {}
-    for role in ROLES:
-        ref = trained["models"][role]
-        base = registry.get_model_version(ref["name"], str(ref["version"]))
-        created = registry.create_model_version(
-            ref["name"],
-            base.source,
-            run_id=base.run_id,
-            tags=base.tags,
-            model_id=logged_model_id(base.source),
-        )
-        versions[role] = str(created.version)
-    return versions
-
-
-def manifest(
-    sample: str, name: str, tracking_uri: str, versions: dict[str, str], **spec: Any
-) -> dict[str, Any]:
-    """A sample with its tracking URI, versions and name rewritten for the test."""
-    doc = yaml.safe_load((EXAMPLES / sample).read_text())
-    doc["metadata"]["name"] = name
-    doc["spec"]["registry"]["trackingUri"] = tracking_uri
-    for role, version in versions.items():
-        doc["spec"]["models"][role] = {"name": doc["spec"]["models"][role]["name"], "version": version}
-    doc["spec"].update(spec)
-    return doc
-
-
-def custom(api: client.ApiClient) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(api)
-
-
-def get_mdep(api: client.ApiClient, ns: str, name: str) -> dict[str, Any]:
-    return custom(api).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
-
-
-def condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == ctype), None)
-
-
-def wait_condition(
-    api: client.ApiClient,
-    ns: str,
-    name: str,
-    ctype: str,
-    status: str = "True",
-    timeout: float = READY_TIMEOUT,
-    extra: Callable[[dict[str, Any]], bool] = lambda _: True,
-) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        obj = get_mdep(api, ns, name)
-        c = condition(obj, ctype)
-        if (
-            c
-            and c["status"] == status
-            and c["observedGeneration"] == obj["metadata"]["generation"]
-            and extra(obj)
-        ):
-            return obj
-        return None
-
-    try:
-        return wait_for(check, timeout, 0.5, f"{ctype}={status} on {ns}/{name}")
-    except TimeoutError as e:
-        raise AssertionError(
-            f"{e}; status: {json.dumps(get_mdep(api, ns, name).get('status'), indent=1)}"
-        ) from e
-
-
-def apply(kubeconfig: str, ns: str, doc: dict[str, Any]) -> subprocess.CompletedProcess:
-    return kubectl(kubeconfig, "apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump(doc), check=False)
-
-
-def env_of(deployment: Any) -> dict[str, Any]:
-    return {e.name: e for e in deployment.spec.template.spec.containers[0].env}
-
-
 def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
     world: World,
 ) -> None:
     kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    versions = world.fresh_versions()
     name = "wine-staging"
-    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions)
-    result = apply(kubeconfig, namespace, doc)
-    assert result.returncode == 0, result.stderr
+    doc = world.manifest(name, versions)
+    world.apply(doc)
 
     obj = wait_condition(api, namespace, name, "Ready")
     status = obj["status"]
@@ -227,18 +123,18 @@ def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
 def test_version_change_rolls_out_and_moves_the_registry(
     world: World,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
-    first = new_versions(registry, trained_models)
+    api, namespace, registry, trained_models = world.api, world.namespace, world.registry, world.trained
+    first = world.fresh_versions()
     name = "wine-roll"
-    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, first)
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    doc = world.manifest(name, first)
+    world.apply(doc)
     wait_condition(api, namespace, name, "RegistrySynced")
     apps = client.AppsV1Api(api)
     template_before = apps.read_namespaced_deployment(name, namespace).spec.template
 
-    second = new_versions(registry, trained_models)
-    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, second)
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    second = world.fresh_versions()
+    doc = world.manifest(name, second)
+    world.apply(doc)
     obj = wait_condition(
         api,
         namespace,
@@ -266,23 +162,23 @@ def test_version_change_rolls_out_and_moves_the_registry(
 def test_moved_alias_is_followed_without_a_spec_change(
     world: World,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
+    api, namespace, registry, trained_models = world.api, world.namespace, world.registry, world.trained
     alias = "champion"
     names = {role: trained_models["models"][role]["name"] for role in ROLES}
-    first = new_versions(registry, trained_models)
+    first = world.fresh_versions()
     for role in ROLES:
         registry.set_registered_model_alias(names[role], alias, first[role])
     name = "wine-alias"
-    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, {})
+    doc = world.manifest(name, {})
     doc["spec"]["models"] = {role: {"name": names[role], "alias": alias} for role in ROLES}
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     obj = wait_condition(api, namespace, name, "RegistrySynced")
     assert obj["status"]["models"]["predictor"]["version"] == first["predictor"]
     assert obj["status"]["models"]["predictor"]["alias"] == alias
     key_before = obj["status"]["registrySyncedKey"]
 
     # Someone moves the predictor's alias in MLflow; the spec stays as it is.
-    second = new_versions(registry, trained_models)
+    second = world.fresh_versions()
     registry.set_registered_model_alias(names["predictor"], alias, second["predictor"])
     obj = wait_condition(
         api,
@@ -341,14 +237,12 @@ def test_moved_alias_is_followed_without_a_spec_change(
 def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
     world: World,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    api, namespace = world.api, world.namespace
+    versions = world.fresh_versions()
     name = "wine-drift"
-    doc = manifest(
-        "wine-quality-staging.yaml", name, registry.tracking_uri, versions, stage=None, promotion=None
-    )
+    doc = world.manifest(name, versions, stage=None, promotion=None)
     del doc["spec"]["stage"], doc["spec"]["promotion"]
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     wait_condition(api, namespace, name, "Ready")
     core, apps, net = client.CoreV1Api(api), client.AppsV1Api(api), client.NetworkingV1Api(api)
 
@@ -407,15 +301,15 @@ def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
 def test_unknown_version_is_stalled_and_stays_calm(
     world: World,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
+    versions = world.fresh_versions()
     versions["drift"] = "99999"
     name = "wine-unknown"
     assert (
         apply(
             kubeconfig,
             namespace,
-            manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions),
+            world.manifest(name, versions),
         ).returncode
         == 0
     )
@@ -448,18 +342,16 @@ def test_a_child_the_api_server_refuses_is_stalled_with_its_message_and_recovers
     world: World,
     operator: LocalOperator,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
+    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
     # Passes the CRD schema; the API server refuses the Deployment (422): requests above the limit.
     name = "wine-refused"
     resources = {"requests": {"cpu": "2"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-    doc = manifest(
-        "wine-quality-staging.yaml",
+    doc = world.manifest(
         name,
-        registry.tracking_uri,
-        new_versions(registry, trained_models),
+        world.fresh_versions(),
         resources=resources,
     )
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     obj = wait_condition(api, namespace, name, "Stalled")
     stalled = condition(obj, "Stalled")
     assert stalled["reason"] == "ChildRejected"
@@ -477,14 +369,14 @@ def test_a_child_the_api_server_refuses_is_stalled_with_its_message_and_recovers
 
     # A spec fix is the way out: Ready, Stalled gone.
     doc["spec"]["resources"] = {"requests": {"cpu": "250m"}, "limits": {"cpu": "1", "memory": "1Gi"}}
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     ready = wait_condition(api, namespace, name, "Ready")
     assert condition(ready, "Stalled") is None
 
 
 def test_registry_outage_is_reconciling_and_recovers(world: World, mlflow_server) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
+    versions = world.fresh_versions()
     name = "wine-outage"
     mlflow_server.stop()
     try:
@@ -492,7 +384,7 @@ def test_registry_outage_is_reconciling_and_recovers(world: World, mlflow_server
             apply(
                 kubeconfig,
                 namespace,
-                manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions),
+                world.manifest(name, versions),
             ).returncode
             == 0
         )
@@ -553,11 +445,11 @@ def test_invalid_name_is_rejected(kubeconfig: str, namespace: str) -> None:
 def test_build_path_runs_a_job_and_sets_the_image(
     world: World,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    api, namespace = world.api, world.namespace
+    versions = world.fresh_versions()
     name = "wine-baked"
-    doc = manifest("wine-quality-build.yaml", name, registry.tracking_uri, versions)
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    doc = world.manifest(name, versions, "wine-quality-build.yaml")
+    world.apply(doc)
     obj = wait_condition(api, namespace, name, "Ready", timeout=120)
     image = obj["status"]["image"]
     repository = doc["spec"]["image"]["build"]["repository"]
@@ -582,13 +474,13 @@ def test_credentials_come_from_the_secret_and_never_leak(
     world: World,
     operator: LocalOperator,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    api, namespace = world.api, world.namespace
+    versions = world.fresh_versions()
     name = "wine-secret"
     token = "s3cr3t-token-do-not-print"
-    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions)
+    doc = world.manifest(name, versions)
     doc["spec"]["registry"]["credentialsSecret"] = {"name": "mlflow-credentials"}
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     obj = wait_condition(api, namespace, name, "Reconciling", timeout=60)
     assert condition(obj, "Reconciling")["reason"] == "CredentialsSecretMissing"
 
@@ -609,14 +501,12 @@ def test_credentials_come_from_the_secret_and_never_leak(
 def test_registry_write_back_failure_keeps_ready_and_recovers_on_a_fix(
     world: World,
 ) -> None:
-    kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    api, namespace, registry, trained_models = world.api, world.namespace, world.registry, world.trained
+    versions = world.fresh_versions()
     name = "wine-sync"
     # The schema accepts "v1", but MLflow reserves aliases of the form v<digits>: the write-back fails.
-    doc = manifest(
-        "wine-quality-staging.yaml", name, registry.tracking_uri, versions, promotion={"alias": "v1"}
-    )
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    doc = world.manifest(name, versions, promotion={"alias": "v1"})
+    world.apply(doc)
     obj = wait_condition(
         api,
         namespace,
@@ -631,7 +521,7 @@ def test_registry_write_back_failure_keeps_ready_and_recovers_on_a_fix(
     assert condition(obj, "Reconciling") is None
 
     doc["spec"]["promotion"] = {"alias": "sync-fixed"}
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     wait_condition(api, namespace, name, "RegistrySynced")
     predictor = trained_models["models"]["predictor"]["name"]
     assert registry.get_model_version_by_alias(predictor, "sync-fixed").version == versions["predictor"]
@@ -645,17 +535,15 @@ def test_crash_loop_is_reconciling_then_stalled_and_recovers_when_fixed(
     world: World,
 ) -> None:
     kubeconfig, api, namespace, registry, trained_models = world
-    versions = new_versions(registry, trained_models)
+    versions = world.fresh_versions()
     name = "wine-crash"
-    doc = manifest(
-        "wine-quality-staging.yaml",
+    doc = world.manifest(
         name,
-        registry.tracking_uri,
         versions,
         podMetadata={"annotations": {CRASH_LOOP_ANNOTATION: "true"}, "labels": {"team": "risk"}},
         progressDeadlineSeconds=PROGRESS_DEADLINE_SECONDS,
     )
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     seen_ready: set[str] = set()  # every Ready status observed while the pods crash
 
@@ -718,7 +606,7 @@ def test_crash_loop_is_reconciling_then_stalled_and_recovers_when_fixed(
 
     # The fix is a spec edit: without the annotation the new pods start, the rollout completes.
     del doc["spec"]["podMetadata"]["annotations"]
-    assert apply(kubeconfig, namespace, doc).returncode == 0
+    world.apply(doc)
     obj = wait_condition(api, namespace, name, "Ready", timeout=READY_TIMEOUT)
     assert obj["metadata"]["generation"] == 2
     assert condition(obj, "Stalled") is None

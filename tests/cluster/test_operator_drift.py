@@ -24,9 +24,9 @@ from modelops_operator.settings import DEFAULT_METRICS_URL
 from modelops_support.local_operator import LocalOperator
 from modelops_support.local_service import LocalService
 from modelops_support.waiting import observe, wait_for
-from tests.cluster.test_chart_install import service_account_kubeconfig
-from tests.cluster.test_operator import get_mdep, kubectl, manifest, new_versions, wait_condition
+from tests.fixtures.cluster import service_account_kubeconfig
 from tests.fixtures.data import shifted, wine_records
+from tests.fixtures.operator import get_mdep, kubectl, manifest, new_versions, wait_condition
 from tests.fixtures.service import WINDOW_ENV, start_service
 
 pytestmark = pytest.mark.cluster

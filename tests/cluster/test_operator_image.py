@@ -14,8 +14,8 @@ import pytest
 from kubernetes import client
 from mlflow import MlflowClient
 
-from tests.cluster.test_operator import apply, condition, manifest, new_versions, wait_condition
 from tests.fixtures.image import ImageOperator
+from tests.fixtures.operator import apply, condition, manifest, new_versions, wait_condition
 
 pytestmark = pytest.mark.cluster
 

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelops_support.local_operator import LocalOperator
 from modelops_support.waiting import wait_for
-from tests.cluster.test_operator import apply, get_mdep, kubectl, manifest, new_versions, wait_condition
+from tests.fixtures.operator import apply, get_mdep, kubectl, manifest, new_versions, wait_condition
 from tests.helm_chart import build_helm, one, render
 from tests.monitoring import (
     ALL_ON,

@@ -34,8 +34,8 @@ from modelops_support.local_argocd import NAMESPACE, LocalArgoCD, LocalGitServer
 from modelops_support.local_operator import LocalOperator
 from modelops_support.local_service import LocalService
 from modelops_support.waiting import observe, wait_for
-from tests.cluster.test_operator import get_mdep, kubectl, new_versions
 from tests.fixtures.data import shifted, wine_records
+from tests.fixtures.operator import get_mdep, kubectl, new_versions
 from tests.fixtures.service import WINDOW_ENV, start_service
 
 pytestmark = pytest.mark.cluster

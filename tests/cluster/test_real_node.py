@@ -26,8 +26,8 @@ from modelops_drift.logs import parse_line
 from modelops_support.local_operator import LocalOperator, kubectl
 from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_support.waiting import wait_for
-from tests.cluster.test_operator import condition, get_mdep, manifest, new_versions, wait_condition
 from tests.fixtures.data import shifted, wine_records
+from tests.fixtures.operator import condition, get_mdep, manifest, new_versions, wait_condition
 
 pytestmark = pytest.mark.cluster
 

@@ -7,10 +7,8 @@ or from a registry address nothing listens on (a real connection refusal, no dou
 
 from __future__ import annotations
 
-import copy
 import json
 import socket
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -23,6 +21,7 @@ from modelops_operator.kube import KubeError, classify
 from modelops_operator.reconciler import reconcile
 from modelops_operator.settings import OperatorSettings
 from modelops_operator.steps import Outcome
+from tests.fixtures.kube import MemoryKube
 
 NS, NAME = "ml", "wine"
 SETTINGS = OperatorSettings()
@@ -33,59 +32,6 @@ def refusal(status: int, message: str, kind: str = "Deployment", method: str = "
     error = ApiException(status=status, reason="Refused")
     error.body = json.dumps({"kind": "Status", "message": message}).encode()
     return classify(error, method, kind, NS, NAME)
-
-
-class MemoryKube:
-    """The Kube edge's interface over dicts; `fail[kind]` makes calls on that kind raise a KubeError."""
-
-    def __init__(self, fail: Mapping[str, KubeError] | None = None, fail_status: KubeError | None = None):
-        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
-        self.fail = dict(fail or {})
-        self.fail_status = fail_status
-        self.status: dict[str, Any] | None = None
-
-    def _check(self, kind: str) -> None:
-        if kind in self.fail:
-            raise self.fail[kind]
-
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        self._check(kind)
-        return copy.deepcopy(self.objects.get((kind, name)))
-
-    def list_objects(
-        self, api_version: str, kind: str, namespace: str, selector: str
-    ) -> list[dict[str, Any]]:
-        self._check(kind)
-        return [copy.deepcopy(o) for (k, _), o in self.objects.items() if k == kind]
-
-    def apply(
-        self, desired: Mapping[str, Any], live: Mapping[str, Any] | None = None, likely_absent: bool = False
-    ) -> dict[str, Any]:
-        self._check(desired["kind"])
-        obj = copy.deepcopy(dict(desired))
-        before = self.objects.get((desired["kind"], desired["metadata"]["name"]), {})
-        obj["metadata"].setdefault("generation", 1)
-        if "status" in before:  # the controllers' part survives our apply
-            obj["status"] = before["status"]
-        self.objects[(desired["kind"], desired["metadata"]["name"])] = obj
-        return copy.deepcopy(obj)
-
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
-        self._check(kind)
-        return self.objects.pop((kind, name), None) is not None
-
-    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any] | None:
-        if self.fail_status is not None:
-            raise self.fail_status
-        self.status = {**(self.status or {}), **copy.deepcopy(dict(status))}
-        return {"status": self.status}
-
-    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        secret = self.get("v1", "Secret", namespace, name)
-        return None if secret is None else dict(secret.get("data") or {})
-
-    def condition(self, ctype: str) -> dict[str, Any] | None:
-        return next((c for c in (self.status or {}).get("conditions", []) if c["type"] == ctype), None)
 
 
 def model_deployment(

@@ -8,6 +8,7 @@ from modelops_operator.registry import ResolvedModel
 from modelops_operator.resolution import cached_resolution, moved_roles
 from modelops_operator.rollout import explain_unavailable
 from modelops_operator.status import Check, deployment_check
+from tests.fixtures.kube import MemoryKube
 
 
 def model(version: str, name: str = "wine_quality") -> ResolvedModel:
@@ -58,20 +59,6 @@ def test_cached_resolution_only_for_the_current_generation(
         assert resolution.models["predictor"].alias == "champion"
 
 
-class ListingKube:
-    """Answers list_objects from fixed pods and ReplicaSets, recording the kinds asked for."""
-
-    def __init__(self, pods: list[dict[str, Any]], replica_sets: list[dict[str, Any]]) -> None:
-        self.objects = {"Pod": pods, "ReplicaSet": replica_sets}
-        self.listed: list[tuple[str, str]] = []
-
-    def list_objects(
-        self, api_version: str, kind: str, namespace: str, selector: str
-    ) -> list[dict[str, Any]]:
-        self.listed.append((kind, selector))
-        return self.objects[kind]
-
-
 def crash_pod(name: str, template_hash: str, reason: str = "CrashLoopBackOff") -> dict[str, Any]:
     waiting = {"state": {"waiting": {"reason": reason}}, "name": "model-server", "restartCount": 3}
     return {
@@ -104,8 +91,17 @@ REPLICA_SETS = [
 ]
 
 
+def listing(*pods: dict[str, Any]) -> MemoryKube:
+    """The pods given and both ReplicaSets; `listed` records what the code asked for."""
+    return MemoryKube().add("Pod", *pods).add("ReplicaSet", *REPLICA_SETS)
+
+
 def test_unavailable_rollout_names_a_failing_pod_of_the_current_replica_set() -> None:
-    kube = ListingKube([crash_pod("wine-old-1", "old"), crash_pod("wine-new-1", "new")], REPLICA_SETS)
+    kube = (
+        MemoryKube()
+        .add("Pod", *[crash_pod("wine-old-1", "old"), crash_pod("wine-new-1", "new")])
+        .add("ReplicaSet", *REPLICA_SETS)
+    )
     deployment = unavailable_deployment()
     check = explain_unavailable(kube, deployment, deployment_check(deployment))
     assert check.reason == "PodsCrashLooping"
@@ -115,14 +111,18 @@ def test_unavailable_rollout_names_a_failing_pod_of_the_current_replica_set() ->
 
 
 def test_old_pods_failing_alone_explain_nothing() -> None:
-    kube = ListingKube([crash_pod("wine-old-1", "old")], REPLICA_SETS)
+    kube = listing(crash_pod("wine-old-1", "old"))
     deployment = unavailable_deployment()
     check = explain_unavailable(kube, deployment, deployment_check(deployment))
     assert check.reason == "PodsNotReady"
 
 
 def test_replica_sets_are_listed_only_when_a_pod_fails() -> None:
-    kube = ListingKube([crash_pod("wine-new-1", "new", reason="ContainerCreating")], REPLICA_SETS)
+    kube = (
+        MemoryKube()
+        .add("Pod", *[crash_pod("wine-new-1", "new", reason="ContainerCreating")])
+        .add("ReplicaSet", *REPLICA_SETS)
+    )
     deployment = unavailable_deployment()
     check = explain_unavailable(kube, deployment, deployment_check(deployment))
     assert check.reason == "PodsNotReady"
@@ -138,6 +138,6 @@ def test_replica_sets_are_listed_only_when_a_pod_fails() -> None:
     ],
 )
 def test_nothing_is_listed_when_available_or_not_yet_rolling(check: Check) -> None:
-    kube = ListingKube([crash_pod("wine-new-1", "new")], REPLICA_SETS)
+    kube = listing(crash_pod("wine-new-1", "new"))
     assert explain_unavailable(kube, unavailable_deployment(), check) == check
     assert kube.listed == []
