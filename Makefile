@@ -67,8 +67,9 @@ lint: $(STAMP)  ## ruff, mypy and the generated CRD copies, as in CI
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-cluster-build:  ## build the control plane, kwok, the real node (kubelet, kube-proxy) and Traefik into ~/.cache (once)
+cluster-build:  ## build the control plane, kwok, the real node (kubelet, kube-proxy), kubectl and Traefik into ~/.cache (once)
 	tools/cluster/build.sh --node >/dev/null
+	tools/kubectl/build.sh >/dev/null
 	tools/traefik/build.sh >/dev/null
 
 helm-build:  ## build helm, promtool and actionlint (chart, alert-rule and workflow tests) into ~/.cache (once)

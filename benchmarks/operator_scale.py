@@ -28,7 +28,8 @@ from kubernetes import client
 
 from modelops_cluster import choose_cluster, wait_for
 from modelops_operator.crd import CRD_NAME, GROUP, PLURAL, VERSION, render_crd
-from modelops_support.local_operator import LocalOperator, kubectl
+from modelops_support.kubectl import kubectl
+from modelops_support.local_operator import LocalOperator
 from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_support.ports import free_port
 

@@ -32,7 +32,8 @@ import yaml
 
 from modelops_cluster import LocalCluster, wait_for
 from modelops_operator.crd import CRD_NAME, render_crd
-from modelops_support.local_operator import LocalOperator, kubectl
+from modelops_support.kubectl import kubectl
+from modelops_support.local_operator import LocalOperator
 from modelops_support.mlflow_server import LocalMlflowServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from kubernetes import client
 from mlflow import MlflowClient
 
 from modelops_operator.crd import CRD_NAME, render_crd
-from modelops_support.local_operator import kubectl
+from modelops_support.kubectl import kubectl
 
 
 @pytest.fixture(scope="module")

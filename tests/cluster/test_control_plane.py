@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from typing import Any
 
@@ -13,6 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from modelops_cluster import Cluster, LocalCluster
+from modelops_support.kubectl import kubectl_binary
 from modelops_support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -22,8 +22,8 @@ ROLLOUT_TIMEOUT = 90
 
 
 def kubectl() -> str:
-    """The machine's kubectl (MODELOPS_KUBECTL overrides)."""
-    found = os.environ.get("MODELOPS_KUBECTL") or shutil.which("kubectl") or "/usr/bin/kubectl"
+    """The project's kubectl (built from the pinned module; MODELOPS_KUBECTL overrides)."""
+    found = kubectl_binary()
     if not os.access(found, os.X_OK):
         pytest.fail(f"kubectl not found at {found}")
     return found

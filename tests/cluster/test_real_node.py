@@ -23,7 +23,8 @@ from mlflow import MlflowClient
 
 from modelops_cluster import LocalCluster
 from modelops_drift.logs import parse_line
-from modelops_support.local_operator import LocalOperator, kubectl
+from modelops_support.kubectl import kubectl
+from modelops_support.local_operator import LocalOperator
 from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_support.waiting import wait_for
 from tests.fixtures.data import shifted, wine_records

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from modelops_contract import ROLES
-from modelops_support.local_operator import kubectl
+from modelops_support.kubectl import kubectl
 
 READY_TIMEOUT_S = 300.0
 SERVICE_IMAGE = "modelops/modelops-service:0.1.0"

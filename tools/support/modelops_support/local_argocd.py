@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
+from modelops_support.kubectl import kubectl
 from modelops_support.lifecycle import Managed
-from modelops_support.local_operator import kubectl
 from modelops_support.ports import free_port
 from modelops_support.probes import probe
 from modelops_support.process import Component

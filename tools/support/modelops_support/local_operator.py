@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,20 +16,6 @@ from modelops_support.waiting import WaitTimeout, wait_for
 
 class OperatorExited(RuntimeError):
     """The operator process ended while it was expected to run."""
-
-
-def kubectl(kubeconfig: Path | str, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
-    """Run the machine's kubectl against `kubeconfig`; raise with its stderr when it fails."""
-    result = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
 
 
 def operator_command(namespaces: Sequence[str], port: int, extra: Sequence[str] = ()) -> list[str]:
