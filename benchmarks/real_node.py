@@ -199,4 +199,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from modelops_support.lifecycle import run_main
+
+    run_main(main)  # SIGTERM stops what was started as Ctrl-C does

@@ -443,4 +443,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from modelops_support.lifecycle import run_main
+
+    run_main(main)  # SIGTERM stops what was started as Ctrl-C does

@@ -8,3 +8,11 @@ pytest_plugins = [
     "tests.fixtures.image",
     "tests.fixtures.node",
 ]
+
+
+def pytest_configure(config: object) -> None:
+    """SIGTERM (a CI runner's, `timeout`'s) ends the session as Ctrl-C does: fixtures tear down what they
+    started (clusters, nodes, servers) instead of leaving it running."""
+    from modelops_support.lifecycle import interrupt_on_sigterm
+
+    interrupt_on_sigterm()

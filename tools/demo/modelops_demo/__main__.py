@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from contextlib import ExitStack, suppress
 from pathlib import Path
@@ -191,4 +190,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from modelops_support.lifecycle import run_main
+
+    run_main(main)  # SIGTERM stops everything as Ctrl-C does

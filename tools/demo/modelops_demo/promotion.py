@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -152,4 +151,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from modelops_support.lifecycle import run_main
+
+    run_main(main)  # SIGTERM stops what was started as Ctrl-C does
