@@ -154,15 +154,7 @@ def modelops_service(
     models: dict[str, str], workers: int, monitoring: bool, workdir: Path
 ) -> Iterator[tuple[str, int]]:
     env = {"MODELOPS_MONITORING_ENABLED": "true" if monitoring else "false", "BENTOML_DO_NOT_TRACK": "true"}
-    service = LocalService(
-        models["predictor"],
-        models["drift"],
-        models["outlier"],
-        tracking_uri=models["tracking_uri"],
-        workers=workers,
-        env=env,
-        workdir=workdir,
-    )
+    service = LocalService.for_models(models, workers=workers, env=env, workdir=workdir)
     # Logging every request is part of the service's cost: it stays on (the log goes to a file).
     with service:
         assert service.pid is not None

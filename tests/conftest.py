@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.service",
     "tests.fixtures.image",
     "tests.fixtures.node",
+    "tests.fixtures.operator",
 ]
 
 

@@ -254,48 +254,33 @@ class Timer:
     id: str
     handler: Callable[..., Any]
     when: Callable[..., bool]
-    interval: Callable[[OperatorSettings], float]  # 0 turns the timer off
+    interval: str  # the OperatorSettings field that holds its interval (0 turns the timer off)
     first_soon: bool = False  # the first run after min(interval, 5 s), not after a whole interval
 
 
 TIMERS = (
     # Retry a failed registry write-back (only while RegistrySynced is False/SyncFailed).
-    Timer(
-        "retry-registry-sync",
-        _pass_timer("sync-retry", fresh=False),
-        _sync_failed,
-        lambda s: s.sync_retry_seconds,
-    ),
+    Timer("retry-registry-sync", _pass_timer("sync-retry", False), _sync_failed, "sync_retry_seconds"),
     # Try the PodMonitor again while the cluster could not take it (e.g. the CRDs come later).
     Timer(
         "retry-pod-monitor",
-        _pass_timer("pod-monitor-retry", fresh=False),
+        _pass_timer("pod-monitor-retry", False),
         _condition_false("PodMonitorReady"),
-        lambda s: s.pod_monitor_retry_seconds,
+        "pod_monitor_retry_seconds",
     ),
     # Advance a soak (spec.verification) until its record is written; its start is in the status.
-    Timer(
-        "verification",
-        _pass_timer("verification", fresh=False),
-        _soaking,
-        lambda s: s.verification_check_seconds,
-    ),
+    Timer("verification", _pass_timer("verification", False), _soaking, "verification_check_seconds"),
     # Look for the verification record again while the gate holds versions back.
-    Timer(
-        "gate",
-        _pass_timer("gate", fresh=True),
-        _condition_false("PromotionAllowed"),
-        lambda s: s.gate_poll_seconds,
-    ),
-    Timer("follow-aliases", follow_aliases, _uses_alias, lambda s: s.alias_poll_seconds),
-    Timer("drift-status", drift_status, _is_ready, lambda s: s.drift_poll_seconds, first_soon=True),
+    Timer("gate", _pass_timer("gate", True), _condition_false("PromotionAllowed"), "gate_poll_seconds"),
+    Timer("follow-aliases", follow_aliases, _uses_alias, "alias_poll_seconds"),
+    Timer("drift-status", drift_status, _is_ready, "drift_poll_seconds", first_soon=True),
 )
 
 
 def register_timers(settings: OperatorSettings) -> None:
     """Register TIMERS with the intervals of the loaded settings (before kopf starts watching)."""
     for timer in TIMERS:
-        interval = timer.interval(settings)
+        interval = float(getattr(settings, timer.interval))
         if interval <= 0:
             continue
         kopf.timer(

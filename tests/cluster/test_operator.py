@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from mlflow import MlflowClient
 
 from modelops_contract import ROLES
 from modelops_operator.crd import GROUP, PLURAL, VERSION
@@ -31,6 +30,7 @@ from tests.fixtures.operator import (
     get_mdep,
     kubectl,
     manifest,
+    module_operator,
     wait_condition,
 )
 
@@ -42,22 +42,8 @@ ALIAS_POLL_SECONDS = 2  # the operator's MODELOPS_ALIAS_POLL_SECONDS in these te
 @pytest.fixture(scope="module")
 def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
     """The real `kopf run` (all namespaces), polling aliases often so that a moved alias shows quickly."""
-    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = {"MODELOPS_ALIAS_POLL_SECONDS": str(ALIAS_POLL_SECONDS)}
-    with LocalOperator(kubeconfig, log_path, env=env) as op:
-        yield op
-
-
-@pytest.fixture
-def world(
-    operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models: dict[str, Any],
-) -> World:
-    return World(kubeconfig, api, namespace, registry, trained_models)
+    log_dir = tmp_path_factory.mktemp("operator")
+    yield from module_operator(kubeconfig, log_dir, MODELOPS_ALIAS_POLL_SECONDS=str(ALIAS_POLL_SECONDS))
 
 
 def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
@@ -301,18 +287,11 @@ def test_deleted_or_edited_children_are_restored_and_removed_with_the_owner(
 def test_unknown_version_is_stalled_and_stays_calm(
     world: World,
 ) -> None:
-    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
+    api, namespace = world.api, world.namespace
     versions = world.fresh_versions()
     versions["drift"] = "99999"
     name = "wine-unknown"
-    assert (
-        apply(
-            kubeconfig,
-            namespace,
-            world.manifest(name, versions),
-        ).returncode
-        == 0
-    )
+    world.apply(world.manifest(name, versions))
     obj = wait_condition(api, namespace, name, "Stalled")
     assert condition(obj, "Stalled")["reason"] == "ModelNotFound"
     assert "wine_quality_drift version 99999" in condition(obj, "Stalled")["message"]
@@ -375,19 +354,12 @@ def test_a_child_the_api_server_refuses_is_stalled_with_its_message_and_recovers
 
 
 def test_registry_outage_is_reconciling_and_recovers(world: World, mlflow_server) -> None:
-    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
+    api, namespace = world.api, world.namespace
     versions = world.fresh_versions()
     name = "wine-outage"
     mlflow_server.stop()
     try:
-        assert (
-            apply(
-                kubeconfig,
-                namespace,
-                world.manifest(name, versions),
-            ).returncode
-            == 0
-        )
+        world.apply(world.manifest(name, versions))
         obj = wait_condition(api, namespace, name, "Reconciling", timeout=60)
         assert condition(obj, "Reconciling")["reason"] == "RegistryUnreachable"
         assert condition(obj, "Ready")["status"] == "False"

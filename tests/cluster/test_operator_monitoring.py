@@ -16,12 +16,18 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client
-from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops_support.local_operator import LocalOperator
 from modelops_support.waiting import wait_for
-from tests.fixtures.operator import apply, get_mdep, kubectl, manifest, new_versions, wait_condition
+from tests.fixtures.operator import (
+    World,
+    apply,
+    get_mdep,
+    kubectl,
+    module_operator,
+    wait_condition,
+)
 from tests.helm_chart import build_helm, one, render
 from tests.monitoring import (
     ALL_ON,
@@ -45,10 +51,10 @@ POD_MONITOR_RETRY_SECONDS = 3  # default 300
 
 @pytest.fixture(scope="module")
 def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    log_path = tmp_path_factory.mktemp("operator") / "operator.log"
-    env = {"MODELOPS_POD_MONITOR_RETRY_SECONDS": str(POD_MONITOR_RETRY_SECONDS)}
-    with LocalOperator(kubeconfig, log_path, env=env) as op:
-        yield op
+    retry = str(POD_MONITOR_RETRY_SECONDS)
+    yield from module_operator(
+        kubeconfig, tmp_path_factory.mktemp("operator"), MODELOPS_POD_MONITOR_RETRY_SECONDS=retry
+    )
 
 
 @pytest.fixture
@@ -80,33 +86,15 @@ def metric(operator: LocalOperator, sample_name: str, **labels: str) -> float | 
     return None
 
 
-def ready_deployment(
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained: dict[str, Any],
-    name: str,
-    **spec: Any,
-) -> dict[str, Any]:
-    versions = new_versions(registry, trained)
-    doc = manifest("wine-quality-staging.yaml", name, registry.tracking_uri, versions, **spec)
-    result = apply(kubeconfig, namespace, doc)
-    assert result.returncode == 0, result.stderr
-    return doc
-
-
 def test_the_operator_exports_conditions_reconciles_and_registry_latency(
     operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models: dict[str, Any],
+    world: World,
     tmp_path: Path,
 ) -> None:
     name = "wine-metrics"
-    ready_deployment(kubeconfig, api, namespace, registry, trained_models, name)
+    doc = world.manifest(name, world.fresh_versions())
+    world.apply(doc)
+    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
     wait_condition(api, namespace, name, "Ready")
     ready = {"namespace": namespace, "name": name, "condition": "Ready"}
 
@@ -154,14 +142,12 @@ def test_the_operator_exports_conditions_reconciles_and_registry_latency(
 
 def test_a_stalled_resource_counts_as_an_error_by_reason(
     operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models: dict[str, Any],
+    world: World,
 ) -> None:
     name = "wine-unknown"
-    doc = ready_deployment(kubeconfig, api, namespace, registry, trained_models, name)
+    doc = world.manifest(name, world.fresh_versions())
+    world.apply(doc)
+    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
     doc["spec"]["models"]["predictor"]["version"] = "987654"
     assert apply(kubeconfig, namespace, doc).returncode == 0
     stalled = wait_condition(api, namespace, name, "Stalled")
@@ -177,16 +163,14 @@ def test_a_stalled_resource_counts_as_an_error_by_reason(
 
 def test_a_pod_monitor_waits_for_its_crd_then_scrapes_the_pods(
     operator: LocalOperator,
-    kubeconfig: str,
-    api: client.ApiClient,
-    namespace: str,
-    registry: MlflowClient,
-    trained_models: dict[str, Any],
+    world: World,
     request: pytest.FixtureRequest,
 ) -> None:
     name = "wine-monitored"
     monitor = {"enabled": True, "interval": "15s", "labels": {"release": "kps"}}
-    doc = ready_deployment(kubeconfig, api, namespace, registry, trained_models, name, podMonitor=monitor)
+    doc = world.manifest(name, world.fresh_versions(), podMonitor=monitor)
+    world.apply(doc)
+    kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
     # Without the Prometheus Operator's CRDs: serving is Ready, PodMonitorReady says why there is none.
     obj = wait_condition(api, namespace, name, "Ready")
     missing = wait_condition(api, namespace, name, "PodMonitorReady", status="False")

@@ -36,7 +36,7 @@ from modelops_support.local_service import LocalService
 from modelops_support.waiting import observe, wait_for
 from tests.fixtures.data import shifted, wine_records
 from tests.fixtures.operator import get_mdep, kubectl, new_versions
-from tests.fixtures.service import WINDOW_ENV, start_service
+from tests.fixtures.service import WINDOW_ENV, serving
 
 pytestmark = pytest.mark.cluster
 
@@ -49,11 +49,7 @@ def drift_service(
     service_models: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalService]:
     """The drift windows every pod reports (a fresh 200-row window)."""
-    service = start_service(service_models, tmp_path_factory.mktemp("drift-service"), WINDOW_ENV)
-    try:
-        yield service
-    finally:
-        service.close()
+    yield from serving(service_models, tmp_path_factory.mktemp("drift-service"), WINDOW_ENV)
 
 
 @pytest.fixture(scope="module")

@@ -255,13 +255,7 @@ def test_monitoring_and_input_logging_switched_off(
 
 def test_not_ready_until_models_load(service_models: dict[str, str], tmp_path: Path) -> None:
     broken = {**service_models, "predictor": "models:/no_such_model/1"}
-    service = LocalService(
-        broken["predictor"],
-        broken["drift"],
-        broken["outlier"],
-        tracking_uri=broken["tracking_uri"],
-        workdir=tmp_path,
-    )
+    service = LocalService.for_models(broken, workdir=tmp_path)
     service.start(wait_ready=False)
     try:
         wait_for(lambda: service.probe("/livez") == 200, 120, 0.2, "the service's /livez")

@@ -78,3 +78,12 @@ def test_a_bad_value_stops_start_up_with_one_clear_line() -> None:
     assert done.stderr.strip().splitlines()[-1] == (
         f"modelops-operator: not starting: {ALIAS_POLL_ENV} must be a number of seconds > 0, not 'soon'"
     )
+
+
+def test_every_timer_takes_its_interval_from_a_setting() -> None:
+    from modelops_operator.handlers import TIMERS
+
+    settings = OperatorSettings()
+    assert len({t.id for t in TIMERS}) == len(TIMERS)
+    for timer in TIMERS:
+        assert isinstance(getattr(settings, timer.interval), float), timer.id

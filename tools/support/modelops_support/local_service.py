@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import modelops_contract as contract
 from modelops_support.lifecycle import Managed
@@ -146,6 +147,12 @@ class LocalService(Managed):
             extra=env,
         )
         self._process: Component | None = None
+
+    @classmethod
+    def for_models(cls, models: Mapping[str, str], **options: Any) -> LocalService:
+        """A service for {predictor, drift, outlier, tracking_uri} model URIs (a test's or a benchmark's)."""
+        roles = (models["predictor"], models["drift"], models["outlier"])
+        return cls(*roles, tracking_uri=models.get("tracking_uri"), **options)
 
     @property
     def url(self) -> str:
