@@ -17,6 +17,7 @@ from pathlib import Path
 
 from modelops_cluster import LocalCluster
 from modelops_cluster.binaries import find_binaries
+from modelops_support.waiting import observe
 
 
 def rss_kib(pid: int) -> int:
@@ -37,13 +38,8 @@ def run_once(bin_dir: Path, settle: float) -> tuple[float, float, dict[str, int]
         try:
             peak: dict[str, int] = {}
             last: dict[str, int] = {}
-            end = time.monotonic() + settle
-            while True:
-                last = {name: rss_kib(pid) for name, pid in cluster.pids().items()}
+            for last in observe(lambda: {name: rss_kib(pid) for name, pid in cluster.pids().items()}, settle):
                 peak = {name: max(peak.get(name, 0), kib) for name, kib in last.items()}
-                if time.monotonic() >= end:
-                    break
-                time.sleep(1.0)
         finally:
             t1 = time.monotonic()
             cluster.stop()

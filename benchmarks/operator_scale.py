@@ -32,6 +32,7 @@ from modelops_support.kubectl import kubectl
 from modelops_support.local_operator import LocalOperator
 from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_support.ports import free_port
+from modelops_support.waiting import observe
 
 REPO = Path(__file__).resolve().parents[1]
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
@@ -170,15 +171,12 @@ def run(count: int, rest_seconds: float, ready_timeout: float, workdir: Path) ->
             figures["load_average_at_ready"] = os.getloadavg()
 
             # Let the last status writes and rollout bookkeeping land, then count writes at rest.
-            settle_end = time.monotonic() + 15
-            while time.monotonic() < settle_end:
-                time.sleep(1)  # a fixed settling pause before the measured window, by design
-            # The drift poll's first look (a few seconds after each Ready) is part of settling.
+            # A fixed settling window before the measured one, by design: the drift poll's first look (a
+            # few seconds after each Ready) is part of settling.
+            observe(lambda: None, 15)
             figures["drift_states_before_rest"] = drift_states(api, namespace)
             before = write_counts(api)
-            rest_end = time.monotonic() + rest_seconds
-            while time.monotonic() < rest_end:
-                time.sleep(5)  # the measurement window itself
+            observe(lambda: None, rest_seconds, 5)  # the measurement window itself
             after = write_counts(api)
             delta = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0) > 0}
             figures["writes_at_rest_by_resource"] = delta

@@ -38,6 +38,7 @@ import httpx
 from modelops_service.schema import example_request
 from modelops_support.local_service import HOST, LocalService, cpu_seconds, descendants
 from modelops_support.ports import free_port
+from modelops_support.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLAIN_BENTOML = REPO_ROOT / "benchmarks" / "plain_bentoml"
@@ -173,16 +174,13 @@ def server_process(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
     )
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited: {log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(ready_url, timeout=2).status_code == 200:
-                    break
-            time.sleep(0.3)
-        else:
-            raise RuntimeError(f"{name} not ready after 300s")
+            return httpx.get(ready_url, timeout=2).status_code == 200
+
+        wait_for(ready, 300, 0.3, f"{name} ready", ignore=(httpx.HTTPError,))
         yield process.pid
     finally:
         with contextlib.suppress(ProcessLookupError):

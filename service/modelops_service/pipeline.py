@@ -22,7 +22,7 @@ from modelops_service.settings import Settings
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Processed:
     """What one request came to: the predictions, the monitoring (None when off), the /predict response."""
 
     predictions: Predictions
@@ -75,7 +75,7 @@ class PredictionPipeline:
         batch = decode_body(body, self.models.features, self.settings.max_rows)
         return self.process(batch, request_id).response.body
 
-    def process(self, batch: Batch, request_id: str) -> Outcome:
+    def process(self, batch: Batch, request_id: str) -> Processed:
         """Predict and monitor a validated batch, log its events and count it (any endpoint's input)."""
         predictions = self.models.predictor.predict(batch.matrix)
         monitoring = self.monitor.observe(batch.matrix) if self.monitor is not None else None
@@ -94,4 +94,4 @@ class PredictionPipeline:
             self.metrics.record_rows(len(batch))
             if monitoring is not None:
                 self.metrics.record(monitoring)
-        return Outcome(predictions, monitoring, response)
+        return Processed(predictions, monitoring, response)
