@@ -187,11 +187,11 @@ def follow_aliases(
     kube, settings = _kube(memo), _settings(memo)
     try:
         # kopf's live view of the resource: at rest this costs no request to the API server.
-        if not moved_aliases(kube, body):
+        if not moved_aliases(kube, body, settings):
             return
         with _locks[(namespace, name)]:
             latest = _latest(kube, namespace, name)
-            moved = [] if latest is None else moved_aliases(kube, latest)
+            moved = [] if latest is None else moved_aliases(kube, latest, settings)
             if latest is None or not moved:  # gone, or another handler has caught up meanwhile
                 return
             logger.info("%s/%s: alias moved for %s; reconciling", namespace, name, ", ".join(moved))

@@ -3,6 +3,11 @@
 A small stdlib client rather than `mlflow.MlflowClient`: importing mlflow's stores costs ~130 MB of RSS
 per operator process, and the operator needs six endpoints of the stable 2.0 REST API. The component tests
 compare its answers with MlflowClient's against a real `mlflow server`.
+
+The tracking URI is a tenant's value: every call is bounded (bounded_http: a total deadline, a byte cap,
+no redirects, so the credentials never leave the URI's origin), a registry host holds at most a few of
+the operator's threads at once, and every failure is a RegistryError whose message is short and never
+echoes the server at length.
 """
 
 from __future__ import annotations
@@ -12,17 +17,21 @@ import hashlib
 import json
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelops_contract import CREDENTIAL_KEYS, TRAINING_RUN_TAG
+from modelops_operator import bounded_http
 from modelops_operator.spec import ROLES, ModelRef
 
-DEFAULT_TIMEOUT_SECONDS = 5.0
+DEFAULT_TIMEOUT_SECONDS = 10.0  # the whole call: connect, headers and body
+DEFAULT_MAX_ANSWER_BYTES = 8 << 20  # a search over 200 versions with their tags is well below
+DEFAULT_CALLS_PER_HOST = 4  # a slow registry host holds at most this many of the operator's threads
+# How long a call waits for one of its host's slots before it is RegistryBusy (retried later): a call to a
+# healthy registry takes milliseconds, so only a host that holds its slots makes its resources wait.
+SLOT_WAIT_SECONDS = 1.0
 # Told of every call: (endpoint, outcome: "ok" or the error class name, seconds). The operator hooks its
 # metrics here (modelops_operator.registry_access); the CLI passes none.
 CallObserver = Callable[[str, str, float], None]
@@ -43,6 +52,27 @@ class RegistryUnreachable(RegistryError):
     """The registry did not answer (connection refused, timeout, 5xx)."""
 
     reason = "RegistryUnreachable"
+
+
+class RegistryMisbehaving(RegistryError):
+    """The URI's server answered in a way no MLflow registry does (a redirect, an endless or non-JSON
+    answer): the spec must point elsewhere."""
+
+    permanent = True
+    reason = "RegistryMisbehaving"
+
+
+class RegistryBusy(RegistryError):
+    """This operator already has as many calls in flight to that host as it allows."""
+
+    reason = "RegistryBusy"
+
+
+class CredentialsInvalid(RegistryError):
+    """The credentials Secret holds a value that is not text."""
+
+    permanent = True
+    reason = "CredentialsSecretInvalid"
 
 
 class RegistryUnauthorized(RegistryError):
@@ -82,7 +112,10 @@ class Credentials:
     @classmethod
     def from_secret_data(cls, data: Mapping[str, str]) -> Credentials:
         """Build from a Secret's base64 `data` map (MLflow's own variable names as keys)."""
-        plain = {k: base64.b64decode(v).decode() for k, v in data.items() if k in CREDENTIAL_KEYS}
+        try:
+            plain = {k: base64.b64decode(v).decode() for k, v in data.items() if k in CREDENTIAL_KEYS}
+        except ValueError as e:  # not base64, or not UTF-8 (binascii.Error and UnicodeDecodeError)
+            raise CredentialsInvalid("the credentials Secret holds a value that is not UTF-8 text") from e
         return cls(
             token=plain.get("MLFLOW_TRACKING_TOKEN"),
             username=plain.get("MLFLOW_TRACKING_USERNAME"),
@@ -204,11 +237,15 @@ class RegistryClient:
         credentials: Credentials | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         on_call: CallObserver | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        calls_per_host: int = DEFAULT_CALLS_PER_HOST,
     ) -> None:
         self.credentials = credentials or Credentials()
         self.on_call = on_call
         self.root = base_url(tracking_uri, self.credentials)
         self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
+        self.slots = host_slots(self.root, calls_per_host)
         # Answers are shared only between clients of the same registry and the same credentials.
         auth = json.dumps(auth_headers(self.credentials), sort_keys=True).encode()
         self.identity = (self.root, hashlib.sha256(auth).hexdigest()[:16])
@@ -222,7 +259,7 @@ class RegistryClient:
         with self.cache.fetch_lock(key):
             found = self.cache.get(key)
             if found is None:
-                found = self._call("GET", endpoint, params)["model_version"]
+                found = _field(self._call("GET", endpoint, params), "model_version", endpoint)
                 if found.get("status", "READY") == "READY":
                     self.cache.put(key, found, ttl)
         return found
@@ -236,21 +273,40 @@ class RegistryClient:
         else:
             data = json.dumps(payload).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
         started, outcome = time.monotonic(), "ok"
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            error = _http_error(endpoint, e)
-            outcome = type(error).__name__
-            raise error from e
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-            outcome = RegistryUnreachable.__name__
-            raise RegistryUnreachable(f"registry at {self.root} unreachable: {_reason(e)}") from e
+            return self._answer(method, endpoint, url, headers, data)
+        except RegistryError as e:
+            outcome = type(e).__name__
+            raise
         finally:
             if self.on_call is not None:
                 self.on_call(endpoint, outcome, time.monotonic() - started)
+
+    def _answer(
+        self, method: str, endpoint: str, url: str, headers: Mapping[str, str], data: bytes | None
+    ) -> dict[str, Any]:
+        """One bounded call, holding one of the host's slots; its JSON object, or a RegistryError."""
+        if not self.slots.acquire(timeout=min(self.timeout, SLOT_WAIT_SECONDS)):
+            raise RegistryBusy(f"registry at {_shown(self.root)} is busy with this operator's other calls")
+        try:
+            answer = bounded_http.call(method, url, headers, data, self.timeout, self.max_answer_bytes)
+        except bounded_http.HttpFailure as e:
+            shown = _shown(self.root)
+            if e.kind in (bounded_http.TOO_LARGE, bounded_http.REDIRECTED):
+                raise RegistryMisbehaving(f"registry at {shown}: {e.kind} on {endpoint}") from e
+            raise RegistryUnreachable(f"registry at {shown} unreachable: {e.kind}") from e
+        finally:
+            self.slots.release()
+        if answer.status >= 400:
+            raise _http_error(endpoint, answer.status, answer.body)
+        try:
+            found = json.loads(answer.body or b"{}")
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            raise RegistryMisbehaving(f"registry at {_shown(self.root)}: not MLflow's JSON on {endpoint}")
+        return found
 
     def get_model_version(self, name: str, version: str) -> dict[str, Any]:
         """A model version (name, version, current_stage, status, run_id, source, tags, aliases)."""
@@ -258,8 +314,8 @@ class RegistryClient:
 
     def version_tags(self, name: str, version: str) -> dict[str, str]:
         """A version's tags as they are now (not cached: a gate waits for a tag to appear)."""
-        found = self._call("GET", "model-versions/get", {"name": name, "version": version})["model_version"]
-        return _tags(found)
+        answer = self._call("GET", "model-versions/get", {"name": name, "version": version})
+        return _tags(_field(answer, "model_version", "model-versions/get"))
 
     def search_versions(self, name: str, max_results: int = 200) -> list[dict[str, Any]]:
         """The versions of a registered model, newest first, with their tags."""
@@ -268,8 +324,9 @@ class RegistryClient:
             "max_results": str(max_results),
             "order_by": "version_number DESC",
         }
-        found = self._call("GET", "model-versions/search", payload).get("model_versions") or ()
-        return sorted(found, key=lambda v: int(v["version"]), reverse=True)
+        found = self._call("GET", "model-versions/search", payload).get("model_versions")
+        versions = [v for v in found if _version_of(v)] if isinstance(found, list) else []
+        return sorted(versions, key=lambda v: int(_version_of(v)), reverse=True)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> dict[str, Any]:
         """The version an alias points at."""
@@ -277,7 +334,7 @@ class RegistryClient:
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """A tracking run (info, data.tags)."""
-        return self._call("GET", "runs/get", {"run_id": run_id})["run"]
+        return _field(self._call("GET", "runs/get", {"run_id": run_id}), "run", "runs/get")
 
     def transition_stage(self, name: str, version: str, stage: str, archive_existing: bool) -> None:
         """Move a version to a stage (deprecated by MLflow, still what its users query)."""
@@ -300,29 +357,70 @@ class RegistryClient:
         )
 
 
-def _reason(e: BaseException) -> str:
-    inner = getattr(e, "reason", None)
-    return str(inner if inner is not None else e)
+_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
 
 
-def _http_error(endpoint: str, e: urllib.error.HTTPError) -> RegistryError:
+def host_slots(root: str, calls_per_host: int) -> threading.BoundedSemaphore:
+    """The semaphore that bounds this process's calls in flight to the host of `root`."""
+    host = (urllib.parse.urlsplit(root).netloc or root).lower()
+    with _slots_lock:
+        return _slots.setdefault(host, threading.BoundedSemaphore(calls_per_host))
+
+
+def _clean(text: object, limit: int = 160) -> str:
+    """A remote or tenant text fit for a status or a log line: printable, one line, at most `limit`."""
+    printable = "".join(c if c.isprintable() else " " for c in str(text))
+    return printable if len(printable) <= limit else printable[: limit - 3] + "..."
+
+
+def _shown(root: str) -> str:
+    """The registry's origin as a status shows it (no path, no user info), bounded."""
+    parts = urllib.parse.urlsplit(root)
+    host = parts.hostname or root
+    return _clean(f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else ""), 100)
+
+
+def _version_of(entry: object) -> str:
+    """A model version entry's version number as text ("" when the entry has none)."""
+    version = entry.get("version") if isinstance(entry, dict) else None
+    return str(version) if isinstance(version, int | str) and str(version).isdigit() else ""
+
+
+def _field(answer: Mapping[str, Any], key: str, endpoint: str) -> dict[str, Any]:
+    """answer[key] as the object MLflow sends, or RegistryMisbehaving."""
+    value = answer.get(key)
+    if not isinstance(value, dict):
+        raise RegistryMisbehaving(f"the registry's answer to {endpoint} has no {key} object")
+    return value
+
+
+def _http_error(endpoint: str, status: int, body: bytes) -> RegistryError:
     try:
-        body = json.loads(e.read() or b"{}")
-    except (ValueError, OSError):
-        body = {}
-    code = body.get("error_code", "")
-    message = body.get("message") or e.reason
-    if e.code in (401, 403):
-        return RegistryUnauthorized(f"registry refused the request ({e.code}): {message}")
-    if e.code == 404 or code == "RESOURCE_DOES_NOT_EXIST":
-        return ModelNotFound(str(message))
-    if e.code >= 500 or e.code == 429:
-        return RegistryUnreachable(f"registry error {e.code} on {endpoint}: {message}")
-    return ModelNotFound(f"registry rejected {endpoint} ({code or e.code}): {message}")
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        parsed = {}
+    parsed = parsed if isinstance(parsed, dict) else {}
+    code = _clean(parsed.get("error_code", ""), 60)
+    message = _clean(parsed.get("message") or f"HTTP {status}")
+    if status in (401, 403):
+        return RegistryUnauthorized(f"registry refused the request ({status}): {message}")
+    if status == 404 or code == "RESOURCE_DOES_NOT_EXIST":
+        return ModelNotFound(message)
+    if status >= 500 or status == 429:
+        return RegistryUnreachable(f"registry error {status} on {endpoint}: {message}")
+    return ModelNotFound(f"registry rejected {endpoint} ({code or status}): {message}")
 
 
-def _tags(version: Mapping[str, Any]) -> dict[str, str]:
-    return {t["key"]: t.get("value", "") for t in version.get("tags") or ()}
+def _tags(entity: Mapping[str, Any]) -> dict[str, str]:
+    """The {key: value} of an MLflow entity's tag list (entries that are not tags are left out)."""
+    tags = entity.get("tags")
+    entries = tags if isinstance(tags, list) else ()
+    return {
+        str(t["key"]): str(t.get("value", ""))
+        for t in entries
+        if isinstance(t, dict) and isinstance(t.get("key"), str)
+    }
 
 
 def resolve_model(client: RegistryClient, ref: ModelRef) -> ResolvedModel:
@@ -337,19 +435,22 @@ def resolve_model(client: RegistryClient, ref: ModelRef) -> ResolvedModel:
             found = client.get_model_version(ref.name, str(ref.version))
         except ModelNotFound as e:
             raise ModelNotFound(f"model {ref.name} version {ref.version} not found") from e
+    version = _version_of(found)
+    if not version:
+        raise RegistryMisbehaving(f"the registry's answer for model {ref.name} has no version number")
     status = found.get("status", "READY")
     if status != "READY":
         raise ModelNotReady(
-            f"model {ref.name} version {found['version']} is {status}",
+            f"model {ref.name} version {version} is {_clean(status, 40)}",
             permanent=status == "FAILED_REGISTRATION",
         )
     return ResolvedModel(
         name=ref.name,
-        version=str(found["version"]),
-        run_id=found.get("run_id", ""),
-        source=found.get("source", ""),
+        version=version,
+        run_id=_clean(found.get("run_id") or "", 64),
+        source=_clean(found.get("source") or "", 1000),
         alias=ref.alias,
-        training_run_id=_tags(found).get(TRAINING_RUN_TAG),
+        training_run_id=_clean(_tags(found).get(TRAINING_RUN_TAG) or "", 64) or None,
     )
 
 
@@ -359,7 +460,8 @@ def training_run_of(client: RegistryClient, model: ResolvedModel) -> str:
         return model.training_run_id
     if not model.run_id:
         return ""
-    tags = {t["key"]: t["value"] for t in client.get_run(model.run_id).get("data", {}).get("tags") or ()}
+    data = client.get_run(model.run_id).get("data")
+    tags = _tags(data) if isinstance(data, dict) else {}
     return tags.get("mlflow.parentRunId", model.run_id)
 
 

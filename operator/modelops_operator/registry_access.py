@@ -7,9 +7,12 @@ the Secret may come), so the steps handle registry trouble in one way.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from modelops_operator import metrics
 from modelops_operator.kube import Kube
-from modelops_operator.registry import Credentials, RegistryClient, RegistryError
+from modelops_operator.registry import Credentials, RegistryClient, RegistryError, base_url
+from modelops_operator.settings import OperatorSettings
 from modelops_operator.spec import Registry
 
 
@@ -19,13 +22,31 @@ class CredentialsMissing(RegistryError):
     reason = "CredentialsSecretMissing"
 
 
+class RegistryNotAllowed(RegistryError):
+    """The trackingUri names a host outside the operator's MODELOPS_REGISTRY_HOSTS."""
+
+    permanent = True
+    reason = "RegistryNotAllowed"
+
+
+def allowed(root: str, hosts: frozenset[str]) -> bool:
+    """Whether the registry at `root` may be called: any host when `hosts` is empty, else a listed one
+    (by host, or by host:port)."""
+    if not hosts:
+        return True
+    parts = urlsplit(root)
+    host = (parts.hostname or "").lower()
+    return host in hosts or (parts.port is not None and f"{host}:{parts.port}" in hosts)
+
+
 class RegistryAccess:
     """Lazily, once: the Secret's credentials and the RegistryClient built on them."""
 
-    def __init__(self, kube: Kube, namespace: str, registry: Registry) -> None:
+    def __init__(self, kube: Kube, namespace: str, registry: Registry, settings: OperatorSettings) -> None:
         self.kube = kube
         self.namespace = namespace
         self.registry = registry
+        self.settings = settings
         self._client: RegistryClient | None = None
 
     def credentials(self) -> Credentials:
@@ -39,9 +60,19 @@ class RegistryAccess:
         return Credentials.from_secret_data(data)
 
     def client(self) -> RegistryClient:
-        """The client for this pass (raises CredentialsMissing, or KubeError reading the Secret)."""
+        """The client for this pass: RegistryNotAllowed for a host the operator may not call (checked
+        before the Secret is read), CredentialsMissing, or KubeError reading the Secret."""
         if self._client is None:
+            credentials = self.credentials()
+            root = base_url(self.registry.tracking_uri, credentials)
+            if not allowed(root, self.settings.registry_hosts):
+                raise RegistryNotAllowed("the trackingUri's host is not one this operator may call")
             self._client = RegistryClient(
-                self.registry.tracking_uri, self.credentials(), on_call=metrics.observe_registry_call
+                self.registry.tracking_uri,
+                credentials,
+                timeout=self.settings.registry_timeout_seconds,
+                on_call=metrics.observe_registry_call,
+                max_answer_bytes=self.settings.registry_max_answer_bytes,
+                calls_per_host=self.settings.registry_calls_per_host,
             )
         return self._client

@@ -14,6 +14,7 @@ from modelops_operator import status as st
 from modelops_operator.kube import Kube
 from modelops_operator.registry import RegistryError, Resolution, ResolvedModel, resolve_model, resolve_models
 from modelops_operator.registry_access import CredentialsMissing, RegistryAccess
+from modelops_operator.settings import OperatorSettings
 from modelops_operator.spec import ROLES, SpecError, parse_spec
 from modelops_operator.steps import Pass, Step
 
@@ -72,7 +73,7 @@ def resolution_fields(p: Pass, resolution: Resolution) -> dict[str, Any]:
     }
 
 
-def moved_aliases(kube: Kube, body: Mapping[str, Any]) -> list[str]:
+def moved_aliases(kube: Kube, body: Mapping[str, Any], settings: OperatorSettings) -> list[str]:
     """Re-resolve the aliases of a resolved ModelDeployment; the roles whose alias now names another version.
 
     Reads only (the Secret, and the registry through its alias cache); never writes. Nothing to follow
@@ -89,6 +90,6 @@ def moved_aliases(kube: Kube, body: Mapping[str, Any]) -> list[str]:
     aliased = {role: ref for role, ref in spec.models.items() if ref.alias is not None}
     if not aliased:
         return []
-    client = RegistryAccess(kube, body["metadata"]["namespace"], spec.registry).client()
+    client = RegistryAccess(kube, body["metadata"]["namespace"], spec.registry, settings).client()
     current = {role: resolve_model(client, ref) for role, ref in aliased.items()}
     return moved_roles(recorded.models, current)

@@ -20,6 +20,10 @@ POD_MONITOR_RETRY_ENV = "MODELOPS_POD_MONITOR_RETRY_SECONDS"
 VERIFICATION_CHECK_ENV = "MODELOPS_VERIFICATION_CHECK_SECONDS"
 GATE_POLL_ENV = "MODELOPS_GATE_POLL_SECONDS"
 CLUSTER_NAME_ENV = "MODELOPS_CLUSTER_NAME"
+REGISTRY_TIMEOUT_ENV = "MODELOPS_REGISTRY_TIMEOUT_SECONDS"
+REGISTRY_MAX_ANSWER_ENV = "MODELOPS_REGISTRY_MAX_ANSWER_BYTES"
+REGISTRY_CALLS_PER_HOST_ENV = "MODELOPS_REGISTRY_CALLS_PER_HOST"
+REGISTRY_HOSTS_ENV = "MODELOPS_REGISTRY_HOSTS"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
 # Placeholders a metrics URL template may use (drift_status.metrics_url fills them in).
 METRICS_URL_FIELDS = {"address": "10.0.0.1", "port": 3000, "pod": "pod", "namespace": "ns", "name": "name"}
@@ -53,6 +57,14 @@ class OperatorSettings:
     gate_poll_seconds: float = 30.0
     # The cluster's name in verification records (empty: not named).
     cluster_name: str = ""
+    # Every registry call (connect, headers, body) ends within this many seconds, reads at most this many
+    # bytes, and one registry host holds at most this many of the operator's threads at once: a tenant's
+    # trackingUri cannot stall or exhaust the operator.
+    registry_timeout_seconds: float = 10.0
+    registry_max_answer_bytes: int = 8 << 20
+    registry_calls_per_host: int = 4
+    # The registry hosts (host or host:port, lower case) a trackingUri may name; empty: any.
+    registry_hosts: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -72,6 +84,14 @@ class OperatorSettings:
             ),
             gate_poll_seconds=seconds_setting(env, GATE_POLL_ENV, cls.gate_poll_seconds),
             cluster_name=env.get(CLUSTER_NAME_ENV, "").strip(),
+            registry_timeout_seconds=seconds_setting(env, REGISTRY_TIMEOUT_ENV, cls.registry_timeout_seconds),
+            registry_max_answer_bytes=count_setting(
+                env, REGISTRY_MAX_ANSWER_ENV, cls.registry_max_answer_bytes
+            ),
+            registry_calls_per_host=count_setting(
+                env, REGISTRY_CALLS_PER_HOST_ENV, cls.registry_calls_per_host
+            ),
+            registry_hosts=host_list(env, REGISTRY_HOSTS_ENV),
         )
 
     def backoff(self, retry: int) -> float:
@@ -95,6 +115,27 @@ def seconds_setting(environ: Mapping[str, str], name: str, default: float, allow
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigurationError(f"{name} must be a number of seconds {bound}, not {raw!r}")
     return seconds
+
+
+def count_setting(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from the environment variable `name` (unset or empty: `default`)."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigurationError(f"{name} must be a whole number > 0, not {raw!r}")
+    return int(raw)
+
+
+def host_list(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    """A comma-separated list of host or host:port names, lower-cased (unset or empty: none)."""
+    raw = environ.get(name, "").strip()
+    hosts = frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        name_part, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+        if not name_part or any(c.isspace() or c in "/@?#" for c in host) or (port and not port.isdigit()):
+            raise ConfigurationError(f"{name} must list host or host:port names, not {host!r}")
+    return hosts
 
 
 def metrics_url_template(environ: Mapping[str, str]) -> str:

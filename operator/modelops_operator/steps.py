@@ -47,7 +47,7 @@ class Pass:
     ) -> Pass:
         """The pass over `body`; raises SpecError when the spec can never work."""
         spec = parse_spec(body.get("spec") or {})
-        registry = RegistryAccess(kube, body["metadata"]["namespace"], spec.registry)
+        registry = RegistryAccess(kube, body["metadata"]["namespace"], spec.registry, settings)
         return cls(kube, body, spec, registry, settings, fresh, new, observed or {})
 
     @property

@@ -1,8 +1,6 @@
 """The registry client's pure parts: credentials, auth, error mapping, training-run consistency."""
 
 import base64
-import io
-import urllib.error
 
 import pytest
 
@@ -66,8 +64,7 @@ def test_base_url() -> None:
     ],
 )
 def test_http_errors_map_to_kinds(code: int, body: bytes, error: type, permanent: bool) -> None:
-    e = urllib.error.HTTPError("http://x", code, "reason", {}, io.BytesIO(body))  # type: ignore[arg-type]
-    mapped = _http_error("model-versions/get", e)
+    mapped = _http_error("model-versions/get", code, body)
     assert type(mapped) is error
     assert mapped.permanent is permanent
 
@@ -115,3 +112,27 @@ def test_clients_share_answers_only_with_the_same_credentials() -> None:
     assert a.identity == b.identity
     assert a.identity != c.identity
     assert "t1" not in "".join(a.identity)
+
+
+@pytest.mark.parametrize(
+    ("root", "hosts", "ok"),
+    [
+        ("http://mlflow.ml.svc:5000", frozenset(), True),
+        ("http://mlflow.ml.svc:5000", frozenset({"mlflow.ml.svc"}), True),
+        ("http://mlflow.ml.svc:5000", frozenset({"mlflow.ml.svc:5000"}), True),
+        ("http://mlflow.ml.svc:5001", frozenset({"mlflow.ml.svc:5000"}), False),
+        ("http://169.254.169.254", frozenset({"mlflow.ml.svc"}), False),
+        ("http://MLFLOW.ml.svc", frozenset({"mlflow.ml.svc"}), True),
+    ],
+)
+def test_registry_hosts_allowlist(root: str, hosts: frozenset[str], ok: bool) -> None:
+    from modelops_operator.registry_access import allowed
+
+    assert allowed(root, hosts) is ok
+
+
+def test_a_secret_value_that_is_not_text_is_a_registry_error() -> None:
+    from modelops_operator.registry import CredentialsInvalid
+
+    with pytest.raises(CredentialsInvalid):
+        Credentials.from_secret_data({"MLFLOW_TRACKING_TOKEN": base64.b64encode(b"\xff\xfe").decode()})

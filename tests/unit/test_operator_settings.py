@@ -12,6 +12,9 @@ from modelops_operator.settings import (
     DRIFT_POLL_ENV,
     MAX_BACKOFF_ENV,
     METRICS_URL_ENV,
+    REGISTRY_CALLS_PER_HOST_ENV,
+    REGISTRY_HOSTS_ENV,
+    REGISTRY_MAX_ANSWER_ENV,
     ConfigurationError,
     OperatorSettings,
 )
@@ -54,6 +57,9 @@ def test_values_are_read() -> None:
         (MAX_BACKOFF_ENV, "-5", "> 0"),
         (METRICS_URL_ENV, "http://{host}/metrics", "not a valid template"),
         (METRICS_URL_ENV, "file:///etc/passwd", "http"),
+        (REGISTRY_CALLS_PER_HOST_ENV, "0", "> 0"),
+        (REGISTRY_MAX_ANSWER_ENV, "1e6", "> 0"),
+        (REGISTRY_HOSTS_ENV, "mlflow:5000, http://evil/", "host or host:port"),
     ],
 )
 def test_a_bad_value_is_named(name: str, raw: str, message: str) -> None:
@@ -87,3 +93,9 @@ def test_every_timer_takes_its_interval_from_a_setting() -> None:
     assert len({t.id for t in TIMERS}) == len(TIMERS)
     for timer in TIMERS:
         assert isinstance(getattr(settings, timer.interval), float), timer.id
+
+
+def test_registry_hosts_are_a_lower_cased_set() -> None:
+    settings = OperatorSettings.load({REGISTRY_HOSTS_ENV: "MLflow.mlflow.svc:5000, registry.example"})
+    assert settings.registry_hosts == {"mlflow.mlflow.svc:5000", "registry.example"}
+    assert OperatorSettings.load({}).registry_hosts == frozenset()
