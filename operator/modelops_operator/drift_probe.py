@@ -30,15 +30,23 @@ def _error_text(error: BaseException) -> str:
         return f"no answer within {SCRAPE_TIMEOUT_SECONDS:.0f}s"
     if isinstance(error, aiohttp.ClientConnectorError):
         return "connection failed"
+    if isinstance(error, ValueError):  # ours: a redirect, a non-200, more than MAX_METRICS_BYTES
+        return str(error)[:80]
     return type(error).__name__
 
 
 async def _scrape(session: aiohttp.ClientSession, url: str) -> str:
-    async with session.get(url, raise_for_status=True) as response:
-        body = await response.content.read(MAX_METRICS_BYTES + 1)
-        if len(body) > MAX_METRICS_BYTES:
-            raise ValueError("metrics larger than 4 MiB")
-        return body.decode("utf-8", errors="replace")
+    """The whole /metrics text (read to its end, at most MAX_METRICS_BYTES; never a redirect)."""
+    async with session.get(url, raise_for_status=True, allow_redirects=False) as response:
+        if response.status != 200:
+            raise ValueError(f"HTTP {response.status}")
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > MAX_METRICS_BYTES:
+                raise ValueError("metrics larger than 4 MiB")
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: str) -> dict[str, Any]:
@@ -57,7 +65,7 @@ async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: s
         return ds.unknown(
             f"cannot list the Service's EndpointSlices: HTTP {e.status} {e.reason}", previous, now
         )
-    endpoints = ds.ready_endpoints(slices, HTTP_PORT_NAME)
+    endpoints = ds.ready_endpoints(slices, HTTP_PORT_NAME, name)
     timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         urls = [ds.metrics_url(url_template, e, namespace, name) for e in endpoints]

@@ -61,17 +61,40 @@ class PodDrift:
     min_p_value: float | None
 
 
+# The EndpointSlice controller's own mark: slices anyone else wrote for the Service are not read.
+ENDPOINTSLICE_MANAGER = "endpointslice-controller.k8s.io"
+
+
 def metrics_url(template: str, endpoint: Endpoint, namespace: str, name: str) -> str:
-    """The URL to scrape one pod at."""
+    """The URL to scrape one pod at (an IPv6 address in brackets)."""
+    address = f"[{endpoint.address}]" if ":" in endpoint.address else endpoint.address
     return template.format(
-        address=endpoint.address, port=endpoint.port, pod=endpoint.pod, namespace=namespace, name=name
+        address=address, port=endpoint.port, pod=endpoint.pod, namespace=namespace, name=name
     )
 
 
-def ready_endpoints(slices: Iterable[Mapping[str, Any]], port_name: str) -> list[Endpoint]:
-    """Ready pods (one address each) from a Service's EndpointSlices, sorted by pod name."""
+def controller_made(endpoint_slice: Mapping[str, Any], service: str) -> bool:
+    """Whether the EndpointSlice controller made this slice for the Service named `service`."""
+    meta = endpoint_slice.get("metadata") or {}
+    if (meta.get("labels") or {}).get("endpointslice.kubernetes.io/managed-by") != ENDPOINTSLICE_MANAGER:
+        return False
+    return any(
+        ref.get("kind") == "Service" and ref.get("name") == service and ref.get("controller")
+        for ref in meta.get("ownerReferences") or ()
+    )
+
+
+def ready_endpoints(slices: Iterable[Mapping[str, Any]], port_name: str, service: str) -> list[Endpoint]:
+    """Ready pods (one address each) from the Service's controller-made EndpointSlices, by pod name.
+
+    Only pods count (an endpoint whose targetRef is not a Pod is left out), and only slices the
+    EndpointSlice controller made for the Service: a slice a tenant writes by hand cannot point the
+    operator's scrape at another address.
+    """
     found: dict[str, Endpoint] = {}
     for endpoint_slice in slices:
+        if not controller_made(endpoint_slice, service):
+            continue
         ports = [p for p in endpoint_slice.get("ports") or () if p.get("name") == port_name and p.get("port")]
         if not ports:
             continue
@@ -79,8 +102,9 @@ def ready_endpoints(slices: Iterable[Mapping[str, Any]], port_name: str) -> list
             if (endpoint.get("conditions") or {}).get("ready") is False or not endpoint.get("addresses"):
                 continue
             ref = endpoint.get("targetRef") or {}
-            pod = ref.get("name") or endpoint["addresses"][0]
-            found[pod] = Endpoint(pod, endpoint["addresses"][0], int(ports[0]["port"]))
+            if ref.get("kind") != "Pod" or not ref.get("name"):
+                continue
+            found[ref["name"]] = Endpoint(ref["name"], endpoint["addresses"][0], int(ports[0]["port"]))
     return [found[pod] for pod in sorted(found)]
 
 

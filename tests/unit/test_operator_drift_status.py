@@ -137,8 +137,18 @@ def test_patch_is_none_at_rest_and_drops_stale_keys() -> None:
     assert set(patch) == set(ds.DRIFT_KEYS)
 
 
-def endpoint_slice(endpoints: list[dict[str, Any]], port_name: str = "http") -> dict[str, Any]:
-    return {"ports": [{"name": port_name, "port": 3000, "protocol": "TCP"}], "endpoints": endpoints}
+def endpoint_slice(
+    endpoints: list[dict[str, Any]], port_name: str = "http", manager: str = ds.ENDPOINTSLICE_MANAGER
+) -> dict[str, Any]:
+    """A slice as the EndpointSlice controller writes it for the Service `wine` (or `manager`)."""
+    meta = {
+        "labels": {"endpointslice.kubernetes.io/managed-by": manager, "kubernetes.io/service-name": "wine"},
+        "ownerReferences": [{"kind": "Service", "name": "wine", "controller": True}],
+    }
+    for endpoint in endpoints:
+        endpoint.setdefault("targetRef", {}).setdefault("kind", "Pod")
+    ports = [{"name": port_name, "port": 3000, "protocol": "TCP"}]
+    return {"metadata": meta, "ports": ports, "endpoints": endpoints}
 
 
 def test_ready_endpoints_from_slices() -> None:
@@ -152,10 +162,32 @@ def test_ready_endpoints_from_slices() -> None:
         ),
         endpoint_slice([{"addresses": ["10.0.0.9"], "targetRef": {"name": "other"}}], port_name="metrics"),
     ]
-    assert ds.ready_endpoints(slices, "http") == [
+    assert ds.ready_endpoints(slices, "http", "wine") == [
         ds.Endpoint("wine-a", "10.0.0.1", 3000),
         ds.Endpoint("wine-b", "10.0.0.2", 3000),
     ]
+
+
+def test_only_pods_in_the_controllers_slices_of_the_service_are_scraped() -> None:
+    """A tenant's hand-written slice (or one for another Service, or an endpoint that is not a Pod)
+    cannot point the operator's scrape at another address."""
+    pod = {"addresses": ["10.0.0.1"], "targetRef": {"name": "wine-a"}}
+    forged = {"addresses": ["169.254.169.254"], "targetRef": {"name": "metadata"}}
+    not_a_pod = {"addresses": ["10.96.0.1"], "targetRef": {"kind": "Node", "name": "node-0"}}
+    slices = [
+        endpoint_slice([pod, not_a_pod]),
+        endpoint_slice([forged], manager="someone-else"),
+        {**endpoint_slice([dict(forged)]), "metadata": {"labels": {}, "ownerReferences": []}},
+    ]
+    assert ds.ready_endpoints(slices, "http", "wine") == [ds.Endpoint("wine-a", "10.0.0.1", 3000)]
+    assert ds.ready_endpoints(slices, "http", "other-service") == []
+
+
+def test_an_ipv6_pod_address_is_bracketed() -> None:
+    endpoint = ds.Endpoint("wine-a", "fd00:10:244::5", 3000)
+    assert (
+        ds.metrics_url(DEFAULT_METRICS_URL, endpoint, "ns", "wine") == "http://[fd00:10:244::5]:3000/metrics"
+    )
 
 
 def test_metrics_url_fills_the_template() -> None:
