@@ -46,6 +46,8 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest(
             f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
         ) from e
+    except ValueError as e:  # e.g. an integer literal longer than Python's 4,300-digit conversion limit
+        raise BadRequest(f"the request body is not JSON this service reads: {str(e)[:120]}") from e
     except RecursionError as e:  # thousands of nested [ or {: the parser's stack, not the input's meaning
         raise BadRequest("the request body is nested too deeply: expected a JSON list of flat records") from e
 
@@ -77,14 +79,20 @@ def check_value(value: Any, feature: Feature, where: str) -> float:
         raise InvalidInput(f"{where}: expected true or false, got {_describe(value)}", field=where)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{where}: expected a number, got {_describe(value)}", field=where)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal beyond the float range (hundreds of digits)
+        digits = len(str(abs(value)))
+        raise InvalidInput(
+            f"{where}: expected a number, got an integer of {digits} digits", field=where
+        ) from None
     if feature.kind == "integer":
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise InvalidInput(f"{where}: expected an integer, got a non-finite number", field=where)
             if not value.is_integer():
                 raise InvalidInput(f"{where}: expected an integer, got {value!r}", field=where)
-        return float(value)
-    number = float(value)
+        return number
     if not math.isfinite(number):
         # A literal such as 1e999 parses to inf.
         raise InvalidInput(f"{where}: expected a finite number, got {value!r}", field=where)

@@ -7,12 +7,23 @@ captured lines with it."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from modelops_service.jsontext import RawJSON, to_json
+
+# A client's request id is echoed in a response header and written into every log line of the request:
+# only ids of this shape are kept (no spaces, so never the log's "INFO -" separator); others are replaced.
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def acceptable_request_id(value: str) -> bool:
+    """Whether a client's request id may be used as is (ASCII letters, digits, . _ : -; at most 128)."""
+    return REQUEST_ID.fullmatch(value) is not None
+
 
 INPUT_DATA = "input_data"
 MONITORING_METRICS = "monitoring_metrics"

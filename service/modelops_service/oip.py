@@ -21,6 +21,7 @@ import numpy as np
 
 from modelops_service.decoding import Batch, check_columns, parse_json
 from modelops_service.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge
+from modelops_service.events import acceptable_request_id
 from modelops_service.features import Feature
 
 if TYPE_CHECKING:  # only for annotations: `bentoml serve` imports this module in its own process too,
@@ -123,7 +124,8 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     """The JSON header and the binary tail (empty without the binary extension's header)."""
     if header_length is None:
         return body, b""
-    if not header_length.isdigit() or int(header_length) > len(body):
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
+    if not (header_length.isascii() and header_length.isdigit()) or int(header_length) > len(body):
         raise BadRequest(
             f"Inference-Header-Content-Length {header_length!r} is not a byte count within the body "
             f"({len(body)} bytes)"
@@ -148,6 +150,8 @@ def decode_infer_request(
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInput("'id' must be a string", field="id")
+    if request_id is not None and not acceptable_request_id(request_id):
+        request_id = None  # replaced by the service's own id, never echoed (it reaches a header and the log)
     outputs, binary_outputs = _requested_outputs(document)
     return InferRequest(_batch(matrix, features), request_id or None, outputs, binary_outputs)
 
@@ -226,8 +230,13 @@ def _json_values(where: str, name: str, datatype: str, data: Any, size: int, dep
             if not isinstance(value, bool):
                 raise InvalidInput(f"{where}: BOOL data must be true or false, got {value!r}", field=name)
         elif isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInput(f"{where}: {datatype} data must be numbers, got {value!r}", field=name)
-    return np.array(flat, dtype=np.float64)
+            raise InvalidInput(
+                f"{where}: {datatype} data must be numbers, got {str(value)[:40]!r}", field=name
+            )
+    try:
+        return np.array(flat, dtype=np.float64)
+    except OverflowError:  # an integer literal beyond the float range (hundreds of digits)
+        raise InvalidInput(f"{where}: {datatype} data must be within the float range", field=name) from None
 
 
 def _flatten(data: Any, depth: int, out: list[Any], where: str, name: str) -> None:

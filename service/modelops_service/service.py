@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from modelops_service import oip
 from modelops_service.errors import InternalError, NotReady, PayloadTooLarge, ServiceError, error_body
-from modelops_service.events import EventLog
+from modelops_service.events import EventLog, acceptable_request_id
 from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
 from modelops_service.settings import Settings, load_settings
 
@@ -61,7 +61,10 @@ async def error_response(request: Request, error: ServiceError) -> JSONResponse:
 
 def request_id_of(request: Request, chosen: str | None = None) -> str:
     """The request's id (its X-Request-ID, else `chosen`, else a new one), kept for error_response."""
-    request_id: str = request.headers.get("x-request-id") or chosen or uuid.uuid4().hex
+    given = request.headers.get("x-request-id")
+    if given is not None and not acceptable_request_id(given):
+        given = None  # replaced, never echoed: it would reach a response header and every log line
+    request_id: str = given or chosen or uuid.uuid4().hex
     request.state.request_id = request_id
     return request_id
 

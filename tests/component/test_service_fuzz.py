@@ -18,7 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
+from modelops_drift.logs import parse_line
+from modelops_service.settings import DEFAULT_SERVICE_NAME
 from modelops_support.local_service import LocalService
+from modelops_support.waiting import wait_for
 
 pytestmark = pytest.mark.component
 
@@ -95,6 +98,11 @@ def cases(example: list[dict[str, Any]]) -> Iterator[tuple[str, bytes, str]]:
         yield f"content type {content_type!r}", valid, content_type
     yield "xml body", b"<records><r alcohol='1'/></records>", "application/xml"
     yield "form body", b"alcohol=1&pH=3", "application/x-www-form-urlencoded"
+    # Valid-looking JSON that once answered 500: integers past the parser's digit limit or the float range.
+    for digits in (400, 5_000):
+        record = json.dumps({**example[0], "alcohol": 0}).encode()
+        big = record.replace(b'"alcohol": 0', b'"alcohol": ' + b"9" * digits)
+        yield f"{digits}-digit integer", b"[" + big + b"]", "application/json"
 
 
 def infer_document(example: list[dict[str, Any]]) -> dict[str, Any]:
@@ -139,6 +147,16 @@ def infer_cases(example: list[dict[str, Any]]) -> Iterator[tuple[str, bytes, dic
             body,
             {"Inference-Header-Content-Length": length},
         )
+    for length in ("\u00b2", "\u00b3", "1e3", "+10"):  # not ASCII digits ("²" passes str.isdigit)
+        yield (
+            f"header length {length!r}",
+            valid,
+            {"Inference-Header-Content-Length": length.encode("latin-1")},
+        )
+    for digits in (400, 5_000):
+        data = b"[" + b"9" * digits + b"]"
+        tensor = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":' + data + b"}]}"
+        yield f"{digits}-digit integer in a tensor", tensor, {}
     for depth in (1_000, 100_000):
         yield f"{depth} nested lists", b"[" * depth + b"]" * depth, {}
         yield (
@@ -205,3 +223,39 @@ def test_no_infer_request_breaks_the_error_contract(
     assert len(statuses) > 300
     assert statuses.count(200) < len(statuses) / 2  # the fuzz mostly breaks the request, as meant
     assert failures == [], f"{len(failures)} of {len(statuses)} broke the contract: {failures[:10]}"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["r-\u4e2d\u6587", "x" * 129, "ok INFO - {}", "two\nlines", "", "-starts-with-dash"],
+    ids=["non-latin-1", "too-long", "log-separator", "newline", "empty", "leading-dash"],
+)
+def test_an_unacceptable_request_id_is_replaced_never_echoed(
+    prediction_service: LocalService, example_records: list[dict], given: str
+) -> None:
+    """In the header of /predict and in the body of /v2 infer: the answer carries an id of the service's
+    own, and the log line of the request is one the drift query still reads."""
+    with httpx.Client(base_url=prediction_service.url, timeout=60) as http:
+        name = http.post("/predict", json=example_records).json()["model_versions"]["predictor"].split("/")[0]
+        document = {**infer_document(example_records), "id": given}
+        answers = [
+            http.post(f"/v2/models/{name}/infer", content=json.dumps(document).encode()),
+        ]
+        if given.isascii() and "\n" not in given:  # a header must be Latin-1 text on one line to be sent
+            answers.append(http.post("/predict", json=example_records, headers={"X-Request-ID": given}))
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        echoed = answer.headers["X-Request-ID"]
+        assert echoed != given
+        assert len(echoed) == 32
+        # The drift query (modelops_drift.logs, the KQL's parsing) still reads the request's line.
+
+        def queried(request_id: str = echoed) -> bool:
+            lines = [line for line in prediction_service.log_text().splitlines() if request_id in line]
+            return any(parse_line(line, DEFAULT_SERVICE_NAME) is not None for line in lines)
+
+        wait_for(queried, 20, 0.1, "the request's monitoring line, read as the query reads it")
+    ok = "client-id_1.2:3"
+    with httpx.Client(base_url=prediction_service.url, timeout=60) as http:
+        kept = http.post("/predict", json=example_records, headers={"X-Request-ID": ok})
+    assert kept.headers["X-Request-ID"] == ok
