@@ -30,6 +30,7 @@ DRIFT_WINDOW_EVERY = "MODELOPS_DRIFT_WINDOW_EVERY"
 DRIFT_WINDOW_MIN_SECONDS = "MODELOPS_DRIFT_WINDOW_MIN_SECONDS"
 MAX_ROWS = "MODELOPS_MAX_ROWS"
 MAX_BODY_BYTES = "MODELOPS_MAX_BODY_BYTES"
+MAX_CONCURRENCY = "MODELOPS_MAX_CONCURRENCY"
 WORKERS = "MODELOPS_WORKERS"
 # The pod's root filesystem is read-only: what the service's libraries write goes to the scratch volume
 # (BentoML's home with its model store and runtime files; numba's cache of compiled functions).
@@ -65,6 +66,9 @@ class ServingDefaults:
     drift_window_min_seconds: float = 1.0
     max_rows: int = 1000
     max_body_bytes: int = 1 << 20
+    # Requests one worker works on at once; the next is answered 503 with Retry-After at once, so that a
+    # flood sheds load instead of starving the probes (and the kubelet restarting a healthy pod).
+    max_concurrency: int = 16
     workers: int = 1
 
 

@@ -255,6 +255,12 @@ def _serving_schema() -> dict[str, Any]:
             ),
             "maxRows": _int("Rows per request.", 1, 1_000_000, default=Serving.max_rows),
             "maxBodyBytes": _int("Request body limit.", 1024, 1 << 30, default=Serving.max_body_bytes),
+            "maxConcurrency": _int(
+                "Requests one pod works on at once; more are answered 503 with Retry-After.",
+                1,
+                10_000,
+                default=Serving.max_concurrency,
+            ),
         },
     }
 

@@ -85,6 +85,7 @@ class Serving:
     drift_window_min_rows: int = DEFAULTS.drift_window_min_rows
     max_rows: int = DEFAULTS.max_rows
     max_body_bytes: int = DEFAULTS.max_body_bytes
+    max_concurrency: int = DEFAULTS.max_concurrency
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,7 @@ def _serving(raw: Mapping[str, Any]) -> Serving:
         drift_window_min_rows=int(raw.get("driftWindowMinRows", Serving.drift_window_min_rows)),
         max_rows=int(raw.get("maxRows", Serving.max_rows)),
         max_body_bytes=int(raw.get("maxBodyBytes", Serving.max_body_bytes)),
+        max_concurrency=int(raw.get("maxConcurrency", Serving.max_concurrency)),
     )
 
 

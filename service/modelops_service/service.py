@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from modelops_service import oip
+from modelops_service.admission import AdmissionLimit
 from modelops_service.errors import InternalError, NotReady, PayloadTooLarge, ServiceError, error_body
 from modelops_service.events import EventLog, acceptable_request_id
 from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
@@ -44,6 +45,7 @@ async def current_service() -> Any:
 
 
 app.dependency_overrides[bentoml.get_current_service] = current_service
+app.add_middleware(AdmissionLimit, limit=SETTINGS.max_concurrency)
 
 
 T = TypeVar("T")

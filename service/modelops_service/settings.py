@@ -39,6 +39,7 @@ class Settings:
     log_inputs: bool = DEFAULTS.log_inputs
     max_rows: int = DEFAULTS.max_rows
     max_body_bytes: int = DEFAULTS.max_body_bytes
+    max_concurrency: int = DEFAULTS.max_concurrency
     workers: int = DEFAULTS.workers
     drift: DriftSettings = DriftSettings()
 
@@ -122,6 +123,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_inputs=boolean(contract.LOG_INPUTS, DEFAULTS.log_inputs),
         max_rows=positive(contract.MAX_ROWS, DEFAULTS.max_rows),
         max_body_bytes=positive(contract.MAX_BODY_BYTES, DEFAULTS.max_body_bytes),
+        max_concurrency=positive(contract.MAX_CONCURRENCY, DEFAULTS.max_concurrency),
         workers=positive(contract.WORKERS, DEFAULTS.workers),
         drift=drift,
     )

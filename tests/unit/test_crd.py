@@ -170,6 +170,7 @@ _PARSED = {
     "serving.driftWindowMinRows": lambda s: s.serving.drift_window_min_rows,
     "serving.maxRows": lambda s: s.serving.max_rows,
     "serving.maxBodyBytes": lambda s: s.serving.max_body_bytes,
+    "serving.maxConcurrency": lambda s: s.serving.max_concurrency,
     "ingress.path": lambda s: s.ingress.path,
     "podMonitor.enabled": lambda s: s.pod_monitor is not None,
     "podMonitor.interval": lambda s: s.pod_monitor.interval,

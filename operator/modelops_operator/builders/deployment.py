@@ -39,6 +39,7 @@ def build_env(spec: DeploymentSpec, models: Mapping[str, ResolvedModel], baked: 
         {"name": contract.DRIFT_WINDOW_MIN_ROWS, "value": str(serving.drift_window_min_rows)},
         {"name": contract.MAX_ROWS, "value": str(serving.max_rows)},
         {"name": contract.MAX_BODY_BYTES, "value": str(serving.max_body_bytes)},
+        {"name": contract.MAX_CONCURRENCY, "value": str(serving.max_concurrency)},
         {"name": "OMP_NUM_THREADS", "value": "1"},
     ]
     env += [{"name": key, "value": value} for key, value in contract.SCRATCH_ENV.items()]

@@ -1,0 +1,65 @@
+"""Load shedding: at most `limit` requests of the service's own routes in flight per worker.
+
+The worker does each request's CPU work inline, one at a time. Without a bound, a flood of connections
+queues hundreds of requests in front of the kubelet's probes, liveness fails and the pod is restarted
+although it only needed to shed load. Past the limit a request is answered at once, for microseconds of
+work: 503, Retry-After, and the usual error body. BentoML's own routes (/livez, /readyz, /metrics) are not
+this app's and never wait behind it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from modelops_service.errors import ServiceError, error_body
+
+Scope = dict[str, Any]
+RETRY_AFTER_SECONDS = 1
+
+
+class Overloaded(ServiceError):
+    """This worker is working on as many requests as it takes at once."""
+
+    status_code = 503
+    reason = "Overloaded"
+
+
+def _shed_response(limit: int, v2: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    error = Overloaded(f"this server is working on {limit} requests; retry in {RETRY_AFTER_SECONDS} s")
+    body = json.dumps(error_body(error, v2=v2)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+        # The request's body is not read: the connection cannot carry another request, and says so.
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
+class AdmissionLimit:
+    """Pure ASGI middleware (no per-request thread or task): counts the requests in flight."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+        self.shed = 0  # requests answered 503, for tests and the benchmark
+        self._answers = {v2: _shed_response(limit, v2) for v2 in (False, True)}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.shed += 1
+            headers, body = self._answers[str(scope.get("path", "")).startswith("/v2")]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
