@@ -224,7 +224,8 @@ def _autoscaling_schema() -> dict[str, Any]:
 def _resources_schema() -> dict[str, Any]:
     return {
         "type": "object",
-        "description": "Container resources (defaults: 250m/512Mi requested, 1Gi limit).",
+        "description": "Container resources, merged over the defaults (250m/512Mi requested, 1Gi memory "
+        'limit) key by key; an empty value ("") drops that default.',
         "properties": {
             "requests": _quantity_map("Requested resources."),
             "limits": _quantity_map("Resource limits."),

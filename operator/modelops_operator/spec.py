@@ -196,9 +196,15 @@ def _image(raw: Mapping[str, Any]) -> Image:
 
 
 def _resources(raw: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    """The user's requests and limits merged over DEFAULT_RESOURCES key by key: giving requests alone keeps
+    the default memory limit; an empty value ("") drops that default."""
     if not raw:
         return DEFAULT_RESOURCES
-    return {kind: {k: str(v) for k, v in (raw.get(kind) or {}).items()} for kind in ("requests", "limits")}
+    merged = {}
+    for kind in ("requests", "limits"):
+        values = {**DEFAULT_RESOURCES[kind], **{k: str(v) for k, v in (raw.get(kind) or {}).items()}}
+        merged[kind] = {k: v for k, v in values.items() if v != ""}
+    return merged
 
 
 def _string_map(raw: Any) -> tuple[tuple[str, str], ...]:

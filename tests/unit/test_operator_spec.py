@@ -132,3 +132,16 @@ def test_pod_metadata_and_progress_deadline_parse() -> None:
     assert spec.pod_metadata.labels == (("team", "risk"), ("tier", "gold"))
     assert spec.pod_metadata.annotations == (("a/b", "1"),)
     assert spec.progress_deadline_seconds == 30
+
+
+def test_resources_merge_over_the_defaults() -> None:
+    """Giving only requests keeps the default memory limit; a limit goes only when asked ("")."""
+    base = sample("wine-quality-staging.yaml")["spec"]
+    only_requests = parse_spec({**base, "resources": {"requests": {"cpu": "1"}}})
+    assert only_requests.resources == {
+        "requests": {"cpu": "1", "memory": "512Mi"},
+        "limits": {"memory": "1Gi"},
+    }
+    dropped = parse_spec({**base, "resources": {"limits": {"memory": ""}}})
+    assert dropped.resources["limits"] == {}
+    assert dropped.resources["requests"] == DEFAULT_RESOURCES["requests"]
