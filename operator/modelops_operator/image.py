@@ -26,6 +26,10 @@ def ensure_image(p: Pass, models: Mapping[str, ResolvedModel]) -> Step[str]:
         return Step(DETAIL, st.Check.passed("ImageReference", reference), reference, {"image": reference})
     build = p.spec.image.build
     assert build is not None  # parse_spec guarantees reference xor build
+    allowed = p.settings.builder_images
+    if "*" not in allowed and build.builder_image not in allowed:
+        message = f"builder image {build.builder_image[:200]!r} is not one this operator runs"
+        return Step(DETAIL, st.Check.stuck("BuilderNotAllowed", message))
     job_name = build_job_name(p.name, derive_image_tag(models, build))
     job = p.kube.get("batch/v1", "Job", p.namespace, job_name)
     state, message = job_state(job)

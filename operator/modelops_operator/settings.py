@@ -11,6 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from modelops_operator.builders.ingress import DEFAULT_ANNOTATION_PREFIXES
+from modelops_operator.spec import Build
+
 ALIAS_POLL_ENV = "MODELOPS_ALIAS_POLL_SECONDS"
 DRIFT_POLL_ENV = "MODELOPS_DRIFT_POLL_SECONDS"
 METRICS_URL_ENV = "MODELOPS_METRICS_URL_TEMPLATE"
@@ -24,6 +27,8 @@ REGISTRY_TIMEOUT_ENV = "MODELOPS_REGISTRY_TIMEOUT_SECONDS"
 REGISTRY_MAX_ANSWER_ENV = "MODELOPS_REGISTRY_MAX_ANSWER_BYTES"
 REGISTRY_CALLS_PER_HOST_ENV = "MODELOPS_REGISTRY_CALLS_PER_HOST"
 REGISTRY_HOSTS_ENV = "MODELOPS_REGISTRY_HOSTS"
+INGRESS_ANNOTATIONS_ENV = "MODELOPS_INGRESS_ANNOTATION_PREFIXES"
+BUILDER_IMAGES_ENV = "MODELOPS_BUILDER_IMAGES"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
 # Placeholders a metrics URL template may use (drift_status.metrics_url fills them in).
 METRICS_URL_FIELDS = {"address": "10.0.0.1", "port": 3000, "pod": "pod", "namespace": "ns", "name": "name"}
@@ -65,6 +70,10 @@ class OperatorSettings:
     registry_calls_per_host: int = 4
     # The registry hosts (host or host:port, lower case) a trackingUri may name; empty: any.
     registry_hosts: frozenset[str] = frozenset()
+    # Ingress annotation key prefixes copied from a spec ("*": all); others are left out and named.
+    ingress_annotation_prefixes: tuple[str, ...] = DEFAULT_ANNOTATION_PREFIXES
+    # Builder images a spec.image.build may run ("*": any).
+    builder_images: frozenset[str] = frozenset({Build.builder_image})
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -92,6 +101,10 @@ class OperatorSettings:
                 env, REGISTRY_CALLS_PER_HOST_ENV, cls.registry_calls_per_host
             ),
             registry_hosts=host_list(env, REGISTRY_HOSTS_ENV),
+            ingress_annotation_prefixes=tuple(
+                sorted(word_list(env, INGRESS_ANNOTATIONS_ENV) or cls.ingress_annotation_prefixes)
+            ),
+            builder_images=word_list(env, BUILDER_IMAGES_ENV) or cls.builder_images,
         )
 
     def backoff(self, retry: int) -> float:
@@ -125,6 +138,15 @@ def count_setting(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ConfigurationError(f"{name} must be a whole number > 0, not {raw!r}")
     return int(raw)
+
+
+def word_list(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    """A comma-separated list of words without spaces (unset or empty: none)."""
+    words = frozenset(w.strip() for w in environ.get(name, "").split(",") if w.strip())
+    for word in words:
+        if any(c.isspace() or not c.isprintable() for c in word):
+            raise ConfigurationError(f"{name} must be a comma-separated list, not {word!r}")
+    return words
 
 
 def host_list(environ: Mapping[str, str], name: str) -> frozenset[str]:

@@ -12,7 +12,7 @@ from typing import Any
 from modelops_operator import status as st
 from modelops_operator.builders.deployment import build_deployment
 from modelops_operator.builders.hpa import build_hpa
-from modelops_operator.builders.ingress import build_ingress
+from modelops_operator.builders.ingress import build_ingress, permitted_annotations
 from modelops_operator.builders.podmonitor import API_VERSION as POD_MONITOR_API
 from modelops_operator.builders.podmonitor import build_pod_monitor
 from modelops_operator.builders.service import build_service
@@ -48,9 +48,17 @@ def apply_workload(p: Pass, models: Mapping[str, ResolvedModel], image: str) -> 
 
 def ensure_ingress(p: Pass) -> Step[dict[str, Any]]:
     """IngressReady: not requested, applied, or with the controller's address."""
-    wanted = build_ingress(p.body, p.spec.ingress) if p.spec.ingress else None
+    prefixes = p.settings.ingress_annotation_prefixes
+    wanted = build_ingress(p.body, p.spec.ingress, prefixes) if p.spec.ingress else None
     live = apply_child(p, INGRESS, wanted, p.look_for_leftovers)
-    return Step("IngressReady", st.ingress_check(wanted is not None, live), live)
+    check = st.ingress_check(wanted is not None, live)
+    _, left_out = permitted_annotations(p.spec.ingress.annotations if p.spec.ingress else (), prefixes)
+    if left_out:  # served all the same; the status says which annotations the operator did not copy
+        listed = ", ".join(k[:80] for k in left_out[:5]) + (
+            f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""
+        )
+        check = st.Check(check.ok, check.reason, f"{check.message}; annotations not allowed here: {listed}")
+    return Step("IngressReady", check, live)
 
 
 def ensure_pod_monitor(p: Pass) -> Step[None]:

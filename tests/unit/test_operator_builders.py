@@ -1,5 +1,6 @@
 """Pure builders: Deployment, Service, Ingress, HPA and the build Job."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,24 @@ def test_job_state(conditions: list, state: str) -> None:
 
 def test_missing_job() -> None:
     assert job_state(None)[0] == "missing"
+
+
+def test_only_allowed_ingress_annotations_are_copied() -> None:
+    """A tenant's snippet annotation never reaches the shared controller; cert-manager's does."""
+    from modelops_operator.builders.ingress import DEFAULT_ANNOTATION_PREFIXES, permitted_annotations
+
+    spec = spec_of("wine-quality-staging.yaml")
+    assert spec.ingress is not None
+    annotations = (
+        ("cert-manager.io/cluster-issuer", "letsencrypt"),
+        ("nginx.ingress.kubernetes.io/configuration-snippet", "more_set_headers 'x: y';"),
+    )
+    ingress = dataclasses.replace(spec.ingress, annotations=annotations)
+    assert build_ingress(OWNER, ingress)["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt"
+    }
+    kept, left_out = permitted_annotations(annotations, DEFAULT_ANNOTATION_PREFIXES)
+    assert left_out == ["nginx.ingress.kubernetes.io/configuration-snippet"]
+    everything = build_ingress(OWNER, ingress, ("*",))["metadata"]["annotations"]
+    assert set(everything) == {k for k, _ in annotations}
+    assert kept == {"cert-manager.io/cluster-issuer": "letsencrypt"}

@@ -246,3 +246,12 @@ def test_no_pod_monitor_means_no_condition_and_no_call_on_a_missing_crd() -> Non
     reconcile(kube, model_deployment(), fresh=False)
     assert kube.condition("PodMonitorReady") is None
     assert kube.condition("Reconciling")["reason"] == "RolloutPending"
+
+
+def test_a_builder_image_the_operator_does_not_run_is_stalled_and_starts_no_job() -> None:
+    kube = MemoryKube()
+    build = {"repository": "registry.local/wine", "baseImage": "svc:1", "builderImage": "evil/builder:1"}
+    outcome = reconcile(kube, model_deployment(image={"build": build}), fresh=False)
+    assert (outcome.action, outcome.reason) == ("stall", "BuilderNotAllowed")
+    assert kube.condition("ImageReady")["reason"] == "BuilderNotAllowed"
+    assert not [k for k, _ in kube.objects if k == "Job"]
