@@ -26,4 +26,6 @@ def check_gate(p: Pass, models: Mapping[str, ResolvedModel]) -> Step[None]:
     except RegistryError as e:
         check = st.Check.stuck if e.permanent else st.Check.waiting
         return Step(DETAIL, check(e.reason, f"gate not checked: {e}"))
-    return Step(DETAIL, gate_check(models, tags, p.spec.gate.environments))
+    image = p.spec.image.reference  # a built image's records are checked by its versions alone
+    floor = p.settings.verification_min_soak_seconds
+    return Step(DETAIL, gate_check(models, tags, p.spec.gate.environments, image, floor))

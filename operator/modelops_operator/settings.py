@@ -29,6 +29,9 @@ REGISTRY_CALLS_PER_HOST_ENV = "MODELOPS_REGISTRY_CALLS_PER_HOST"
 REGISTRY_HOSTS_ENV = "MODELOPS_REGISTRY_HOSTS"
 INGRESS_ANNOTATIONS_ENV = "MODELOPS_INGRESS_ANNOTATION_PREFIXES"
 BUILDER_IMAGES_ENV = "MODELOPS_BUILDER_IMAGES"
+VERIFICATION_NAMESPACES_ENV = "MODELOPS_VERIFICATION_NAMESPACES"
+VERIFICATION_MIN_SOAK_ENV = "MODELOPS_VERIFICATION_MIN_SOAK_SECONDS"
+VERIFICATION_DRIFT_FREE_ENV = "MODELOPS_VERIFICATION_REQUIRE_DRIFT_FREE"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
 # Placeholders a metrics URL template may use (drift_status.metrics_url fills them in).
 METRICS_URL_FIELDS = {"address": "10.0.0.1", "port": 3000, "pod": "pod", "namespace": "ns", "name": "name"}
@@ -74,6 +77,12 @@ class OperatorSettings:
     ingress_annotation_prefixes: tuple[str, ...] = DEFAULT_ANNOTATION_PREFIXES
     # Builder images a spec.image.build may run ("*": any).
     builder_images: frozenset[str] = frozenset({Build.builder_image})
+    # Verification is the operator's policy, not the CR's: which namespaces may record which environment
+    # (environment -> namespaces, "*" for any; none by default: nothing is recorded until configured), the
+    # shortest soak, and whether windows must be drift-free. A CR can only make them stricter.
+    verification_namespaces: tuple[tuple[str, frozenset[str]], ...] = ()
+    verification_min_soak_seconds: float = 600.0
+    verification_require_drift_free: bool = True
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -105,7 +114,19 @@ class OperatorSettings:
                 sorted(word_list(env, INGRESS_ANNOTATIONS_ENV) or cls.ingress_annotation_prefixes)
             ),
             builder_images=word_list(env, BUILDER_IMAGES_ENV) or cls.builder_images,
+            verification_namespaces=environment_namespaces(env, VERIFICATION_NAMESPACES_ENV),
+            verification_min_soak_seconds=seconds_setting(
+                env, VERIFICATION_MIN_SOAK_ENV, cls.verification_min_soak_seconds, allow_zero=True
+            ),
+            verification_require_drift_free=flag_setting(
+                env, VERIFICATION_DRIFT_FREE_ENV, cls.verification_require_drift_free
+            ),
         )
+
+    def may_record(self, environment: str, namespace: str) -> bool:
+        """Whether a ModelDeployment in `namespace` may have this operator record `environment`."""
+        allowed = dict(self.verification_namespaces).get(environment, frozenset())
+        return "*" in allowed or namespace in allowed
 
     def backoff(self, retry: int) -> float:
         """2, 4, 8 ... seconds for the n-th retry, capped at max_backoff_seconds."""
@@ -138,6 +159,32 @@ def count_setting(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) <= 0:
         raise ConfigurationError(f"{name} must be a whole number > 0, not {raw!r}")
     return int(raw)
+
+
+def flag_setting(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    """true/false (also 1/0, yes/no) from the environment variable `name` (unset or empty: `default`)."""
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+
+
+def environment_namespaces(environ: Mapping[str, str], name: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """ "staging=ns-a,ns-b;qa=*" -> (("qa", {"*"}), ("staging", {"ns-a", "ns-b"})) (unset or empty: none)."""
+    found = {}
+    for entry in environ.get(name, "").split(";"):
+        if not entry.strip():
+            continue
+        environment, equals, namespaces = entry.partition("=")
+        listed = word_list({name: namespaces}, name)
+        if not equals or not environment.strip() or not listed:
+            raise ConfigurationError(f"{name} must read environment=namespace,...;..., not {entry.strip()!r}")
+        found[environment.strip()] = listed
+    return tuple(sorted(found.items()))
 
 
 def word_list(environ: Mapping[str, str], name: str) -> frozenset[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from modelops_operator.status import Check
 
 # status.drift.state values that restart the soak (the others: NoDrift, Collecting, Disabled, Unknown).
 DRIFTING = "Drift"
+CLEAN = "NoDrift"  # the only state that lets a soak with monitoring on be recorded
 
 
 def verified_tag(environment: str) -> str:
@@ -72,12 +74,14 @@ def soak_step(
     serving: Check,
     drift_state: str | None,
     require_drift_free: bool,
+    conclusive_drift: bool = False,
 ) -> SoakStep:
     """Advance the soak from its status entry (the start survives operator restarts).
 
     `serving` is the rollout's check (Ready for this generation, no failing pods); `drift_state` the
     pods' window drift as status.drift reports it. Either going wrong restarts the soak; nothing is
-    recorded before it has lasted `soak_seconds`.
+    recorded before it has lasted `soak_seconds`, nor (with `conclusive_drift`, monitoring on) while the
+    windows have not been tested clean (Unknown or Collecting records nothing; the soak goes on).
     """
     previous = previous or {}
     same = previous.get("key") == key and previous.get("environment") == environment
@@ -106,6 +110,12 @@ def soak_step(
     if left > 0:
         message = f"soaking in {environment} since {since}: {left:.0f} s left of {soak_seconds} s"
         return SoakStep(Check.waiting("Soaking", message), entry, False)
+    if conclusive_drift and drift_state != CLEAN:
+        message = (
+            f"soak in {environment} done, but the pods' drift is {drift_state or 'not read yet'}: "
+            "nothing is recorded until their windows are tested clean"
+        )
+        return SoakStep(Check.waiting("DriftInconclusive", message), entry, False)
     return SoakStep(Check.passed("Recorded", _recorded_message(environment, entry)), entry, True)
 
 
@@ -125,9 +135,14 @@ def verification_record(
     since: str,
     until: str,
     drift_state: str | None,
+    image_digest: str | None = None,
 ) -> str:
-    """The tag value written on each version (compact JSON, well under MLflow's 5000-character limit)."""
+    """The tag value written on each version (compact JSON, well under MLflow's 5000-character limit).
+
+    `image_digest` is what the pods ran (their containers' imageID), when every pod agrees on it.
+    """
     record = {
+        "imageDigest": image_digest,
         "environment": environment,
         "resource": f"{namespace}/{name}",
         "cluster": cluster,
@@ -157,10 +172,43 @@ def parse_record(value: str | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------- the gate
 
 
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def digest_of(reference: str | None) -> str | None:
+    """The sha256:... digest an image reference or a container's imageID names, if any."""
+    found = DIGEST.search(reference or "")
+    return found.group(0) if found else None
+
+
+def record_fits(record: Mapping[str, Any], image: str | None, min_soak_seconds: float) -> bool:
+    """Whether a record vouches for what this deployment would run: the same image (by digest when the
+    reference is pinned by one, else the same reference), a soak at least `min_soak_seconds` long and
+    conclusive drift (NoDrift, or monitoring off)."""
+    if image is not None:
+        pinned = digest_of(image)
+        if pinned is not None and record.get("imageDigest") != pinned:
+            return False
+        if pinned is None and record.get("image") != image:
+            return False
+    if record.get("drift") not in (CLEAN, "Disabled"):
+        return False
+    try:
+        soaked = (parse_time(str(record["to"])) - parse_time(str(record.get("from")))).total_seconds()
+    except ValueError:
+        return False
+    return soaked >= min_soak_seconds
+
+
 def gate_check(
-    models: Mapping[str, ResolvedModel], tags: Mapping[str, Mapping[str, str]], environments: Sequence[str]
+    models: Mapping[str, ResolvedModel],
+    tags: Mapping[str, Mapping[str, str]],
+    environments: Sequence[str],
+    image: str | None = None,
+    min_soak_seconds: float = 0.0,
 ) -> Check:
-    """Whether every resolved version carries a record of every required environment that names it."""
+    """Whether every resolved version carries a record of every required environment that names it and
+    fits what would run here (record_fits: image, soak length, conclusive drift)."""
     missing: dict[str, list[str]] = {}
     for role in ROLES:
         if role not in models:
@@ -170,6 +218,10 @@ def gate_check(
             record = parse_record(tags.get(role, {}).get(verified_tag(environment)))
             if record is None or record["models"].get(role) != label:
                 missing.setdefault(environment, []).append(label)
+            elif not record_fits(record, image, min_soak_seconds):
+                missing.setdefault(environment, []).append(
+                    f"{label} (its record is for another image, a shorter soak or inconclusive drift)"
+                )
     if missing:
         listed = "; ".join(f"{', '.join(labels)} not verified in {env}" for env, labels in missing.items())
         return Check.waiting(

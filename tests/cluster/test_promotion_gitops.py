@@ -62,6 +62,9 @@ def operator(
         "MODELOPS_DRIFT_POLL_SECONDS": "1",
         "MODELOPS_METRICS_URL_TEMPLATE": f"{drift_service.url}/metrics",
         "MODELOPS_CLUSTER_NAME": "local-staging",
+        # The operator's verification policy: staging may be recorded here, after soaks of >= 1 s.
+        "MODELOPS_VERIFICATION_NAMESPACES": "staging=*",
+        "MODELOPS_VERIFICATION_MIN_SOAK_SECONDS": "1",
     }
     with LocalOperator(kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", env=env) as op:
         yield op

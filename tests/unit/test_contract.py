@@ -89,16 +89,19 @@ def test_one_set_of_defaults() -> None:
         "driftWindowMinRows": parsed.drift_window_min_rows,
         "maxRows": parsed.max_rows,
         "maxBodyBytes": parsed.max_body_bytes,
+        "maxConcurrency": parsed.max_concurrency,
     }
     assert (
         service.service_name,
         service.monitoring_enabled,
         service.drift.window_size,
         service.max_rows,
+        service.max_concurrency,
     ) == (
         parsed.service_name,
         parsed.monitoring,
         parsed.drift_window_size,
         parsed.max_rows,
+        parsed.max_concurrency,
     )
     assert "wine" not in contract.DEFAULTS.service_name.lower()

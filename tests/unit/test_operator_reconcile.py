@@ -255,3 +255,15 @@ def test_a_builder_image_the_operator_does_not_run_is_stalled_and_starts_no_job(
     assert (outcome.action, outcome.reason) == ("stall", "BuilderNotAllowed")
     assert kube.condition("ImageReady")["reason"] == "BuilderNotAllowed"
     assert not [k for k, _ in kube.objects if k == "Job"]
+
+
+def test_a_namespace_the_policy_does_not_name_records_nothing_and_says_why() -> None:
+    kube = MemoryKube()
+    body = model_deployment(verification={"environment": "staging", "soakSeconds": 0})
+    reconcile(kube, body, fresh=False)
+    available(kube)
+    reconcile(kube, {**body, "status": kube.status}, fresh=False)
+    verified = kube.condition("Verified")
+    assert (verified["status"], verified["reason"]) == ("False", "NotPermitted")
+    assert "nothing is recorded" in verified["message"]
+    assert kube.condition("Ready")["status"] == "True"  # serving is not held back

@@ -99,3 +99,17 @@ def test_registry_hosts_are_a_lower_cased_set() -> None:
     settings = OperatorSettings.load({REGISTRY_HOSTS_ENV: "MLflow.mlflow.svc:5000, registry.example"})
     assert settings.registry_hosts == {"mlflow.mlflow.svc:5000", "registry.example"}
     assert OperatorSettings.load({}).registry_hosts == frozenset()
+
+
+def test_verification_policy_records_nothing_until_configured() -> None:
+    from modelops_operator.settings import VERIFICATION_NAMESPACES_ENV
+
+    assert not OperatorSettings().may_record("staging", "ml")
+    policy = OperatorSettings.load({VERIFICATION_NAMESPACES_ENV: "staging=ml-staging, team-b; qa=*"})
+    assert policy.may_record("staging", "ml-staging")
+    assert policy.may_record("staging", "team-b")
+    assert not policy.may_record("staging", "team-c")
+    assert not policy.may_record("production", "ml-staging")
+    assert policy.may_record("qa", "anything")
+    with pytest.raises(ConfigurationError, match=VERIFICATION_NAMESPACES_ENV):
+        OperatorSettings.load({VERIFICATION_NAMESPACES_ENV: "staging"})

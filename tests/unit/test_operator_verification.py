@@ -208,3 +208,41 @@ def test_spec_parses_verification_and_gate() -> None:
     assert spec.gate.environments == ("staging",)
     with pytest.raises(SpecError, match="at least one"):
         parse_spec({**BASE, "gate": {"requireVerifiedIn": []}})
+
+
+@pytest.mark.parametrize("drift", ["Collecting", "Unknown", None])
+def test_an_inconclusive_drift_at_the_end_of_the_soak_records_nothing(drift: str | None) -> None:
+    started = step(None, 0).entry
+    done = soak_step(
+        started,
+        environment="staging",
+        key=KEY,
+        generation=2,
+        soak_seconds=60,
+        now=T0 + dt.timedelta(seconds=61),
+        serving=READY,
+        drift_state=drift,
+        require_drift_free=True,
+        conclusive_drift=True,
+    )
+    assert (done.check.reason, done.record_due) == ("DriftInconclusive", False)
+    assert done.entry["since"] == started["since"]  # the soak goes on; a clean window records it
+
+
+def test_the_gate_refuses_a_record_for_another_image_a_short_soak_or_inconclusive_drift() -> None:
+    tag = verified_tag("staging")
+    digest = "sha256:" + "a" * 64
+
+    def gate(image: str, min_soak: float, **changes: Any) -> str:
+        value = json.loads(record())
+        value.update({"image": "img:1", "imageDigest": digest, **changes})
+        tags = {role: {tag: json.dumps(value)} for role in MODELS}
+        return gate_check(MODELS, tags, ["staging"], image, min_soak).reason
+
+    assert gate("img:1", 600) == "Verified"  # the record's soak is 10 minutes
+    assert gate(f"repo/img@{digest}", 600) == "Verified"
+    assert gate("img:2", 0) == "AwaitingVerification"  # another reference
+    assert gate("repo/img@sha256:" + "b" * 64, 0) == "AwaitingVerification"  # a moved tag: other digest
+    assert gate("img:1", 601) == "AwaitingVerification"  # shorter than production's floor
+    assert gate("img:1", 0, drift="Collecting") == "AwaitingVerification"
+    assert gate("img:1", 0, drift="Disabled") == "Verified"

@@ -137,3 +137,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
   resources: ["events"]
   verbs: ["create"]
 {{- end }}
+
+{{/* promotion.verificationNamespaces as MODELOPS_VERIFICATION_NAMESPACES: staging=ns-a,ns-b;qa=* */}}
+{{- define "modelops-operator.verificationNamespaces" -}}
+{{- $entries := list -}}
+{{- range $environment, $namespaces := . -}}
+{{- $entries = append $entries (printf "%s=%s" $environment (join "," $namespaces)) -}}
+{{- end -}}
+{{- join ";" $entries -}}
+{{- end -}}

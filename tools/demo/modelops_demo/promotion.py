@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             "MODELOPS_VERIFICATION_CHECK_SECONDS": "2",
             "MODELOPS_GATE_POLL_SECONDS": "3",
             "MODELOPS_CLUSTER_NAME": "local",
+            # The operator's policy: only the staging namespace records staging, after the demo's soak.
+            "MODELOPS_VERIFICATION_NAMESPACES": f"staging={namespaces['staging']}",
+            "MODELOPS_VERIFICATION_MIN_SOAK_SECONDS": str(SOAK_SECONDS),
         }
         stack.enter_context(LocalOperator(cluster.kubeconfig, state / "operator.log", env=env))
         server = stack.enter_context(LocalGitServer(state / "git", state / "git-daemon.log"))
