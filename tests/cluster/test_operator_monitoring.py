@@ -92,8 +92,7 @@ def test_the_operator_exports_conditions_reconciles_and_registry_latency(
     tmp_path: Path,
 ) -> None:
     name = "wine-metrics"
-    doc = world.manifest(name, world.fresh_versions())
-    world.apply(doc)
+    world.deploy(name)
     kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
     wait_condition(api, namespace, name, "Ready")
     ready = {"namespace": namespace, "name": name, "condition": "Ready"}
@@ -145,8 +144,7 @@ def test_a_stalled_resource_counts_as_an_error_by_reason(
     world: World,
 ) -> None:
     name = "wine-unknown"
-    doc = world.manifest(name, world.fresh_versions())
-    world.apply(doc)
+    doc = world.deploy(name)
     kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
     doc["spec"]["models"]["predictor"]["version"] = "987654"
     assert apply(kubeconfig, namespace, doc).returncode == 0
@@ -168,8 +166,7 @@ def test_a_pod_monitor_waits_for_its_crd_then_scrapes_the_pods(
 ) -> None:
     name = "wine-monitored"
     monitor = {"enabled": True, "interval": "15s", "labels": {"release": "kps"}}
-    doc = world.manifest(name, world.fresh_versions(), podMonitor=monitor)
-    world.apply(doc)
+    doc = world.deploy(name, podMonitor=monitor)
     kubeconfig, api, namespace = world.kubeconfig, world.api, world.namespace
     # Without the Prometheus Operator's CRDs: serving is Ready, PodMonitorReady says why there is none.
     obj = wait_condition(api, namespace, name, "Ready")

@@ -31,18 +31,25 @@ READY = Check.passed("Ready", "ready")
 
 
 def step(
-    previous: dict[str, Any] | None, seconds: float, serving: Check = READY, drift: str | None = "NoDrift"
+    previous: dict[str, Any] | None,
+    seconds: float,
+    serving: Check = READY,
+    drift: str | None = "NoDrift",
+    key: str = KEY,
+    generation: int = 2,
+    conclusive_drift: bool = False,
 ):
     return soak_step(
         previous,
         environment="staging",
-        key=KEY,
-        generation=2,
+        key=key,
+        generation=generation,
         soak_seconds=60,
         now=T0 + dt.timedelta(seconds=seconds),
         serving=serving,
         drift_state=drift,
         require_drift_free=True,
+        conclusive_drift=conclusive_drift,
     )
 
 
@@ -84,17 +91,7 @@ def test_failing_pods_or_drift_restart_the_soak(serving: Check, drift: str, reas
 def test_a_new_generation_or_version_starts_a_new_soak() -> None:
     recorded = {**step(None, 0).entry, "verifiedAt": "2026-12-06T03:01:01Z"}
     moved = {**MODELS, "predictor": ResolvedModel("wine_quality", "4", "r", "s")}
-    other = soak_step(
-        recorded,
-        environment="staging",
-        key=soak_key(2, "img:1", moved),
-        generation=2,
-        soak_seconds=60,
-        now=T0 + dt.timedelta(seconds=100),
-        serving=READY,
-        drift_state="NoDrift",
-        require_drift_free=True,
-    )
+    other = step(recorded, 100, key=soak_key(2, "img:1", moved))
     assert other.check.reason == "Soaking"
     assert other.entry["verifiedAt"] is None
 
@@ -119,17 +116,7 @@ def test_a_recorded_soak_leaves_nothing_behind_for_the_next_one() -> None:
     moved = {**MODELS, "predictor": ResolvedModel("wine_quality", "4", "r", "s")}
 
     def look(previous: dict[str, Any], serving: Check) -> Any:
-        return soak_step(
-            previous,
-            environment="staging",
-            key=soak_key(3, "img:1", moved),
-            generation=3,
-            soak_seconds=60,
-            now=T0 + dt.timedelta(seconds=100),
-            serving=serving,
-            drift_state="NoDrift",
-            require_drift_free=True,
-        )
+        return step(previous, 100, serving, key=soak_key(3, "img:1", moved), generation=3)
 
     waiting = look(recorded, Check.waiting("RolloutInProgress", "1/2"))
     stored = merge_patch(recorded, waiting.entry)
@@ -213,18 +200,7 @@ def test_spec_parses_verification_and_gate() -> None:
 @pytest.mark.parametrize("drift", ["Collecting", "Unknown", None])
 def test_an_inconclusive_drift_at_the_end_of_the_soak_records_nothing(drift: str | None) -> None:
     started = step(None, 0).entry
-    done = soak_step(
-        started,
-        environment="staging",
-        key=KEY,
-        generation=2,
-        soak_seconds=60,
-        now=T0 + dt.timedelta(seconds=61),
-        serving=READY,
-        drift_state=drift,
-        require_drift_free=True,
-        conclusive_drift=True,
-    )
+    done = step(started, 61, drift=drift, conclusive_drift=True)
     assert (done.check.reason, done.record_due) == ("DriftInconclusive", False)
     assert done.entry["since"] == started["since"]  # the soak goes on; a clean window records it
 
