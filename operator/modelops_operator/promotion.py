@@ -85,7 +85,7 @@ def sync_registry(
         return Step(DETAIL, st.Check.passed("Synced", done))
     delay = p.settings.sync_retry_seconds
     try:
-        promote(p.registry.client(), p.namespace, p.name, p.spec, models, image, url, st.utcnow())
+        promote(p.registry.writer(), p.namespace, p.name, p.spec, models, image, url, st.utcnow())
     except RegistryError as e:
         if e.reason == "CredentialsSecretMissing":
             return Step(DETAIL, st.Check.retrying(e.reason, "registry credentials Secret not found", delay))

@@ -30,6 +30,8 @@ REGISTRY_HOSTS_ENV = "MODELOPS_REGISTRY_HOSTS"
 INGRESS_ANNOTATIONS_ENV = "MODELOPS_INGRESS_ANNOTATION_PREFIXES"
 BUILDER_IMAGES_ENV = "MODELOPS_BUILDER_IMAGES"
 VERIFICATION_NAMESPACES_ENV = "MODELOPS_VERIFICATION_NAMESPACES"
+OPERATOR_NAMESPACE_ENV = "MODELOPS_OPERATOR_NAMESPACE"
+REGISTRY_WRITE_SECRETS_ENV = "MODELOPS_REGISTRY_WRITE_SECRETS"
 VERIFICATION_MIN_SOAK_ENV = "MODELOPS_VERIFICATION_MIN_SOAK_SECONDS"
 VERIFICATION_DRIFT_FREE_ENV = "MODELOPS_VERIFICATION_REQUIRE_DRIFT_FREE"
 DEFAULT_METRICS_URL = "http://{address}:{port}/metrics"
@@ -83,6 +85,11 @@ class OperatorSettings:
     verification_namespaces: tuple[tuple[str, frozenset[str]], ...] = ()
     verification_min_soak_seconds: float = 600.0
     verification_require_drift_free: bool = True
+    # The operator's own registry credentials for writes (stages, aliases, tags, verification records):
+    # registry host (or host:port) -> a Secret in the operator's namespace. A host without one is written
+    # to with the ModelDeployment's Secret, which its pods get too.
+    operator_namespace: str = ""
+    registry_write_secrets: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -121,6 +128,8 @@ class OperatorSettings:
             verification_require_drift_free=flag_setting(
                 env, VERIFICATION_DRIFT_FREE_ENV, cls.verification_require_drift_free
             ),
+            operator_namespace=env.get(OPERATOR_NAMESPACE_ENV, "").strip(),
+            registry_write_secrets=write_secrets(env),
         )
 
     def may_record(self, environment: str, namespace: str) -> bool:
@@ -184,6 +193,25 @@ def environment_namespaces(environ: Mapping[str, str], name: str) -> tuple[tuple
         if not equals or not environment.strip() or not listed:
             raise ConfigurationError(f"{name} must read environment=namespace,...;..., not {entry.strip()!r}")
         found[environment.strip()] = listed
+    return tuple(sorted(found.items()))
+
+
+def write_secrets(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """MODELOPS_REGISTRY_WRITE_SECRETS: "host[:port]=secret;..." (needs MODELOPS_OPERATOR_NAMESPACE)."""
+    found = {}
+    for entry in environ.get(REGISTRY_WRITE_SECRETS_ENV, "").split(";"):
+        if not entry.strip():
+            continue
+        host, equals, secret = (part.strip() for part in entry.partition("="))
+        if not equals or not host_list({"x": host}, "x") or not secret or any(c.isspace() for c in secret):
+            raise ConfigurationError(
+                f"{REGISTRY_WRITE_SECRETS_ENV} must read host=secret;..., not {entry.strip()!r}"
+            )
+        found[host.lower()] = secret
+    if found and not environ.get(OPERATOR_NAMESPACE_ENV, "").strip():
+        raise ConfigurationError(
+            f"{REGISTRY_WRITE_SECRETS_ENV} needs {OPERATOR_NAMESPACE_ENV} (where they are)"
+        )
     return tuple(sorted(found.items()))
 
 

@@ -99,7 +99,7 @@ def record_verification(
 ) -> st.Check:
     """Write the record on each version; RecordFailed (the soak's timer tries again) when it cannot."""
     try:
-        client = p.registry.client()
+        client = p.registry.writer()
         # The predictor last: `modelops promote` looks for the record on the predictor, so once it is
         # there the drift and outlier versions have theirs too.
         for role in sorted(models, key=lambda r: r == "predictor"):

@@ -73,6 +73,7 @@ def test_default_render_is_a_hardened_cluster_wide_operator(helm: Path, home: Pa
         [
             *["ServiceAccount", "ClusterRole", "ClusterRole", "ClusterRoleBinding", "ClusterRoleBinding"],
             *["Deployment", "ClusterKopfPeering", "Service"],  # the Service of the operator's /metrics
+            *["ClusterRole", "ClusterRole"],  # modelops-editor and modelops-viewer, for tenants
         ]
     )
     deployment = one(objects, "Deployment")
@@ -148,7 +149,9 @@ def test_non_default_values_render_a_namespaced_operator(helm: Path, home: Path)
     assert {b["metadata"]["namespace"] for b in bindings} == {"team-a", "team-b"}
     assert all(b["subjects"][0]["namespace"] == "modelops-system" for b in bindings)
     # Only the discovery ClusterRole remains: CRDs and namespaces, read-only; no cluster-wide peering.
-    (cluster_role,) = find(objects, "ClusterRole")
+    (cluster_role,) = [
+        r for r in find(objects, "ClusterRole") if not r["metadata"]["name"].startswith("modelops-")
+    ]
     assert rules_of(cluster_role) == {
         ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
         ("", "namespaces"): {"list", "watch"},
@@ -311,3 +314,43 @@ def test_every_value_is_commented_and_in_the_schema() -> None:
         node = schema["properties"][key]
         if isinstance(value, dict) and node.get("additionalProperties") is False:
             assert set(value) <= set(node["properties"]), key
+
+
+def test_tenants_get_model_deployments_only_through_the_built_in_roles(helm: Path, home: Path) -> None:
+    """modelops-editor is aggregated into edit and admin: a team bound to "edit" in its namespace manages
+    its ModelDeployments; the role grants nothing else (no Secrets, no status writes)."""
+    objects = render(helm, home)
+    editor = next(o for o in find(objects, "ClusterRole") if o["metadata"]["name"] == "modelops-editor")
+    labels = editor["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert rules_of(editor) == {
+        ("modelops.dev", "modeldeployments"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+        ("modelops.dev", "modeldeployments/status"): {"get"},
+    }
+    assert not [
+        r
+        for r in find(render(helm, home, {"rbac": {"tenantRoles": False}}), "ClusterRole")
+        if r["metadata"]["name"].startswith("modelops-")
+    ]
+
+
+def test_the_operators_write_secrets_are_readable_by_name_in_its_namespace_only(
+    helm: Path, home: Path
+) -> None:
+    objects = render(helm, home, {"registry": {"writeSecrets": {"mlflow.ml.svc:5000": "modelops-writer"}}})
+    operator = container(objects)
+    assert {
+        "name": "MODELOPS_REGISTRY_WRITE_SECRETS",
+        "value": "mlflow.ml.svc:5000=modelops-writer",
+    } in operator["env"]
+    namespace = {
+        "name": "MODELOPS_OPERATOR_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    }
+    assert namespace in operator["env"]
+    writer = next(r for r in find(objects, "Role") if r["metadata"]["name"].endswith("-registry-writer"))
+    assert writer["metadata"]["namespace"] == "modelops-system"
+    assert writer["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["modelops-writer"]}
+    ]

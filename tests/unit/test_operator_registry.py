@@ -136,3 +136,31 @@ def test_a_secret_value_that_is_not_text_is_a_registry_error() -> None:
 
     with pytest.raises(CredentialsInvalid):
         Credentials.from_secret_data({"MLFLOW_TRACKING_TOKEN": base64.b64encode(b"\xff\xfe").decode()})
+
+
+def test_writes_use_the_operators_own_secret_for_its_registry_host() -> None:
+    """The pods get the ModelDeployment's Secret (it may be read-only); records, stages and aliases are
+    written with the Secret the operator keeps in its own namespace for that registry host."""
+    from modelops_operator.registry_access import RegistryAccess
+    from modelops_operator.settings import OperatorSettings
+    from modelops_operator.spec import Registry
+    from tests.fixtures.kube import MemoryKube
+
+    def secret(name: str, token: str) -> dict:
+        data = {"MLFLOW_TRACKING_TOKEN": base64.b64encode(token.encode()).decode()}
+        return {"metadata": {"name": name}, "data": data}
+
+    kube = MemoryKube().add("Secret", secret("pods-read-only", "reader"), secret("modelops-writer", "writer"))
+    settings = OperatorSettings.load(
+        {
+            "MODELOPS_OPERATOR_NAMESPACE": "modelops",
+            "MODELOPS_REGISTRY_WRITE_SECRETS": "mlflow.ml.svc:5000=modelops-writer",
+        }
+    )
+    access = RegistryAccess(kube, "team-a", Registry("http://mlflow.ml.svc:5000", "pods-read-only"), settings)
+    assert access.client().credentials.token == "reader"
+    assert access.writer().credentials.token == "writer"
+    other = RegistryAccess(kube, "team-a", Registry("http://other:5000", "pods-read-only"), settings)
+    assert other.writer().credentials.token == "reader"  # no operator Secret for that host: the spec's
+    with pytest.raises(Exception, match="MODELOPS_OPERATOR_NAMESPACE"):
+        OperatorSettings.load({"MODELOPS_REGISTRY_WRITE_SECRETS": "mlflow=modelops-writer"})

@@ -146,3 +146,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- end -}}
 {{- join ";" $entries -}}
 {{- end -}}
+
+{{/* registry.writeSecrets as MODELOPS_REGISTRY_WRITE_SECRETS: host=secret;... */}}
+{{- define "modelops-operator.writeSecrets" -}}
+{{- $entries := list -}}
+{{- range $host, $secret := . -}}
+{{- $entries = append $entries (printf "%s=%s" $host $secret) -}}
+{{- end -}}
+{{- join ";" $entries -}}
+{{- end -}}
