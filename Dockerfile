@@ -29,7 +29,7 @@ ENV PYTHONPATH=/opt/modelops
 # ---- operator: kopf run -m modelops_operator.handlers ---------------------------------------------
 FROM base AS operator
 COPY requirements/operator.txt /tmp/requirements.txt
-RUN pip install --no-compile -r /tmp/requirements.txt && rm /tmp/requirements.txt
+RUN pip install --no-compile --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt
 COPY lib/modelops_contract/ /opt/modelops/modelops_contract/
 COPY operator/modelops_operator/ /opt/modelops/modelops_operator/
 LABEL org.opencontainers.image.title="modelops-operator" \
@@ -45,7 +45,7 @@ CMD ["--all-namespaces"]
 FROM base AS service
 COPY requirements/service.txt /tmp/requirements.txt
 # The packages' own test suites (pandas', scipy's, scikit-learn's: ~47 MB) are never imported by serving.
-RUN pip install --no-compile -r /tmp/requirements.txt && rm /tmp/requirements.txt \
+RUN pip install --no-compile --require-hashes -r /tmp/requirements.txt && rm /tmp/requirements.txt \
  && find "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
       -type d -name tests -prune -exec rm -rf {} +
 COPY lib/modelops_contract/ /opt/modelops/modelops_contract/

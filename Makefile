@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 SHARED_DATA := $(abspath ../shared/data/wine-quality)
 export MODELOPS_STATE_DIR ?= $(CURDIR)/.modelops
 
-.PHONY: help venv demo train test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
+.PHONY: help venv locks demo train test test-unit test-component test-cluster lint manifests cluster-build helm-build cluster-up \
         mlflow-ui image image-tools node-tools clean
 
 help:  ## list the targets
@@ -25,11 +25,22 @@ PACKAGES := $(wildcard lib/modelops_*/__init__.py operator/modelops_*/__init__.p
 $(STAMP): pyproject.toml requirements/dev.txt $(PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
-	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q -r requirements/dev.txt
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q --require-hashes -r requirements/dev.txt
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install -q --no-deps -e .
 	touch $@
 
-venv: $(STAMP)  ## create the development environment (all three dependency sets, pinned)
+venv: $(STAMP)  ## create the development environment (all three dependency sets, pinned, hashes required)
+
+# The locks carry every distribution's sha256 and the installs require them (the Dockerfile's too).
+# `make locks` re-locks from pyproject.toml keeping every locked version: delete a package's entry from a
+# lock (or change its pin in pyproject.toml) to move it.
+LOCKS := operator service dev
+locks: $(STAMP)  ## re-lock requirements/*.txt from pyproject.toml with hashes, keeping the locked versions
+	@for x in $(LOCKS); do cp requirements/$$x.txt $$x.previous.tmp; \
+	  $(VENV)/bin/uv pip compile -q pyproject.toml --extra $$x -c $$x.previous.tmp --generate-hashes \
+	    --python-version 3.11 --custom-compile-command "make locks" -o requirements/$$x.txt \
+	  && sed -i "s|$$x.previous.tmp|requirements/$$x.txt (the previous lock)|" requirements/$$x.txt; \
+	  rm -f $$x.previous.tmp; done
 
 demo: $(STAMP) cluster-build  ## the main job: train, register, build the image, serve it from pods on a local real node
 	@if [[ "$(DEMO_ARGS)" != *--kwok* ]]; then \

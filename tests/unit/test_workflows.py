@@ -64,3 +64,23 @@ def test_the_pipeline_runs_only_tested_steps() -> None:
     assert {"validate-manifests", "image", "image-push", "venv"} <= made
     assert any(line.startswith(".venv/bin/modelops promote --from staging") for line in commands)
     assert sum("kubectl wait" in line and "--for=condition=Ready" in line for line in commands) == 2
+
+
+def test_production_ships_exactly_what_staging_verified_with_pinned_actions() -> None:
+    """The staging job hands its versions over (job outputs); production pins them or fails; every action
+    is pinned by commit; the write token and the registry token are not in scope while installing."""
+    text = (WORKFLOWS / "deliver.yml").read_text()
+    workflow = yaml.safe_load(text)
+    staging, production = workflow["jobs"]["staging"], workflow["jobs"]["production"]
+    assert set(staging["outputs"]) == {"predictor", "drift", "outlier"}
+    steps = production["steps"]
+    pin = next(s for s in steps if "modelops promote" in s.get("run", ""))
+    assert pin["env"]["PREDICTOR"] == "${{ needs.staging.outputs.predictor }}"
+    assert '--version "$PREDICTOR"' in pin["run"]
+    assert '"$DRIFT $OUTLIER"' in pin["run"]
+    install = next(s for s in steps if s.get("run", "").strip() == "make venv")
+    assert "env" not in install
+    assert steps[0]["with"]["persist-credentials"] is False
+    uses = re.findall(r"uses: (\S+)", text)
+    assert uses
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
