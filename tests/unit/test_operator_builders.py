@@ -267,3 +267,16 @@ def test_only_allowed_ingress_annotations_are_copied() -> None:
     everything = build_ingress(OWNER, ingress, ("*",))["metadata"]["annotations"]
     assert set(everything) == {k for k, _ in annotations}
     assert kept == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+
+
+def test_the_build_pod_is_bounded() -> None:
+    """Both containers have resources (a build is OOM-killed and fails, not the node) and the pod runs
+    under the runtime's seccomp profile; the model download runs as a non-root user without privileges."""
+    spec = spec_of("wine-quality-build.yaml")
+    pod = build_job(OWNER, spec, models(), 1)["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    for c in [*pod["initContainers"], *pod["containers"]]:
+        assert c["resources"]["limits"]["memory"], c["name"]
+    fetch = pod["initContainers"][0]["securityContext"]
+    assert fetch["runAsNonRoot"] is True
+    assert fetch["allowPrivilegeEscalation"] is False

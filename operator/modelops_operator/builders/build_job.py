@@ -23,6 +23,9 @@ from modelops_operator.spec import Build, DeploymentSpec
 SERVICE_TEMPLATE_VERSION = "1"
 MODELS_DIR = contract.BAKED_MODELS_DIR
 WORKSPACE_MOUNT: dict[str, Any] = {"name": "workspace", "mountPath": "/workspace"}
+# Bounds of the build pod's containers: a build cannot take the node's memory (the Job fails instead).
+FETCH_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+BUILD_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
 GENERATION_ANNOTATION = "modelops.dev/generation"
 
 
@@ -93,6 +96,7 @@ def fetch_container(
         "command": ["sh", "-c", fetch_script(models, build.base_image)],
         "env": env,
         "volumeMounts": [WORKSPACE_MOUNT, {"name": "tmp", "mountPath": "/tmp"}],
+        "resources": FETCH_RESOURCES,
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "runAsNonRoot": True,
@@ -122,10 +126,12 @@ def build_pod_spec(
             "--snapshot-mode=redo",
         ],
         "volumeMounts": kaniko_mounts,
+        "resources": BUILD_RESOURCES,
     }
     return {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         "initContainers": [fetch_container(spec, build, models)],
         # kaniko unpacks the base image's filesystem and so runs as root inside its container.
         "containers": [kaniko],
