@@ -123,3 +123,21 @@ def test_a_hostile_registry_delays_only_its_own_resources(
         rss,
     )
     assert rss < 256, f"operator RSS {rss:.0f} MiB (the chart's limit is 256 Mi)"
+
+
+def test_a_tenant_cannot_mint_the_staging_record_from_its_spec(world: World) -> None:
+    """The attack of the trust issue, replayed: `verification: {environment: staging, soakSeconds: 0,
+    requireDriftFree: false}` on an operator with its default policy. Serving is Ready; nothing is
+    recorded on the versions, and Verified says why."""
+    api, namespace, registry = world.api, world.namespace, world.registry
+    versions = world.fresh_versions()
+    soak = {"environment": "staging", "soakSeconds": 0, "requireDriftFree": False}
+    world.apply(world.manifest("minted", versions, verification=soak))
+    world.wait("minted", "Ready")
+    verified = world.wait("minted", "Verified", status="False")
+    assert condition(verified, "Verified")["reason"] == "NotPermitted"
+    for role, version in versions.items():
+        name = world.trained["models"][role]["name"]
+        tags = registry.get_model_version(name, version).tags
+        assert not any(key.startswith("modelops.verified.") for key in tags), (role, tags)
+    assert (get_mdep(api, namespace, "minted").get("status") or {}).get("verification") is None
