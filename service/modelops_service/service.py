@@ -19,15 +19,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import bentoml
+from bentoml._internal.server.http import traffic as bentoml_traffic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from modelops_service import oip
-from modelops_service.admission import AdmissionLimit
 from modelops_service.errors import InternalError, NotReady, PayloadTooLarge, ServiceError, error_body
 from modelops_service.events import EventLog, acceptable_request_id
 from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
 from modelops_service.settings import Settings, load_settings
+from modelops_service.traffic import AdmissionLimit, RequestTimeout
 
 logger = logging.getLogger(__name__)
 # Read once per process, at import: the worker count is needed by the decorator below, and a bad value
@@ -46,6 +47,9 @@ async def current_service() -> Any:
 
 app.dependency_overrides[bentoml.get_current_service] = current_service
 app.add_middleware(AdmissionLimit, limit=SETTINGS.max_concurrency)
+# BentoML builds its middlewares after importing this module: the request timeout it adds is ours, whose
+# timer ends with the request (see traffic.RequestTimeout for what BentoML's own kept alive).
+bentoml_traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc,assignment]
 
 
 T = TypeVar("T")

@@ -1,6 +1,7 @@
-"""Load shedding: at most `limit` requests of the service's own routes in flight per worker.
+"""Traffic middlewares of the service's ASGI app: load shedding and the request timeout.
 
-The worker does each request's CPU work inline, one at a time. Without a bound, a flood of connections
+AdmissionLimit: at most `limit` requests of the service's own routes in flight per worker. The worker
+does each request's CPU work inline, one at a time. Without a bound, a flood of connections
 queues hundreds of requests in front of the kubelet's probes, liveness fails and the pod is restarted
 although it only needed to shed load. Past the limit a request is answered at once, for microseconds of
 work: 503, Retry-After, and the usual error body. BentoML's own routes (/livez, /readyz, /metrics) are not
@@ -9,6 +10,7 @@ this app's and never wait behind it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -63,3 +65,43 @@ class AdmissionLimit:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+class RequestTimeout:
+    """BentoML's TimeoutMiddleware with its timer cancelled when the request ends.
+
+    BentoML 1.4's own (bentoml._internal.server.http.traffic.TimeoutMiddleware) schedules
+    `loop.call_later(timeout, ...)` per request and never cancels it: every request's future, context and
+    tracing span stay alive for the whole timeout (60 s). Under steady traffic that is tens of thousands
+    of objects that every full garbage collection walks: the worker grew by ~9 MB per 10 s and slowed by
+    a third (measured: 2,550 then 1,739 requests per 10 s on one connection). This one uses
+    asyncio.timeout, whose timer is cancelled (and its references dropped) as the request ends, and runs
+    the app in the request's own task instead of a new one. Installed in BentoML's place by
+    service.py (`traffic={"timeout": ...}` keeps its meaning).
+    """
+
+    def __init__(self, app: Any, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.app(scope, receive, tracked)
+        except TimeoutError:
+            if started:
+                raise
+            body = json.dumps({"error": f"Not able to process the request in {self.timeout} seconds"})
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 504, "headers": headers})
+            await send({"type": "http.response.body", "body": body.encode()})
