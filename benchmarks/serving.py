@@ -35,7 +35,9 @@ from typing import Any
 
 import httpx
 
+from modelops_contract import DEFAULTS
 from modelops_service.schema import example_request
+from modelops_support.fuzz import cases
 from modelops_support.local_service import HOST, LocalService, cpu_seconds, descendants
 from modelops_support.ports import free_port
 from modelops_support.waiting import wait_for
@@ -253,6 +255,14 @@ def trained_registry(workdir: Path, trials: int) -> Iterator[dict[str, str]]:
 # ---- the run -------------------------------------------------------------------------------------
 
 
+def send_fuzz_corpus(url: str) -> None:
+    """The fuzz tests' corpus (about 450 bodies, all answered 4xx), once, on one connection."""
+    records = example_request()
+    with httpx.Client(timeout=60) as http:
+        for _what, body, content_type in cases(records):
+            http.post(url, content=body, headers={"Content-Type": content_type} if content_type else {})
+
+
 def measure(
     name: str, target: tuple[str, int, bytes], connections: int, args: argparse.Namespace, workdir: Path
 ) -> Result:
@@ -309,6 +319,12 @@ ON, OFF, MLFLOW, PLAIN = (
     "mlflow models serve",
     "plain BentoML",
 )
+FUZZED = "service, monitoring on, after the fuzz corpus"
+
+
+def more_workers(name: str, workers: int) -> str:
+    """The name of a target run with another worker count than the deployed one."""
+    return f"{name} ({workers} workers)"
 
 
 def paired_cpu_costs(samples: list[Result], connections: int) -> list[float]:
@@ -329,15 +345,18 @@ def verdict(results: list[Result], samples: list[Result] | None = None) -> dict[
     off8, mlflow8, plain8 = get(OFF, 8), get(MLFLOW, 8), get(PLAIN, 8)
     out: dict[str, Any] = {"errors": sum(r.errors for r in results)}
     out["no_errors"] = out["errors"] == 0
-    if on1:
-        out["monitoring_on_1conn_p50_ms"] = round(on1.median_ms, 2)
-        out["monitoring_on_1conn_p99_ms"] = round(on1.p99_ms, 2)
-        out["monitoring_on_1conn_max_ms"] = round(on1.max_ms, 2)
-        out["p50_le_6ms"] = on1.median_ms <= 6
-        out["p99_le_20ms"] = on1.p99_ms <= 20
+    for label, result in (("fresh", on1), ("after_fuzz", get(FUZZED, 1))):
+        if result is None:
+            continue
+        out[f"monitoring_on_1conn_{label}_p50_ms"] = round(result.median_ms, 2)
+        out[f"monitoring_on_1conn_{label}_p99_ms"] = round(result.p99_ms, 2)
+        out[f"monitoring_on_1conn_{label}_p999_ms"] = round(result.p999_ms, 2)
+        out[f"monitoring_on_1conn_{label}_max_ms"] = round(result.max_ms, 2)
+        out[f"{label}_p99_le_10ms"] = result.p99_ms <= 10
+        out[f"{label}_p999_le_25ms"] = result.p999_ms <= 25
     if on8 and mlflow8:
         out["throughput_ratio_vs_mlflow_8conn"] = round(on8.throughput / mlflow8.throughput, 2)
-        out["ge_3x_mlflow"] = on8.throughput >= 3 * mlflow8.throughput
+        out["ge_5x_mlflow"] = on8.throughput >= 5 * mlflow8.throughput
     if on8 and plain8:
         out["throughput_ratio_vs_plain_bentoml_8conn"] = round(on8.throughput / plain8.throughput, 2)
         out["ge_90pct_plain_bentoml"] = on8.throughput >= 0.9 * plain8.throughput
@@ -348,7 +367,7 @@ def verdict(results: list[Result], samples: list[Result] | None = None) -> dict[
         if paired:
             out["monitoring_cpu_cost_8conn_per_round"] = [round(c, 3) for c in paired]
             out["monitoring_cpu_cost_8conn"] = round(statistics.median(paired), 3)
-            out["monitoring_cpu_cost_le_20pct"] = statistics.median(paired) <= 0.2
+            out["monitoring_cpu_cost_le_15pct"] = statistics.median(paired) <= 0.15
     if on1 and get(OFF, 1):
         paired = paired_cpu_costs(samples or [], 1)
         if paired:
@@ -363,7 +382,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--drift")
     parser.add_argument("--outlier")
     parser.add_argument("--trials", type=int, default=3, help="training trials when no models are given")
-    parser.add_argument("--workers", type=int, default=2, help="workers for every server (default 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULTS.workers,
+        help=f"workers of the headline servers and the anchors (default {DEFAULTS.workers}: as deployed)",
+    )
+    parser.add_argument(
+        "--also-workers",
+        type=int,
+        nargs="*",
+        default=[2],
+        help="this service with these worker counts beside",
+    )
+    parser.add_argument("--skip-fuzz", action="store_true", help="no rows after the fuzz corpus")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement (bounded load)")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per target (median reported)")
@@ -396,10 +428,12 @@ def main(argv: list[str] | None = None) -> int:
             # All servers run at once and the rounds alternate between them, so that load from other
             # processes on a shared machine falls on every target alike; each figure is the median round.
             targets: dict[str, tuple[str, int, bytes]] = {}
-            for name, monitoring in ((ON, True), (OFF, False)):
-                run_dir = workdir / ("on" if monitoring else "off")
-                url, pid = stack.enter_context(modelops_service(models, args.workers, monitoring, run_dir))
-                targets[name] = (url, pid, body)
+            for workers in (args.workers, *args.also_workers):
+                for name, monitoring in ((ON, True), (OFF, False)):
+                    run_dir = workdir / f"{'on' if monitoring else 'off'}-{workers}"
+                    served = stack.enter_context(modelops_service(models, workers, monitoring, run_dir))
+                    label = name if workers == args.workers else more_workers(name, workers)
+                    targets[label] = (*served, body)
             if not args.skip_anchors:
                 url, pid = stack.enter_context(mlflow_models_serve(models, args.workers, workdir))
                 targets[MLFLOW] = (url, pid, mlflow_body)
@@ -412,12 +446,19 @@ def main(argv: list[str] | None = None) -> int:
                 for name, target in targets.items():
                     for connections in args.connections:
                         samples.append(measure(name, target, connections, args, workdir))
+            if not args.skip_fuzz:
+                # The deployed configuration again, after the fuzz corpus (bad bodies must leave no trace).
+                send_fuzz_corpus(targets[ON][0])
+                for _ in range(args.rounds):
+                    for connections in args.connections:
+                        samples.append(measure(FUZZED, targets[ON], connections, args, workdir))
         results = [
             combine([r for r in samples if (r.target, r.connections) == key])
             for key in dict.fromkeys((r.target, r.connections) for r in samples)
         ]
     summary = {
         "workers": args.workers,
+        "also_workers": args.also_workers,
         "duration_s": args.duration,
         "cpus": os.cpu_count(),
         "rounds": args.rounds,

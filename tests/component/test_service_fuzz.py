@@ -17,9 +17,9 @@ import pytest
 
 from modelops_drift.logs import parse_line
 from modelops_service.settings import DEFAULT_SERVICE_NAME
+from modelops_support.fuzz import cases, infer_cases, infer_document
 from modelops_support.local_service import LocalService
 from modelops_support.waiting import wait_for
-from tests.fixtures.fuzz import cases, infer_cases, infer_document
 
 pytestmark = pytest.mark.component
 

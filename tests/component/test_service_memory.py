@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from modelops_support.fuzz import cases
 from modelops_support.local_service import LocalService
-from tests.fixtures.fuzz import cases
 from tests.fixtures.service import serving
 
 pytestmark = pytest.mark.component
