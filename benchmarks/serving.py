@@ -7,6 +7,10 @@ prediction model, all on 127.0.0.1, side by side in one run.
         --predictor models:/wine_quality/3 --drift models:/wine_quality_drift/3 \\
         --outlier models:/wine_quality_outliers/3
 
+The headline servers run as the operator deploys them (one worker; --workers), the anchors too; this
+service also runs with two workers beside them (--also-workers), and once the rounds are done the
+headline service gets the fuzz tests' corpus and is measured again ("after the fuzz corpus").
+
 Load is bounded: wrk (Debian package `wrk`) runs for --duration seconds per connection count, after a
 short warm-up; without wrk a small async httpx generator does the same (it costs the server some
 CPU on a small machine, so wrk figures are the ones to quote). Latency: p50, p90, p99, p99.9 and max
@@ -393,7 +397,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         nargs="*",
         default=[2],
-        help="this service with these worker counts beside",
+        help="this service with more workers, beside",
     )
     parser.add_argument("--skip-fuzz", action="store_true", help="no rows after the fuzz corpus")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
