@@ -40,21 +40,40 @@ def _shed_response(limit: int, v2: bool) -> tuple[list[tuple[bytes, bytes]], byt
     return headers, body
 
 
+# The event loop's lag past which new requests are shed: a worker runs each request to its end in one go,
+# so under a flood the queue forms in the loop ahead of the app (one connection, one waiting request), where
+# the in-flight count cannot see it. How late a short sleep wakes up is how long that queue is.
+MAX_LOOP_LAG_SECONDS = 0.1
+LAG_PROBE_SECONDS = 0.05
+
+
 class AdmissionLimit:
-    """Pure ASGI middleware (no per-request thread or task): counts the requests in flight."""
+    """Pure ASGI middleware (no per-request thread or task): sheds a request when `limit` are in flight
+    or when the event loop lags more than MAX_LOOP_LAG_SECONDS (measured by one sleeper task)."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app = app
         self.limit = limit
         self.in_flight = 0
         self.shed = 0  # requests answered 503, for tests and the benchmark
+        self.lag = 0.0  # how late the loop ran the lag probe's last wake-up, in seconds
+        self._watcher: asyncio.Task[None] | None = None
         self._answers = {v2: _shed_response(limit, v2) for v2 in (False, True)}
+
+    async def _watch_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(LAG_PROBE_SECONDS)
+            self.lag = max(loop.time() - started - LAG_PROBE_SECONDS, 0.0)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        if self._watcher is None:  # started with the first request, in the worker's own loop
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_lag())
+        if self.in_flight >= self.limit or self.lag > MAX_LOOP_LAG_SECONDS:
             self.shed += 1
             headers, body = self._answers[str(scope.get("path", "")).startswith("/v2")]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
