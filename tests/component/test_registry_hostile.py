@@ -17,6 +17,7 @@ from modelops_operator.registry import (
     RegistryMisbehaving,
     RegistryUnreachable,
 )
+from modelops_support.waiting import wait_for
 from tests.fixtures.hostile import hostile_server
 
 TOKEN = "tenant-token-must-not-travel"
@@ -74,7 +75,8 @@ def test_a_slow_host_holds_only_its_own_slots() -> None:
             pool.submit(client(f"{slow.url}/drip", calls_per_host=1).get_model_version, f"s{i}", "1")
             for i in range(2)
         ]
-        time.sleep(0.2)  # both slow calls are under way (one holds the host's slot, one waits)
+        # One slow call holds the host's only slot (the drip has begun); the other waits for it.
+        wait_for(lambda: slow.bytes_sent > 0, 5, 0.02, "the first slow call under way")
         started = time.monotonic()
         with pytest.raises(RegistryError, match="recorded"):
             client(f"{other.url}/record", calls_per_host=1).get_model_version("o", "1")
