@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from modelops_operator import status as st
 from modelops_operator.registry import RegistryClient, RegistryError, ResolvedModel
+from modelops_operator.registry_access import CredentialsMissing
 from modelops_operator.spec import DeploymentSpec
 from modelops_operator.steps import Pass, Step
 
@@ -87,7 +88,7 @@ def sync_registry(
     try:
         promote(p.registry.writer(), p.namespace, p.name, p.spec, models, image, url, st.utcnow())
     except RegistryError as e:
-        if e.reason == "CredentialsSecretMissing":
+        if isinstance(e, CredentialsMissing):
             return Step(DETAIL, st.Check.retrying(e.reason, "registry credentials Secret not found", delay))
         message = f"registry write-back failed, retrying: {e}"
         return Step(DETAIL, st.Check.retrying("SyncFailed", message, delay))

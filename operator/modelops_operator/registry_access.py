@@ -68,10 +68,13 @@ class RegistryAccess:
         (checked before the Secret is read, but for databricks URIs, whose host is in the Secret),
         CredentialsMissing, or KubeError reading the Secret."""
         if self._client is None:
-            if not self.registry.tracking_uri.startswith("databricks"):
-                self._check_allowed(self.registry.tracking_uri)
+            uri = self.registry.tracking_uri
+            databricks = uri.startswith("databricks")
+            if not databricks:
+                self._check_allowed(uri)
             credentials = self.credentials()
-            self._check_allowed(base_url(self.registry.tracking_uri, credentials))
+            if databricks:  # its host is in the Secret
+                self._check_allowed(base_url(uri, credentials))
             self._client = self._connect(credentials)
         return self._client
 

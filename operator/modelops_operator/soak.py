@@ -15,6 +15,7 @@ from modelops_operator import status as st
 from modelops_operator.builders.common import selector_labels
 from modelops_operator.builders.deployment import CONTAINER_NAME
 from modelops_operator.registry import RegistryError, ResolvedModel
+from modelops_operator.registry_access import CredentialsMissing
 from modelops_operator.steps import Pass, Step
 from modelops_operator.verification import (
     digest_of,
@@ -105,7 +106,7 @@ def record_verification(
         for role in sorted(models, key=lambda r: r == "predictor"):
             client.set_version_tag(models[role].name, models[role].version, verified_tag(environment), record)
     except RegistryError as e:
-        if e.reason == "CredentialsSecretMissing":
+        if isinstance(e, CredentialsMissing):
             return st.Check.waiting(e.reason, "registry credentials Secret not found")
         return st.Check.waiting("RecordFailed", f"soak done; writing the record failed, retrying: {e}")
     return st.Check.passed("Recorded", f"{version_list(models)} verified in {environment}, recorded")
