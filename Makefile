@@ -78,10 +78,11 @@ lint: $(STAMP)  ## ruff, mypy and the generated CRD copies, as in CI
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-cluster-build:  ## build the control plane, kwok, the real node (kubelet, kube-proxy), kubectl and Traefik into ~/.cache (once)
+cluster-build:  ## build the control plane, kwok, the real node (kubelet, kube-proxy), kubectl, Traefik and the registry into ~/.cache (once)
 	tools/cluster/build.sh --node >/dev/null
 	tools/kubectl/build.sh >/dev/null
 	tools/traefik/build.sh >/dev/null
+	tools/registry/build.sh >/dev/null
 
 helm-build:  ## build helm, promtool and actionlint (chart, alert-rule and workflow tests) into ~/.cache (once)
 	tools/helm/build.sh >/dev/null
@@ -107,11 +108,11 @@ mlflow-ui: $(STAMP)  ## a local MLflow server with the UI on 127.0.0.1:5000 (sql
 	  --backend-store-uri sqlite:///$(MODELOPS_STATE_DIR)/mlflow/mlflow.db \
 	  --artifacts-destination $(MODELOPS_STATE_DIR)/mlflow/artifacts
 
-image:  ## build the Dockerfile's operator and service images with buildah, no Docker engine (docs/images.md)
-	tools/image/build.sh operator service
+image:  ## build the operator, service and builder images with buildah, no Docker engine (docs/images.md)
+	tools/image/build.sh operator service builder
 
 image-push:  ## push those images to $$IMAGE_REPOSITORY (REGISTRY_USER/REGISTRY_PASSWORD; tools/image/push.sh)
-	tools/image/push.sh
+	tools/image/push.sh operator service builder
 
 # Debian packages by the command that shows each is there.
 IMAGE_TOOLS := buildah:buildah mmdebstrap:mmdebstrap

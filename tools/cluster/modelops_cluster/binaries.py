@@ -9,7 +9,7 @@ from pathlib import Path
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE_BINARIES = ("kubelet", "kube-proxy", "modelops-pause")
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "build.sh"
-TRAEFIK_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "traefik" / "build.sh"
+TOOLS = Path(__file__).resolve().parents[2]
 
 
 class BinariesMissing(RuntimeError):
@@ -30,11 +30,13 @@ def _bin_dir_from(script: Path, *args: str) -> Path:
     return Path(lines[-1])
 
 
-def find_traefik() -> Path:
-    """The Traefik binary (tools/traefik/build.sh builds it into its cache once; MODELOPS_TRAEFIK_BIN_DIR)."""
-    binary = _bin_dir_from(TRAEFIK_BUILD_SCRIPT) / "traefik"
+def find_tool(name: str) -> Path:
+    """A node-side tool's binary: `traefik` or `registry` (tools/<name>/build.sh builds it into its cache
+    once; MODELOPS_<NAME>_BIN_DIR names a ready one)."""
+    script = TOOLS / name / "build.sh"
+    binary = _bin_dir_from(script) / name
     if not os.access(binary, os.X_OK):
-        raise BinariesMissing(f"{TRAEFIK_BUILD_SCRIPT} printed a directory without traefik")
+        raise BinariesMissing(f"{script} printed a directory without {name}")
     return binary
 
 

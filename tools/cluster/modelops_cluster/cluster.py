@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from modelops_cluster import flags
-from modelops_cluster.binaries import find_binaries, find_traefik
+from modelops_cluster.binaries import find_binaries, find_tool
 from modelops_cluster.credentials import write_credentials
 from modelops_cluster.health import client_context, insecure_context, probe
 from modelops_cluster.layout import Layout, pick_ports
@@ -89,7 +89,7 @@ class LocalCluster(Managed):
     @property
     def COMPONENTS(self) -> tuple[str, ...]:
         if self.node_kind == "real":
-            return (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "traefik")
+            return (*CONTROL_PLANE, "containerd", "kubelet", "kube-proxy", "traefik", "registry")
         return (*CONTROL_PLANE, "kwok")
 
     @property
@@ -110,7 +110,7 @@ class LocalCluster(Managed):
         t0 = time.monotonic()
         real = self.node_kind == "real"
         bin_dir = self.bin_dir or find_binaries(node=real)
-        traefik = find_traefik() if real else None
+        tools = {name: find_tool(name) for name in ("traefik", "registry")} if real else {}
         self._reset_workdir()
         layout = Layout(self.workdir, pick_ports())
         if real:
@@ -135,8 +135,7 @@ class LocalCluster(Managed):
             if name in argv
         }
         if real:
-            assert traefik is not None
-            self.node = RealNode(layout, bin_dir, traefik)
+            self.node = RealNode(layout, bin_dir, tools)
             self.components.update(self.node.components(env))
         atexit.register(self.stop)
         try:
@@ -190,7 +189,7 @@ class LocalCluster(Managed):
         await_healthy("etcd")
         self.components["kube-apiserver"].start()
         await_healthy("kube-apiserver")
-        node_components = ("kwok",) if self.node is None else ("kubelet", "kube-proxy", "traefik")
+        node_components = ("kwok",) if self.node is None else ("kubelet", "kube-proxy", "traefik", "registry")
         for name in ("kube-controller-manager", "kube-scheduler"):
             self.components[name].start()
         if self.node is not None:

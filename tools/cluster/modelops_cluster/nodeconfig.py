@@ -80,6 +80,7 @@ class NodePaths:
     kubelet_root: Path
     kubelet_config: Path
     kube_proxy_config: Path
+    registry_hosts_dir: Path
 
     @classmethod
     def under(cls, workdir: Path, images_root: Path) -> NodePaths:
@@ -97,6 +98,7 @@ class NodePaths:
             kubelet_root=workdir / "kubelet",
             kubelet_config=workdir / "kubelet-config.yaml",
             kube_proxy_config=workdir / "kube-proxy-config.yaml",
+            registry_hosts_dir=containerd / "certs.d",
         )
 
 
@@ -133,6 +135,9 @@ def containerd_config(paths: NodePaths, cni_bin_dir: str = "/usr/lib/cni", cri: 
         f'  bin_dir = "{cni_bin_dir}"',
         f'  conf_dir = "{paths.cni_conf_dir}"',
         "  max_conf_num = 1",
+        # Per-registry settings (hosts.toml), such as the local registry's plain HTTP (oci_registry.py).
+        '[plugins."io.containerd.grpc.v1.cri".registry]',
+        f'  config_path = "{paths.registry_hosts_dir}"',
     ]
     return "\n".join(lines) + "\n"
 

@@ -2,7 +2,8 @@
 Traefik as the Ingress controller. Pods run real processes on the project's bridge (hostnet.py).
 
 Start order: leftovers of a dead run removed -> host network -> containerd (after a scrub of the kept
-image store) -> pause image -> kubelet -> kube-proxy -> Traefik. Stop: the reverse, then every change to
+image store) -> pause image -> kubelet -> kube-proxy -> Traefik -> the OCI registry
+(oci_registry.py). Stop: the reverse, then every change to
 the host undone (hostnet.tear_down), whether or not the processes stopped by themselves.
 """
 
@@ -33,13 +34,14 @@ from modelops_cluster.nodeconfig import (
     to_json,
     traefik_args,
 )
+from modelops_cluster.oci_registry import LocalRegistry, hosts_toml
 from modelops_support.ports import free_port
 from modelops_support.process import Component
 from modelops_support.waiting import wait_for
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("containerd", "kubelet", "kube-proxy", "traefik")
+COMPONENTS = ("containerd", "kubelet", "kube-proxy", "traefik", "registry")
 # Debian packages the real node needs (installed by `make node-tools`), and the commands that show them.
 HOST_TOOLS = {
     "containerd": "containerd",
@@ -58,6 +60,12 @@ def images_root() -> Path:
     """containerd's kept image store: imported images survive cluster restarts."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return Path(os.environ.get("MODELOPS_NODE_IMAGES", cache / "modelops" / "node" / "containerd"))
+
+
+def registry_root() -> Path:
+    """The local OCI registry's kept storage, beside containerd's store (MODELOPS_NODE_REGISTRY)."""
+    default = images_root().parent / "registry"
+    return Path(os.environ.get("MODELOPS_NODE_REGISTRY", default))
 
 
 def missing_host_tools() -> list[str]:
@@ -81,16 +89,24 @@ def can_run_real_node() -> str | None:
 class RealNode:
     """The node's processes and host state for one LocalCluster run."""
 
-    def __init__(self, layout: Layout, bin_dir: Path, traefik_bin: Path, store: Path | None = None) -> None:
+    def __init__(
+        self, layout: Layout, bin_dir: Path, tools: dict[str, Path], store: Path | None = None
+    ) -> None:
         self.layout = layout
         self.bin_dir = bin_dir
-        self.traefik_bin = traefik_bin
+        self.tools = tools  # the traefik and registry binaries
         self.network = NodeNetwork.of(layout)
         self.paths = NodePaths.under(layout.workdir / "node", store or images_root())
         self.kubelet_healthz = free_port()
         self.proxy_ports = (free_port(), free_port())
         self.ingress_port = free_port()
         self.traefik_ping_port = free_port()
+        self.registry = LocalRegistry(
+            host=f"{self.network.node_ip}:{free_port()}",
+            debug_port=free_port(),
+            workdir=self.paths.workdir / "registry",
+            storage=registry_root(),
+        )
         self.ledger: hostnet.Ledger | None = None
         self.containerd = Containerd(self.paths.containerd_socket, self.paths.containerd_dir)
 
@@ -111,22 +127,22 @@ class RealNode:
     def components(self, env: dict[str, str]) -> dict[str, Component]:
         logs = self.layout.log_file
         traefik_env = {**env, "KUBECONFIG": str(self.layout.component_kubeconfig("traefik"))}
+        envs = {"traefik": traefik_env, "registry": {**env, **self.registry.env()}}
         argv = {
             "containerd": ["containerd", "--config", str(self.paths.containerd_config)],
             "kubelet": [str(self.bin_dir / "kubelet"), *kubelet_args(self.layout, self.paths, self.network)],
             "kube-proxy": [str(self.bin_dir / "kube-proxy"), *kube_proxy_args(self.paths)],
-            "traefik": [str(self.traefik_bin), *traefik_args(self.ingress_port, self.traefik_ping_port)],
+            "traefik": [str(self.tools["traefik"]), *traefik_args(self.ingress_port, self.traefik_ping_port)],
+            "registry": [str(self.tools["registry"]), "serve", str(self.registry.config_file)],
         }
-        return {
-            name: Component(name, argv[name], logs(name), traefik_env if name == "traefik" else env)
-            for name in COMPONENTS
-        }
+        return {name: Component(name, argv[name], logs(name), envs.get(name, env)) for name in COMPONENTS}
 
     def health_urls(self) -> dict[str, str]:
         return {
             "kubelet": f"http://{HOST}:{self.kubelet_healthz}/healthz",
             "kube-proxy": f"http://{HOST}:{self.proxy_ports[0]}/healthz",
             "traefik": f"http://{HOST}:{self.traefik_ping_port}/ping",
+            "registry": self.registry.health_url,
         }
 
     def prepare(self) -> None:
@@ -146,6 +162,10 @@ class RealNode:
         paths.kube_proxy_config.write_text(
             to_json(kube_proxy_config(self.layout, paths, network, self.proxy_ports))
         )
+        hosts = paths.registry_hosts_dir / self.registry.host
+        hosts.mkdir(parents=True, exist_ok=True)
+        (hosts / "hosts.toml").write_text(hosts_toml(self.registry.host))
+        self.registry.write()
         self.ledger = hostnet.Ledger(str(self.layout.workdir), str(paths.images_root))
         hostnet.set_up(network, self.ledger)
 
@@ -211,6 +231,7 @@ class RealNode:
             "nodeIP": self.node_ip,
             "ingress": self.ingress_url,
             "images": str(self.paths.images_root),
+            "registry": self.registry.host,
         }
 
     def __repr__(self) -> str:
