@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Build the root Dockerfile's images with buildah, without a container engine or a reachable registry.
 #
-#   tools/image/build.sh [operator|service|base]...   default: operator service
+#   tools/image/build.sh [operator|service|builder|base]...   default: operator service
+#
+# `builder` is the build Jobs' builder (tools/bake: modelops-bake, a static Go binary): the binary, the
+# stand-in base's CA bundle and nothing else, run as 65532.
 #   PYTHON_IMAGE=REF            base image to build on (default: the local stand-in below; set it to
 #                               python:3.11-slim where a registry is reachable)
 #   MODELOPS_IMAGE_TAG=TAG      tag of modelops/modelops-{operator,service} (default: pyproject's version)
@@ -112,11 +115,30 @@ build_target() {
     "$(buildah images --format '{{.Size}}' "localhost/$name" | head -1 | tr -d ' ')" "$((SECONDS - started))"
 }
 
+# The builder: FROM scratch, the binary and a CA bundle (Debian's ca-certificates, from the base image).
+build_builder() {
+  local name="modelops/modelops-builder:$tag" started=$SECONDS bin ctr from mnt
+  bin=$("$repo/tools/bake/build.sh")
+  log "building $name"
+  from=$(buildah from --quiet "$base")
+  mnt=$(buildah mount "$from")
+  ctr=$(buildah from --quiet scratch)
+  buildah copy --quiet --chmod 0755 "$ctr" "$bin/modelops-bake" /modelops-bake >/dev/null
+  buildah copy --quiet --chmod 0644 "$ctr" "$mnt/etc/ssl/certs/ca-certificates.crt" /etc/ssl/certs/ca-certificates.crt >/dev/null
+  buildah umount "$from" >/dev/null
+  buildah rm "$from" >/dev/null
+  buildah config --user 65532:65532 --entrypoint '["/modelops-bake"]' --cmd '' --env HOME=/tmp \
+    --label org.opencontainers.image.description="modelops build Jobs: append the models as a layer, push" "$ctr"
+  buildah commit --quiet --rm "$ctr" "localhost/$name" >/dev/null
+  printf '%s %s %ss\n' "localhost/$name" \
+    "$(buildah images --format '{{.Size}}' "localhost/$name" | head -1 | tr -d ' ')" "$((SECONDS - started))"
+}
+
 base=${PYTHON_IMAGE:-$base_ref}
 for t in "${targets[@]}"; do
   case "$t" in
-    base | operator | service) ;;
-    *) die "unknown target '$t' (operator, service or base)" ;;
+    base | operator | service | builder) ;;
+    *) die "unknown target '$t' (operator, service, builder or base)" ;;
   esac
 done
 if [[ -z "${PYTHON_IMAGE:-}" ]]; then
@@ -128,5 +150,9 @@ if [[ -z "${PYTHON_IMAGE:-}" ]]; then
 fi
 pip_conf
 for t in "${targets[@]}"; do
-  [[ "$t" == base ]] || build_target "$t" "$base"
+  case "$t" in
+    base) ;;
+    builder) build_builder ;;
+    *) build_target "$t" "$base" ;;
+  esac
 done
