@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
@@ -45,6 +45,10 @@ class Answer:
     reason: str
     body: bytes
     content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
 
 
 _context = ssl.create_default_context()
@@ -104,7 +108,8 @@ def call(
     if 300 <= response.status < 400:
         raise HttpFailure(REDIRECTED, f"HTTP {response.status}")
     content_type = response.getheader("Content-Type") or ""
-    return Answer(response.status, response.reason or "", data, content_type)
+    headers = {k.lower(): v[:4096] for k, v in response.getheaders()}
+    return Answer(response.status, response.reason or "", data, content_type, headers)
 
 
 def _read_capped(response: http.client.HTTPResponse, max_bytes: int) -> bytes:

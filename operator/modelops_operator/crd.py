@@ -172,7 +172,8 @@ def _image_schema() -> dict[str, Any]:
             },
             "build": {
                 "type": "object",
-                "description": "Bake the resolved models into an image with a Job (kaniko).",
+                "description": "Bake the resolved models into an image with a Job (modelops-bake: the base "
+                "image plus one layer of models, pushed; no root, no daemon).",
                 "required": ["repository", "baseImage"],
                 "properties": {
                     "repository": _str(
@@ -192,6 +193,19 @@ def _image_schema() -> dict[str, Any]:
                         default=Build.builder_image,
                     ),
                     "timeoutSeconds": _int("Build deadline.", 60, 86400, default=Build.timeout_seconds),
+                    "resources": {
+                        "type": "object",
+                        "description": "Resources of both build containers, merged over their defaults "
+                        "(download: 100m/256Mi requested, 1Gi limit; builder: 500m/512Mi, 2Gi) key by key.",
+                        "properties": {
+                            "requests": _quantity_map("Requested resources."),
+                            "limits": _quantity_map("Resource limits."),
+                        },
+                    },
+                    "pinDigest": _bool(
+                        "Run the built image by its digest (repository@sha256:...), not its tag.",
+                        Build.pin_digest,
+                    ),
                 },
             },
         },
@@ -477,6 +491,20 @@ def status_schema() -> dict[str, Any]:
             },
             "trainingRunId": {"type": "string"},
             "image": {"type": "string"},
+            "imageDigest": _str("The digest of the image the pods run (sha256:...), when known."),
+            "build": {
+                "type": "object",
+                "description": "The last build: its derived tag and the digest pushed, or why it failed "
+                "(final for that generation).",
+                "properties": {
+                    "image": {"type": "string"},
+                    "digest": {"type": "string"},
+                    "reason": {"type": "string", "description": "ImageBuilt, or ImageReused (found)."},
+                    "failed": {"type": "string"},
+                    "message": {"type": "string"},
+                    "generation": {"type": "integer"},
+                },
+            },
             "url": {"type": "string"},
             "replicas": {"type": "integer"},
             "readyReplicas": {"type": "integer"},
@@ -513,6 +541,7 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "URL", "type": "string", "jsonPath": ".status.url"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Image", "type": "string", "jsonPath": ".status.image", "priority": 1},
+        {"name": "Digest", "type": "string", "jsonPath": ".status.imageDigest", "priority": 1},
         {"name": "Drift", "type": "string", "jsonPath": ".status.drift.summary", "priority": 1},
     ]
 

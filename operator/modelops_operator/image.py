@@ -1,22 +1,42 @@
-"""The image step of the recipe (reconciler.py): the image to run, as given or built by a Job."""
+"""The image step of the recipe (reconciler.py): the image to run, as given or built by a Job.
+
+A build ends with the digest the builder pushed (its termination message): the step records it in
+status.build, deletes the finished Job (its pod goes with it) and runs `repository@digest` (or the tag with
+`pinDigest: false`). Later passes take the image from status.build while the derived tag is unchanged, so
+nothing is left behind and nothing is built twice. Before a Job starts, the registry is asked for the
+derived tag with the push Secret (image_registry.py): when it is there (another ModelDeployment built the
+same versions on the same base), its digest is used and no Job runs. A failed build is named by its pod
+(the model download, the builder's exit code, an OOM kill) and kept until the spec changes.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import logging
 from collections.abc import Mapping
+from typing import Any
 
 from modelops_operator import status as st
 from modelops_operator.builders.build_job import (
-    GENERATION_ANNOTATION,
+    DIGEST,
+    build_failure,
     build_job,
     build_job_name,
-    built_image,
+    built_digest,
     derive_image_tag,
     job_state,
+    pull_failure,
 )
+from modelops_operator.image_registry import ImageRegistry, ImageRegistryError, TagRef, credentials_for
 from modelops_operator.registry import ResolvedModel
+from modelops_operator.spec import Build
 from modelops_operator.steps import Pass, Step
 
 DETAIL = "ImageReady"
+MAX_REGISTRY_ANSWER = 64 << 10  # a HEAD and a token: nothing large is expected
+log = logging.getLogger(__name__)
 
 
 def ensure_image(p: Pass, models: Mapping[str, ResolvedModel]) -> Step[str]:
@@ -30,25 +50,103 @@ def ensure_image(p: Pass, models: Mapping[str, ResolvedModel]) -> Step[str]:
     if "*" not in allowed and build.builder_image not in allowed:
         message = f"builder image {build.builder_image[:200]!r} is not one this operator runs"
         return Step(DETAIL, st.Check.stuck("BuilderNotAllowed", message))
-    job_name = build_job_name(p.name, derive_image_tag(models, build))
+    tagged = f"{build.repository}:{derive_image_tag(models, build)}"
+    recorded = p.status.get("build") or {}
+    if recorded.get("image") == tagged:
+        if DIGEST.fullmatch(str(recorded.get("digest"))):
+            reason = "ImageReused" if recorded.get("reason") == "ImageReused" else "ImageBuilt"
+            return built(build, tagged, str(recorded["digest"]), reason)
+        if recorded.get("failed") and recorded.get("generation") == p.generation:
+            # A failed build is final for the generation that started it; a spec edit tries again.
+            return Step(DETAIL, st.Check.stuck(str(recorded["failed"]), str(recorded.get("message", ""))))
+    return run_build(p, models, build, tagged)
+
+
+def built(build: Build, tagged: str, digest: str, reason: str = "ImageBuilt") -> Step[str]:
+    """The built image, by digest unless the spec says otherwise, and the status that remembers it."""
+    image = f"{build.repository}@{digest}" if build.pin_digest else tagged
+    # Status is merge-patched: the keys of a failure are removed explicitly.
+    record = {
+        "image": tagged,
+        "digest": digest,
+        "reason": reason,
+        "failed": None,
+        "message": None,
+        "generation": None,
+    }
+    fields = {"image": image, "imageDigest": digest, "build": record}
+    return Step(DETAIL, st.Check.passed(reason, f"{tagged} is {digest}"), image, fields)
+
+
+def failed(p: Pass, tagged: str, job_name: str, reason: str, message: str) -> Step[str]:
+    """A build that failed: the Job (and its pod) deleted, the reason kept in status.build."""
+    p.kube.delete("batch/v1", "Job", p.namespace, job_name)
+    message = f"build Job {job_name}: {message}"
+    record = {
+        "image": tagged,
+        "digest": None,
+        "failed": reason,
+        "message": message,
+        "generation": p.generation,
+    }
+    return Step(DETAIL, st.Check.stuck(reason, message), None, {"build": record})
+
+
+def existing_digest(p: Pass, build: Build, tagged: str) -> str | None:
+    """The digest `tagged` names in the registry already, else None. A registry that cannot say (refused,
+    down, nonsense) means building: the Job is the authority and names its failure."""
+    config: Mapping[str, object] = {}
+    if build.push_secret:
+        data = p.kube.secret_data(p.namespace, build.push_secret) or {}
+        try:
+            loaded = json.loads(base64.b64decode(data.get(".dockerconfigjson", ""), validate=True))
+            config = loaded if isinstance(loaded, dict) else {}
+        except (ValueError, binascii.Error):
+            config = {}
+    settings = p.settings
+    registry = ImageRegistry(
+        settings.registry_timeout_seconds, MAX_REGISTRY_ANSWER, settings.plain_http_registries
+    )
+    try:
+        return registry.tag_digest(tagged, credentials_for(config, TagRef.parse(tagged).registry))
+    except ImageRegistryError as e:
+        where, what = f"{p.namespace}/{p.name}", tagged[:300]
+        log.info("%s: the registry could not say whether %s exists (%s): building", where, what, e.reason)
+        return None
+
+
+def run_build(p: Pass, models: Mapping[str, ResolvedModel], build: Build, tagged: str) -> Step[str]:
+    """Start, follow and conclude the build Job of `tagged`: a concluded Job is deleted either way."""
+    job_name = build_job_name(p.name, tagged.rsplit(":", 1)[1])
     job = p.kube.get("batch/v1", "Job", p.namespace, job_name)
     state, message = job_state(job)
-    if job is not None and state in ("failed", "timedout"):
-        # A failed build is final for the generation that started it; a spec edit tries again.
-        started_for = int((job["metadata"].get("annotations") or {}).get(GENERATION_ANNOTATION, "0"))
-        if started_for < p.generation:
-            p.kube.delete("batch/v1", "Job", p.namespace, job_name)
-            return Step(
-                DETAIL,
-                st.Check.waiting("BuildRestarting", "previous build failed; rebuilding for the new spec"),
-            )
     if state == "missing":
-        p.kube.apply(build_job(p.body, p.spec, models, p.generation))
+        digest = existing_digest(p, build, tagged)
+        if digest is not None:
+            return built(build, tagged, digest, "ImageReused")
+        plain_http = p.settings.plain_http_registries
+        p.kube.apply(build_job(p.body, p.spec, models, p.generation, plain_http))
         return Step(DETAIL, st.Check.waiting("BuildRunning", f"build Job {job_name} started"))
+    pod = build_pod(p, job_name)
     if state == "running":
+        stuck = pull_failure(pod) if pod else None
+        if stuck is not None:
+            return failed(p, tagged, job_name, *stuck)
         return Step(DETAIL, st.Check.waiting("BuildRunning", f"build Job {job_name} running"))
-    if state in ("timedout", "failed"):
-        reason = "BuildTimeout" if state == "timedout" else "BuildFailed"
-        return Step(DETAIL, st.Check.stuck(reason, message))
-    image = built_image(models, build)
-    return Step(DETAIL, st.Check.passed("ImageBuilt", image), image, {"image": image})
+    if state == "timedout":
+        return failed(p, tagged, job_name, "BuildTimeout", message)
+    if state == "failed":
+        return failed(
+            p, tagged, job_name, *((build_failure(pod) if pod else None) or ("BuildFailed", message))
+        )
+    digest = built_digest(pod) if pod else None
+    if digest is None:
+        return failed(p, tagged, job_name, "DigestMissing", "completed, but its builder reported no digest")
+    p.kube.delete("batch/v1", "Job", p.namespace, job_name)
+    return built(build, tagged, digest)
+
+
+def build_pod(p: Pass, job_name: str) -> dict[str, Any] | None:
+    """The build Job's pod (backoffLimit 0: at most one), or None once it is gone."""
+    pods = p.kube.list_objects("v1", "Pod", p.namespace, f"job-name={job_name}")
+    return pods[0] if pods else None

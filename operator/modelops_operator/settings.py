@@ -29,6 +29,7 @@ REGISTRY_CALLS_PER_HOST_ENV = "MODELOPS_REGISTRY_CALLS_PER_HOST"
 REGISTRY_HOSTS_ENV = "MODELOPS_REGISTRY_HOSTS"
 INGRESS_ANNOTATIONS_ENV = "MODELOPS_INGRESS_ANNOTATION_PREFIXES"
 BUILDER_IMAGES_ENV = "MODELOPS_BUILDER_IMAGES"
+PLAIN_HTTP_REGISTRIES_ENV = "MODELOPS_PLAIN_HTTP_IMAGE_REGISTRIES"
 VERIFICATION_NAMESPACES_ENV = "MODELOPS_VERIFICATION_NAMESPACES"
 OPERATOR_NAMESPACE_ENV = "MODELOPS_OPERATOR_NAMESPACE"
 REGISTRY_WRITE_SECRETS_ENV = "MODELOPS_REGISTRY_WRITE_SECRETS"
@@ -79,6 +80,9 @@ class OperatorSettings:
     ingress_annotation_prefixes: tuple[str, ...] = DEFAULT_ANNOTATION_PREFIXES
     # Builder images a spec.image.build may run ("*": any).
     builder_images: frozenset[str] = frozenset({Build.builder_image})
+    # Image registries (host:port) that build Jobs speak to over plain HTTP, as a container runtime's
+    # insecure-registries: the operator's to say, never a CR's. Empty: TLS everywhere.
+    plain_http_registries: frozenset[str] = frozenset()
     # Verification is the operator's policy, not the CR's: which namespaces may record which environment
     # (environment -> namespaces, "*" for any; none by default: nothing is recorded until configured), the
     # shortest soak, and whether windows must be drift-free. A CR can only make them stricter.
@@ -121,6 +125,7 @@ class OperatorSettings:
                 sorted(word_list(env, INGRESS_ANNOTATIONS_ENV) or cls.ingress_annotation_prefixes)
             ),
             builder_images=word_list(env, BUILDER_IMAGES_ENV) or cls.builder_images,
+            plain_http_registries=host_list(env, PLAIN_HTTP_REGISTRIES_ENV),
             verification_namespaces=environment_namespaces(env, VERIFICATION_NAMESPACES_ENV),
             verification_min_soak_seconds=seconds_setting(
                 env, VERIFICATION_MIN_SOAK_ENV, cls.verification_min_soak_seconds, allow_zero=True

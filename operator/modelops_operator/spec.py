@@ -13,7 +13,9 @@ from typing import Any
 
 from modelops_contract import DEFAULTS, ROLES
 
-DEFAULT_BUILDER_IMAGE = "gcr.io/kaniko-project/executor:v1.23.2"
+# The project's builder (tools/bake, `make image` builds it, `make image-push` pushes it beside the
+# operator's image); MODELOPS_BUILDER_IMAGES lists the builders an operator runs.
+DEFAULT_BUILDER_IMAGE = "modelops/modelops-builder:0.1.0"
 DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
     "limits": {"memory": "1Gi"},
@@ -53,6 +55,10 @@ class Build:
     push_secret: str | None = None
     builder_image: str = DEFAULT_BUILDER_IMAGE
     timeout_seconds: int = 1800
+    # Run the built image by digest (repository@sha256:...), not by its tag.
+    pin_digest: bool = True
+    # requests/limits merged over each build container's defaults (builders/build_job.py).
+    resources: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,12 @@ def _build(raw: Mapping[str, Any]) -> Build:
         push_secret=(raw.get("pushSecret") or {}).get("name"),
         builder_image=raw.get("builderImage", Build.builder_image),
         timeout_seconds=int(raw.get("timeoutSeconds", Build.timeout_seconds)),
+        pin_digest=bool(raw.get("pinDigest", Build.pin_digest)),
+        resources={
+            kind: {k: str(v) for k, v in values.items()}
+            for kind, values in (raw.get("resources") or {}).items()
+            if kind in ("requests", "limits") and values
+        },
     )
 
 
@@ -195,14 +207,16 @@ def _image(raw: Mapping[str, Any]) -> Image:
     )
 
 
-def _resources(raw: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
-    """The user's requests and limits merged over DEFAULT_RESOURCES key by key: giving requests alone keeps
-    the default memory limit; an empty value ("") drops that default."""
+def merged_resources(
+    raw: Mapping[str, Any] | None, defaults: Mapping[str, Mapping[str, str]] = DEFAULT_RESOURCES
+) -> dict[str, dict[str, str]]:
+    """The user's requests and limits merged over `defaults` key by key: giving requests alone keeps the
+    default memory limit; an empty value ("") drops that default."""
     if not raw:
-        return DEFAULT_RESOURCES
+        return {kind: dict(values) for kind, values in defaults.items()}
     merged = {}
     for kind in ("requests", "limits"):
-        values = {**DEFAULT_RESOURCES[kind], **{k: str(v) for k, v in (raw.get(kind) or {}).items()}}
+        values = {**defaults.get(kind, {}), **{k: str(v) for k, v in (raw.get(kind) or {}).items()}}
         merged[kind] = {k: v for k, v in values.items() if v != ""}
     return merged
 
@@ -297,7 +311,7 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
         image=_image(image_raw),
         replicas=int(raw.get("replicas", DeploymentSpec.replicas)),
         autoscaling=_autoscaling(raw.get("autoscaling")),
-        resources=_resources(raw.get("resources")),
+        resources=merged_resources(raw.get("resources")),
         serving=_serving(raw.get("serving") or {}),
         ingress=_ingress(raw.get("ingress")),
         stage=raw.get("stage"),

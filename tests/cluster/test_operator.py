@@ -414,34 +414,6 @@ def test_invalid_name_is_rejected(kubeconfig: str, namespace: str) -> None:
     assert "DNS-1035" in result.stderr
 
 
-def test_build_path_runs_a_job_and_sets_the_image(
-    world: World,
-) -> None:
-    api, namespace = world.api, world.namespace
-    versions = world.fresh_versions()
-    name = "wine-baked"
-    doc = world.manifest(name, versions, "wine-quality-build.yaml")
-    world.apply(doc)
-    obj = wait_condition(api, namespace, name, "Ready", timeout=120)
-    image = obj["status"]["image"]
-    repository = doc["spec"]["image"]["build"]["repository"]
-    assert image.startswith(
-        f"{repository}:p{versions['predictor']}-d{versions['drift']}-o{versions['outlier']}-"
-    )
-    assert condition(obj, "ImageReady")["reason"] == "ImageBuilt"
-    jobs = (
-        client.BatchV1Api(api)
-        .list_namespaced_job(namespace, label_selector=f"modelops.dev/deployment={name}")
-        .items
-    )
-    assert len(jobs) == 1
-    assert jobs[0].status.succeeded == 1
-    assert f"--destination={image}" in jobs[0].spec.template.spec.containers[0].args
-    dep = client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
-    assert dep.spec.template.spec.containers[0].image == image
-    assert "MODELOPS_PREDICTOR_URI" not in env_of(dep)  # baked into the image
-
-
 def test_credentials_come_from_the_secret_and_never_leak(
     world: World,
     operator: LocalOperator,

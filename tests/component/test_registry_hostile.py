@@ -1,6 +1,6 @@
-"""The operator's registry client against a hostile server on loopback (real sockets, no double): every
-call ends within its deadline, reads at most its byte cap, never follows a redirect with the credentials,
-and fails as a RegistryError with a short message."""
+"""The operator's registry clients (MLflow's, and the image registry's tag lookup) against a hostile server
+on loopback (real sockets, no double): every call ends within its deadline, reads at most its byte cap,
+never follows a redirect with the credentials, and fails as a classified error with a short message."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from modelops_operator.image_registry import ImageRegistry, ImageRegistryError
 from modelops_operator.registry import (
     Credentials,
     RegistryBusy,
@@ -85,3 +86,30 @@ def test_a_slow_host_holds_only_its_own_slots() -> None:
     assert other_took < 1.0
     assert sorted(e.__name__ for e in errors) == ["RegistryBusy", "RegistryUnreachable"]
     assert RegistryBusy in errors
+
+
+@pytest.mark.parametrize("kind", ["drip", "endless", "html", "shout", "badline", "redirect"])
+def test_an_image_registry_cannot_hold_or_fool_the_tag_lookup(kind: str) -> None:
+    """No digest, no wait beyond the deadline, no redirect followed: the build runs instead (image.py)."""
+    with hostile_server(drip_seconds=0.5) as server, hostile_server("127.0.0.2") as elsewhere:
+        server.redirect_to = elsewhere.url
+        host = server.url.removeprefix("http://")
+        lookup = ImageRegistry(DEADLINE, 1 << 16, frozenset({host}))
+        started = time.monotonic()
+        with pytest.raises(ImageRegistryError) as failed:
+            lookup.tag_digest(f"{host}/{kind}/model:p1-d1-o1-abc", ("tenant", TOKEN))
+        assert time.monotonic() - started < DEADLINE + 1.0
+        assert len(str(failed.value)) <= 300
+        assert elsewhere.authorizations == []
+
+
+def test_image_registry_credentials_never_go_to_a_token_realm_on_another_host() -> None:
+    """A registry may send the client to any realm for a token: only one on its own host gets the
+    password; another host is asked anonymously (and here refuses)."""
+    with hostile_server() as server, hostile_server("127.0.0.2") as elsewhere:
+        server.redirect_to = elsewhere.url
+        host = server.url.removeprefix("http://")
+        lookup = ImageRegistry(DEADLINE, 1 << 16, frozenset({host}))
+        with pytest.raises(ImageRegistryError, match="Refused"):
+            lookup.tag_digest(f"{host}/challenge/model:1", ("tenant", TOKEN))
+        assert elsewhere.authorizations == [""]  # asked, without the credentials

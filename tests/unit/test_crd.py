@@ -47,8 +47,9 @@ def test_names_and_subresources() -> None:
 
 def test_printer_columns_default_and_wide() -> None:
     columns = {c["name"]: c for c in _version()["additionalPrinterColumns"]}
-    assert list(columns) == ["Model", "Version", "Stage", "Ready", "Message", "URL", "Age", "Image", "Drift"]
-    assert [n for n, c in columns.items() if c.get("priority") == 1] == ["Image", "Drift"]
+    wide = ["Image", "Digest", "Drift"]
+    assert list(columns) == ["Model", "Version", "Stage", "Ready", "Message", "URL", "Age", *wide]
+    assert [n for n, c in columns.items() if c.get("priority") == 1] == wide
 
 
 def _walk(schema: dict, path: str = ""):
@@ -161,6 +162,7 @@ _PARSED = {
     "image.pullPolicy": lambda s: s.image.pull_policy,
     "image.build.builderImage": lambda s: s.image.build.builder_image,
     "image.build.timeoutSeconds": lambda s: s.image.build.timeout_seconds,
+    "image.build.pinDigest": lambda s: s.image.build.pin_digest,
     "replicas": lambda s: s.replicas,
     "autoscaling.targetCPUUtilizationPercentage": lambda s: s.autoscaling.target_cpu,
     "serving.serviceName": lambda s: s.serving.service_name,

@@ -8,12 +8,14 @@ import yaml
 
 from modelops_contract import CREDENTIAL_KEYS
 from modelops_operator.builders.build_job import (
+    build_failure,
     build_job,
     build_job_name,
+    built_digest,
     built_image,
     derive_image_tag,
-    dockerfile,
     job_state,
+    pull_failure,
 )
 from modelops_operator.builders.common import OWNER_LABEL, owner_reference, selector_labels
 from modelops_operator.builders.deployment import build_deployment, build_env
@@ -226,8 +228,88 @@ def test_build_job() -> None:
     assert f"printf %s wine_quality/3 > /workspace/models/predictor/{LABEL_FILE}" in fetch
     labels = job["spec"]["template"]["metadata"]["labels"]
     assert not selector_labels("wine").items() <= labels.items()  # never selected by the Service
-    assert "FROM svc" not in dockerfile("base:1")
-    assert dockerfile("base:1").startswith("FROM base:1\n")
+    # The baked image points the service at its models; the layer goes where those point.
+    assert "--env=MODELOPS_PREDICTOR_URI=/opt/modelops/models/predictor" in args
+    assert "--layer=/workspace/models:/opt/modelops/models" in args
+    assert not any(a.startswith("--plain-http") for a in args)  # TLS unless the operator says otherwise
+    plain = build_job(OWNER, spec, models(), 3, plain_http={"10.0.0.1:5000"})
+    assert "--plain-http=10.0.0.1:5000" in plain["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_push_credentials_reach_the_builder_as_a_file_only() -> None:
+    """The push Secret is mounted read-only as $DOCKER_CONFIG/config.json: never an argument or a value."""
+    spec = spec_of("wine-quality-build.yaml")
+    assert spec.image.build is not None
+    assert spec.image.build.push_secret
+    pod = build_job(OWNER, spec, models(), 1)["spec"]["template"]["spec"]
+    bake = pod["containers"][0]
+    secret = next(v for v in pod["volumes"] if v["name"] == "push-secret")
+    assert secret["secret"]["secretName"] == spec.image.build.push_secret
+    mount = next(m for m in bake["volumeMounts"] if m["name"] == "push-secret")
+    assert mount["readOnly"] is True
+    assert bake["env"] == [{"name": "DOCKER_CONFIG", "value": mount["mountPath"]}]
+    assert not any(spec.image.build.push_secret in a for a in bake["args"])
+
+
+def pod_with(init: dict | None = None, bake: dict | None = None) -> dict:
+    """A build pod's status: each container terminated as given."""
+    status: dict = {}
+    if init is not None:
+        status["initContainerStatuses"] = [{"name": "fetch-models", "state": {"terminated": init}}]
+    if bake is not None:
+        status["containerStatuses"] = [{"name": "bake", "state": {"terminated": bake}}]
+    return {"status": status}
+
+
+def test_the_digest_comes_from_a_successful_builder_only() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert built_digest(pod_with(bake={"exitCode": 0, "message": digest + "\n"})) == digest
+    assert built_digest(pod_with(bake={"exitCode": 0, "message": "sha256:xyz"})) is None
+    assert built_digest(pod_with(bake={"exitCode": 0, "message": digest + " and more"})) is None
+    assert built_digest(pod_with(bake={"exitCode": 4, "message": digest})) is None
+    assert built_digest(pod_with()) is None
+
+
+@pytest.mark.parametrize(
+    ("init", "bake", "reason"),
+    [
+        ({"exitCode": 1, "reason": "Error"}, None, "ModelDownloadFailed"),
+        ({"exitCode": 137, "reason": "OOMKilled"}, None, "BuilderOOM"),
+        ({"exitCode": 0}, {"exitCode": 137, "reason": "OOMKilled"}, "BuilderOOM"),
+        ({"exitCode": 0}, {"exitCode": 3, "message": "base image: MANIFEST_UNKNOWN"}, "BaseImageMissing"),
+        ({"exitCode": 0}, {"exitCode": 4, "message": "push: UNAUTHORIZED"}, "CredentialsRefused"),
+        ({"exitCode": 0}, {"exitCode": 6, "message": "push: dial tcp: refused"}, "RegistryFailed"),
+        ({"exitCode": 0}, {"exitCode": 1, "message": "panic"}, "BuildFailed"),
+    ],
+)
+def test_a_failed_build_is_named_by_its_pod(init: dict, bake: dict | None, reason: str) -> None:
+    failure = build_failure(pod_with(init, bake))
+    assert failure is not None
+    assert failure[0] == reason
+
+
+def test_an_image_the_node_cannot_pull_fails_the_build_at_once() -> None:
+    """The base image runs the init container, so a missing one shows as a pull failure, not an exit."""
+    waiting = {"waiting": {"reason": "ImagePullBackOff", "message": "not found " * 100}}
+    pod = {
+        "status": {"initContainerStatuses": [{"name": "fetch-models", "image": "r/base:1", "state": waiting}]}
+    }
+    failure = pull_failure(pod)
+    assert failure is not None
+    assert failure[0] == "BaseImageUnavailable"
+    assert len(failure[1]) < 400
+    builder = {
+        "status": {"containerStatuses": [{"name": "bake", "state": {"waiting": {"reason": "ErrImagePull"}}}]}
+    }
+    assert pull_failure(builder) == ("BuilderImageUnavailable", ": ErrImagePull: ")
+    assert pull_failure({"status": {"initContainerStatuses": [{"state": {"running": {}}}]}}) is None
+
+
+def test_a_long_builder_message_is_cut_short() -> None:
+    failure = build_failure(pod_with({"exitCode": 0}, {"exitCode": 4, "message": "x" * 5000}))
+    assert failure is not None
+    assert len(failure[1]) < 400
+    assert build_failure(pod_with({"exitCode": 0}, {"exitCode": 0})) is None
 
 
 @pytest.mark.parametrize(
@@ -271,12 +353,17 @@ def test_only_allowed_ingress_annotations_are_copied() -> None:
 
 def test_the_build_pod_is_bounded() -> None:
     """Both containers have resources (a build is OOM-killed and fails, not the node) and the pod runs
-    under the runtime's seccomp profile; the model download runs as a non-root user without privileges."""
+    under the runtime's seccomp profile; both run as non-root users without privileges (the `restricted`
+    Pod Security Standard, which tests/cluster/test_real_node_build.py enforces on a namespace)."""
     spec = spec_of("wine-quality-build.yaml")
     pod = build_job(OWNER, spec, models(), 1)["spec"]["template"]["spec"]
-    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
     for c in [*pod["initContainers"], *pod["containers"]]:
         assert c["resources"]["limits"]["memory"], c["name"]
+        assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}, c["name"]
+        assert c["securityContext"]["runAsUser"] > 0, c["name"]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True, c["name"]
     fetch = pod["initContainers"][0]["securityContext"]
     assert fetch["runAsNonRoot"] is True
     assert fetch["allowPrivilegeEscalation"] is False
