@@ -1,14 +1,18 @@
-"""Apply-to-Ready on the real node, split into its phases, and the local cluster's host memory at rest.
+"""Apply-to-Ready on the real node, split into its phases, and the local cluster's host memory at rest;
+the same for images with the models baked in by the build Job, side by side in one run.
 
-    .venv/bin/python benchmarks/real_node.py [--runs 3] [--data-dir ../shared/data/wine-quality]
+    .venv/bin/python benchmarks/real_node.py [--runs 3] [--baked-runs 3] [--data-dir DIR]
 
 Starts the local cluster with the real node (root, `make node-tools`), trains the example models into a
 throwaway MLflow (2 trials), serves that store on the node's bridge address, imports the service image
 (timed: the first import into an empty store is the "image load" a cold node pays once), runs the operator
 and applies the staging sample `--runs` times (a new version each time, so every run starts a cold pod).
+Then `make image-push` to the cluster's registry and `--baked-runs` ModelDeployments with `image.build`
+(new versions each: every run builds, and its pod pulls the new image by digest).
 
 Phases per run, from the API's own timestamps (1 s resolution) and the pod's log:
-  schedule   apply -> PodScheduled
+  build      apply -> ImageReady (the build Job: download, append, push; 0 for the download path)
+  schedule   ImageReady -> PodScheduled
   container  PodScheduled -> container started (sandbox, CNI, container from the imported image)
   models     container started -> "Service ModelService initialized" (process start, 3 models from MLflow,
              detectors, worker up)
@@ -70,16 +74,20 @@ def shim_rss_kib() -> int:
 
 
 def one_run(
-    cluster: LocalCluster, mlflow: LocalMlflowServer, namespace: str, run: int, keep: bool = False
+    cluster: LocalCluster,
+    mlflow: LocalMlflowServer,
+    namespace: str,
+    name: str,
+    image: dict[str, Any],
+    keep: bool = False,
 ) -> dict[str, float]:
     from mlflow import MlflowClient
 
     client = MlflowClient(mlflow.tracking_uri)
     doc = yaml.safe_load((REPO / "examples" / "wine-quality-staging.yaml").read_text())
-    name = f"bench-{run}"
     doc["metadata"]["name"] = name
     doc["spec"]["registry"]["trackingUri"] = mlflow.tracking_uri
-    doc["spec"]["image"] = {"reference": IMAGE, "pullPolicy": "IfNotPresent"}
+    doc["spec"]["image"] = image
     doc["spec"]["ingress"]["host"] = f"{name}.modelops.test"
     del doc["spec"]["stage"], doc["spec"]["promotion"]
     for role, model in doc["spec"]["models"].items():
@@ -91,14 +99,18 @@ def one_run(
     applied = time.time()
     kubectl(cluster.kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
 
+    image_ready_at: list[float] = []
+
     def ready() -> dict[str, Any] | None:
         obj = json.loads(kubectl(cluster.kubeconfig, "get", "mdep", name, "-n", namespace, "-o", "json"))
-        conditions = (obj.get("status") or {}).get("conditions", [])
-        cond: dict[str, Any] = next((c for c in conditions if c["type"] == "Ready"), {})
-        return obj if cond.get("status") == "True" else None
+        conditions = {c["type"]: c for c in (obj.get("status") or {}).get("conditions", [])}
+        if not image_ready_at and conditions.get("ImageReady", {}).get("status") == "True":
+            image_ready_at.append(time.time())
+        return obj if conditions.get("Ready", {}).get("status") == "True" else None
 
-    wait_for(ready, 300, 0.2, f"{name} Ready")
+    wait_for(ready, 600, 0.2, f"{name} Ready")
     ready_at = time.time()
+    image_at = image_ready_at[0] if image_ready_at else applied
     pods = json.loads(
         kubectl(
             cluster.kubeconfig,
@@ -127,17 +139,51 @@ def one_run(
         kubectl(cluster.kubeconfig, "delete", "mdep", name, "-n", namespace, "--wait=true")
     return {
         "total": ready_at - applied,
-        "schedule": max(scheduled - applied, 0.0),
+        "build": image_at - applied if "build" in image else 0.0,
+        "schedule": max(scheduled - max(image_at, applied), 0.0),
         "container": started - scheduled,
         "models": initialized - started,
         "ready": ready_at - initialized,
     }
 
 
+def push_images(registry: Any, baked_runs: int) -> dict[str, str]:
+    """The service and builder images pushed to the cluster's registry; target -> reference by digest."""
+    if baked_runs <= 0:
+        return {}
+    subprocess.run([str(REPO / "tools/image/build.sh"), "builder"], stdout=subprocess.DEVNULL, check=True)
+    return dict(registry.push("service", "builder"))
+
+
+def image_sizes(registry: Any, pushed: dict[str, str], built_repository: str) -> dict[str, int]:
+    """Compressed sizes (config and layers) of the pushed service image and of one baked image."""
+    import httpx
+
+    accept = (
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+    )
+    auth = (registry.username, registry.password)
+    sizes = {}
+    with httpx.Client(base_url=f"http://{registry.host}", auth=auth, headers={"Accept": accept}) as http:
+        service = pushed["service"].split("/", 1)[1]
+        repository, digest = service.split("@")
+        tags = http.get(f"/v2/{built_repository}/tags/list").json().get("tags") or []
+        for label, path in (
+            ("service (base)", f"/v2/{repository}/manifests/{digest}"),
+            ("baked (base + models)", f"/v2/{built_repository}/manifests/{tags[0]}" if tags else ""),
+        ):
+            if path:
+                manifest = http.get(path).json()
+                layers = manifest.get("layers", [])
+                sizes[label] = manifest["config"]["size"] + sum(layer["size"] for layer in layers)
+    return sizes
+
+
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baked-runs", type=int, default=3, help="runs with image.build (0: none)")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "wine-quality")
     parser.add_argument("--settle", type=float, default=20.0, help="seconds at rest before sampling memory")
     args = parser.parse_args()
@@ -166,13 +212,35 @@ def main() -> None:
             t0 = time.monotonic()
             imported = cluster.node.import_image(image, IMAGE)
             import_s = time.monotonic() - t0
+            registry = cluster.node.registry
+            env = {"MODELOPS_PLAIN_HTTP_IMAGE_REGISTRIES": registry.host}
+            pushed = push_images(registry, args.baked_runs)
+            if pushed:
+                env["MODELOPS_BUILDER_IMAGES"] = pushed["builder"]
+                secret = yaml.safe_dump(registry.pull_secret("registry"))
+                kubectl(cluster.kubeconfig, "apply", "-n", "default", "-f", "-", stdin=secret)
             with (
                 LocalMlflowServer(work / "mlflow", host=cluster.node.node_ip) as mlflow,
-                LocalOperator(cluster.kubeconfig, work / "operator.log"),
+                LocalOperator(cluster.kubeconfig, work / "operator.log", env=env),
             ):
+                downloaded = {"reference": IMAGE, "pullPolicy": "IfNotPresent"}
                 runs = [
-                    one_run(cluster, mlflow, "default", i, keep=i == args.runs - 1) for i in range(args.runs)
+                    one_run(cluster, mlflow, "default", f"bench-{i}", downloaded, keep=i == args.runs - 1)
+                    for i in range(args.runs)
                 ]
+                baked = {
+                    "build": {
+                        "repository": f"{registry.host}/bench/wine-quality",
+                        "baseImage": pushed.get("service", ""),
+                        "builderImage": pushed.get("builder", ""),
+                        "pushSecret": {"name": "registry"},
+                    },
+                    "pullSecrets": [{"name": "registry"}],
+                }
+                baked_runs = [
+                    one_run(cluster, mlflow, "default", f"baked-{i}", baked) for i in range(args.baked_runs)
+                ]
+                sizes = image_sizes(registry, pushed, "bench/wine-quality") if pushed else {}
                 # At rest: the last run's deployment Ready and serving nothing.
                 time.sleep(args.settle)
                 processes = {name: rss_kib(pid) for name, pid in cluster.pids().items()}
@@ -184,12 +252,20 @@ def main() -> None:
         f"cluster with real node ready in {started_in:.1f} s; service image "
         f"{'imported' if imported else 'already in the store'} in {import_s:.1f} s"
     )
-    print(f"{'phase':<10} " + " ".join(f"run {i + 1:>2}" for i in range(len(runs))) + "   median")
-    for phase in ("schedule", "container", "models", "ready", "total"):
-        values = [r[phase] for r in runs]
-        print(
-            f"{phase:<10} " + " ".join(f"{v:6.1f}" for v in values) + f"   {statistics.median(values):6.1f} s"
-        )
+    for title, rows in (
+        ("models downloaded from MLflow", runs),
+        ("models baked in by the build Job", baked_runs),
+    ):
+        if not rows:
+            continue
+        print(f"\n{title}")
+        print(f"{'phase':<10} " + " ".join(f"run {i + 1:>2}" for i in range(len(rows))) + "   median")
+        for phase in ("build", "schedule", "container", "models", "ready", "total"):
+            values = [r[phase] for r in rows]
+            cells = " ".join(f"{v:6.1f}" for v in values)
+            print(f"{phase:<10} {cells}   {statistics.median(values):6.1f} s")
+    for image_name, size in sizes.items():
+        print(f"image {image_name}: {size / 1e6:.0f} MB compressed in the registry")
     total = sum(processes.values())
     print(
         "RSS at rest (MiB): "

@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelops_operator import status as st
@@ -31,6 +31,7 @@ from modelops_operator.builders.build_job import (
 )
 from modelops_operator.image_registry import ImageRegistry, ImageRegistryError, TagRef, credentials_for
 from modelops_operator.registry import ResolvedModel
+from modelops_operator.soak import served_digest
 from modelops_operator.spec import Build
 from modelops_operator.steps import Pass, Step
 
@@ -43,7 +44,10 @@ def ensure_image(p: Pass, models: Mapping[str, ResolvedModel]) -> Step[str]:
     """ImageReady, with the image as the value once there is one (starting the build Job when needed)."""
     if p.spec.image.reference:
         reference = p.spec.image.reference
-        return Step(DETAIL, st.Check.passed("ImageReference", reference), reference, {"image": reference})
+        fields: dict[str, Any] = {"image": reference}
+        if p.status.get("image") != reference:
+            fields["imageDigest"] = None  # the pods' digest of the previous image (merge patch: removed)
+        return Step(DETAIL, st.Check.passed("ImageReference", reference), reference, fields)
     build = p.spec.image.build
     assert build is not None  # parse_spec guarantees reference xor build
     allowed = p.settings.builder_images
@@ -60,6 +64,17 @@ def ensure_image(p: Pass, models: Mapping[str, ResolvedModel]) -> Step[str]:
             # A failed build is final for the generation that started it; a spec edit tries again.
             return Step(DETAIL, st.Check.stuck(str(recorded["failed"]), str(recorded.get("message", ""))))
     return run_build(p, models, build, tagged)
+
+
+def named_image_digest(p: Pass, image: str, available: bool) -> Step[None]:
+    """status.imageDigest of a named image: what the pods run (their imageID) once the rollout is
+    available, read once per reference. A built image's digest is known from its build."""
+    if p.spec.image.build is not None or not available:
+        return Step(None, st.Check.passed("NotNeeded", ""))
+    if p.status.get("image") == image and p.status.get("imageDigest"):
+        return Step(None, st.Check.passed("Known", ""))
+    digest = served_digest(p)
+    return Step(None, st.Check.passed("Read", ""), fields={"imageDigest": digest} if digest else {})
 
 
 def built(build: Build, tagged: str, digest: str, reason: str = "ImageBuilt") -> Step[str]:
@@ -92,26 +107,30 @@ def failed(p: Pass, tagged: str, job_name: str, reason: str, message: str) -> St
     return Step(DETAIL, st.Check.stuck(reason, message), None, {"build": record})
 
 
-def existing_digest(p: Pass, build: Build, tagged: str) -> str | None:
-    """The digest `tagged` names in the registry already, else None. A registry that cannot say (refused,
-    down, nonsense) means building: the Job is the authority and names its failure."""
-    config: Mapping[str, object] = {}
-    if build.push_secret:
-        data = p.kube.secret_data(p.namespace, build.push_secret) or {}
-        try:
-            loaded = json.loads(base64.b64decode(data.get(".dockerconfigjson", ""), validate=True))
-            config = loaded if isinstance(loaded, dict) else {}
-        except (ValueError, binascii.Error):
-            config = {}
-    settings = p.settings
-    registry = ImageRegistry(
-        settings.registry_timeout_seconds, MAX_REGISTRY_ANSWER, settings.plain_http_registries
-    )
+def registry_digest(p: Pass, reference: str, secrets: Sequence[str]) -> str | None:
+    """The digest the tag `reference` names in its registry now, asked with the credentials the first of
+    these dockerconfigjson Secrets has for that host; None when the tag is not there or the registry
+    cannot say (refused, down, nonsense: logged)."""
     try:
-        return registry.tag_digest(tagged, credentials_for(config, TagRef.parse(tagged).registry))
+        host = TagRef.parse(reference).registry
+        credentials = None
+        for name in secrets:
+            data = p.kube.secret_data(p.namespace, name) or {}
+            try:
+                config = json.loads(base64.b64decode(data.get(".dockerconfigjson", ""), validate=True))
+            except (ValueError, binascii.Error):
+                continue
+            credentials = credentials_for(config, host) if isinstance(config, dict) else None
+            if credentials is not None:
+                break
+        settings = p.settings
+        registry = ImageRegistry(
+            settings.registry_timeout_seconds, MAX_REGISTRY_ANSWER, settings.plain_http_registries
+        )
+        return registry.tag_digest(reference, credentials)
     except ImageRegistryError as e:
-        where, what = f"{p.namespace}/{p.name}", tagged[:300]
-        log.info("%s: the registry could not say whether %s exists (%s): building", where, what, e.reason)
+        where, what = f"{p.namespace}/{p.name}", reference[:300]
+        log.info("%s: the registry could not say which digest %s names (%s)", where, what, e.reason)
         return None
 
 
@@ -121,7 +140,8 @@ def run_build(p: Pass, models: Mapping[str, ResolvedModel], build: Build, tagged
     job = p.kube.get("batch/v1", "Job", p.namespace, job_name)
     state, message = job_state(job)
     if state == "missing":
-        digest = existing_digest(p, build, tagged)
+        # Before building: the registry may have the tag already (the same inputs, built elsewhere).
+        digest = registry_digest(p, tagged, [build.push_secret] if build.push_secret else [])
         if digest is not None:
             return built(build, tagged, digest, "ImageReused")
         plain_http = p.settings.plain_http_registries

@@ -5,11 +5,13 @@
 2. gate       with spec.gate, only versions verified in the named environments go on (gate.py;
               PromotionAllowed); a shut gate leaves the pods and status.models as they are
 3. record     what will be served, in status.models for this generation
-4. image      the given reference, or the build Job's image (image.py; ImageReady)
+4. image      the given reference, or the built image by digest: found in the registry, or built by a
+              Job (image.py; ImageReady)
 5. workload   Deployment, Service and HPA applied (workload.py)
 6. ingress    the Ingress applied or removed (workload.py; IngressReady)
 7. monitor    the PodMonitor applied or removed (workload.py; PodMonitorReady, non-gating)
-8. rollout    how the Deployment is doing, failing pods named (rollout.py; Available)
+8. rollout    how the Deployment is doing, failing pods named (rollout.py; Available); a named image's
+              digest read from the pods once available (image.py; status.imageDigest)
 9. sync       stage, alias and deployment tags written to the registry once available (promotion.py;
               RegistrySynced, non-gating)
 10. soak      spec.verification's soak advanced, the record written when it is over (soak.py; Verified,
@@ -28,7 +30,7 @@ from typing import Any
 
 from modelops_operator import status as st
 from modelops_operator.gate import check_gate
-from modelops_operator.image import ensure_image
+from modelops_operator.image import ensure_image, named_image_digest
 from modelops_operator.kube import Kube, KubeError
 from modelops_operator.promotion import sync_registry
 from modelops_operator.resolution import resolution_fields, resolve
@@ -63,6 +65,7 @@ def converge(p: Pass, report: Report) -> Outcome:
     report.add(ensure_ingress(p))
     report.add(ensure_pod_monitor(p))
     available = report.add(check_rollout(p, deployment))
+    report.add(named_image_digest(p, image.value, available.check.ok))
     predictor, rollout = models["predictor"], st.rollout_of(deployment)
     report.ready_message = (
         f"{predictor.name} v{predictor.version} on {rollout.available}/{rollout.desired} pods"

@@ -181,16 +181,22 @@ def digest_of(reference: str | None) -> str | None:
     return found.group(0) if found else None
 
 
-def record_fits(record: Mapping[str, Any], image: str | None, min_soak_seconds: float) -> bool:
+def record_fits(
+    record: Mapping[str, Any], image: str | None, min_soak_seconds: float, tag_digest: str | None = None
+) -> bool:
     """Whether a record vouches for what this deployment would run: the same image (by digest when the
-    reference is pinned by one, else the same reference), a soak at least `min_soak_seconds` long and
-    conclusive drift (NoDrift, or monitoring off)."""
+    reference is pinned by one, else the same reference, and the same digest when `tag_digest` says
+    which one the tag names now), a soak at least `min_soak_seconds` long and conclusive drift (NoDrift,
+    or monitoring off)."""
     if image is not None:
         pinned = digest_of(image)
         if pinned is not None and record.get("imageDigest") != pinned:
             return False
         if pinned is None and record.get("image") != image:
             return False
+        recorded = record.get("imageDigest")
+        if pinned is None and tag_digest is not None and recorded is not None and recorded != tag_digest:
+            return False  # the tag moved since the record was written
     if record.get("drift") not in (CLEAN, "Disabled"):
         return False
     try:
@@ -206,6 +212,7 @@ def gate_check(
     environments: Sequence[str],
     image: str | None = None,
     min_soak_seconds: float = 0.0,
+    tag_digest: str | None = None,
 ) -> Check:
     """Whether every resolved version carries a record of every required environment that names it and
     fits what would run here (record_fits: image, soak length, conclusive drift)."""
@@ -218,7 +225,7 @@ def gate_check(
             record = parse_record(tags.get(role, {}).get(verified_tag(environment)))
             if record is None or record["models"].get(role) != label:
                 missing.setdefault(environment, []).append(label)
-            elif not record_fits(record, image, min_soak_seconds):
+            elif not record_fits(record, image, min_soak_seconds, tag_digest):
                 missing.setdefault(environment, []).append(
                     f"{label} (its record is for another image, a shorter soak or inconclusive drift)"
                 )

@@ -23,7 +23,7 @@ from kubernetes import client
 from mlflow import MlflowClient
 
 from modelops_cluster import LocalCluster
-from modelops_cluster.oci_registry import LocalRegistry
+from modelops_cluster.oci_registry import LocalRegistry, pushed_references
 from modelops_operator.image_registry import ImageRegistry, ImageRegistryError
 from modelops_support.kubectl import kubectl
 from modelops_support.local_operator import LocalOperator
@@ -119,8 +119,7 @@ def push_images(registry: LocalRegistry) -> dict[str, str]:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert registry.password not in done.stdout + done.stderr
-    refs = done.stdout.split()
-    return {ref.split("/modelops-", 1)[1].split("@")[0]: ref for ref in refs}
+    return pushed_references(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +145,11 @@ def build_world(
             "MODELOPS_BUILDER_IMAGES": pushed["builder"],
             "MODELOPS_PLAIN_HTTP_IMAGE_REGISTRIES": registry.host,
             "MODELOPS_ALIAS_POLL_SECONDS": "2",
+            # The moved-tag test records staging here (no soak floor) and gates production on it.
+            "MODELOPS_VERIFICATION_NAMESPACES": f"staging={namespace}",
+            "MODELOPS_VERIFICATION_MIN_SOAK_SECONDS": "0",
+            "MODELOPS_VERIFICATION_CHECK_SECONDS": "1",
+            "MODELOPS_GATE_POLL_SECONDS": "2",
         }
         log = tmp_path_factory.mktemp("build-operator") / "operator.log"
         with LocalOperator(real_cluster.kubeconfig, log, [namespace], env=env):
@@ -251,23 +255,17 @@ def version_without_files(registry: MlflowClient, trained: dict[str, Any]) -> st
     return str(created.version)
 
 
-@pytest.mark.parametrize(
-    ("case", "reason"),
-    [
-        ("bad credentials", "CredentialsRefused"),
-        ("base image missing", "BaseImageUnavailable"),
-        ("model download failing", "ModelDownloadFailed"),
-        ("builder out of memory", "BuilderOOM"),
-    ],
-)
-def test_a_failed_build_is_named_and_leaves_nothing_behind(
-    build_world: BuildWorld, case: str, reason: str
-) -> None:
-    world = build_world
-    registry = MlflowClient(world.mlflow.tracking_uri)
-    versions = new_versions(registry, world.trained)
-    name = "wine-fails-" + case.split()[0]
-    doc = world.manifest(name, versions)
+FAILURES = {
+    "bad credentials": "CredentialsRefused",
+    "base image missing": "BaseImageUnavailable",
+    "model download failing": "ModelDownloadFailed",
+    "builder out of memory": "BuilderOOM",
+}
+
+
+def failing_build(world: BuildWorld, registry: MlflowClient, case: str) -> dict[str, Any]:
+    """The build sample broken as `case` says (its Secret applied when it needs one)."""
+    doc = world.manifest("wine-fails-" + case.split()[0], new_versions(registry, world.trained))
     build = doc["spec"]["image"]["build"]
     if case == "bad credentials":
         wrong = dataclasses.replace(world.registry, password="wrong")
@@ -283,12 +281,80 @@ def test_a_failed_build_is_named_and_leaves_nothing_behind(
         }
     else:  # the download (a Python process importing MLflow) cannot fit in 48 MiB
         build["resources"] = {"requests": {"memory": "32Mi"}, "limits": {"memory": "48Mi"}}
-    world.apply(doc)
-    obj = world.wait(name, "Stalled")
-    ready = condition(obj, "ImageReady")
-    assert ready["reason"] == reason, ready
-    assert obj["status"]["build"]["failed"] == reason
-    assert world.registry.password not in json.dumps(obj)
-    assert world.listed("Job", f"modelops.dev/deployment={name}") == []
-    # Final for this generation: no Job comes back while the spec stays as it is.
-    assert world.resource(name)["status"]["build"]["generation"] == obj["metadata"]["generation"]
+    return doc
+
+
+def test_a_failed_build_is_named_and_leaves_nothing_behind(build_world: BuildWorld) -> None:
+    """Each failure of FAILURES (applied together, so they fail side by side) is Stalled with its reason,
+    final for the generation, the Job gone, no credential in the status."""
+    world = build_world
+    registry = MlflowClient(world.mlflow.tracking_uri)
+    docs = {case: failing_build(world, registry, case) for case in FAILURES}
+    for doc in docs.values():
+        world.apply(doc)
+    for case, reason in FAILURES.items():
+        name = docs[case]["metadata"]["name"]
+        obj = world.wait(name, "Stalled")
+        ready = condition(obj, "ImageReady")
+        assert ready is not None
+        assert ready["reason"] == reason, (case, ready)
+        assert obj["status"]["build"]["failed"] == reason
+        assert obj["status"]["build"]["generation"] == obj["metadata"]["generation"]
+        assert world.registry.password not in json.dumps(obj)
+        assert world.listed("Job", f"modelops.dev/deployment={name}") == [], case
+
+
+def test_a_tag_moved_after_staging_verified_it_does_not_pass_the_production_gate(
+    build_world: BuildWorld,
+) -> None:
+    """Staging runs a built image by tag and records it (the pods' digest); the tag is then pushed over
+    with another image. Production naming the tag waits at the gate, which asked the registry; production
+    naming the verified digest passes."""
+    world = build_world
+    registry = MlflowClient(world.mlflow.tracking_uri)
+    versions = new_versions(registry, world.trained)
+    staging = world.manifest("wine-verified", versions, pinDigest=False)
+    # Monitoring off: drift is "Disabled", so the record needs no traffic to be conclusive.
+    staging["spec"].setdefault("serving", {})["monitoring"] = False
+    staging["spec"]["verification"] = {"environment": "staging", "soakSeconds": 1}
+    world.apply(staging)
+    verified = world.wait("wine-verified", "Verified")
+    tagged, digest = verified["status"]["build"]["image"], verified["status"]["build"]["digest"]
+    assert verified["status"]["image"] == tagged  # run by tag: pinDigest false
+
+    # The tag moves: the service image pushed over it.
+    repository = tagged.rsplit(":", 1)[0]
+    moved = subprocess.run(
+        [
+            "buildah",
+            "push",
+            "--quiet",
+            "--tls-verify=false",
+            "--creds",
+            f"{world.registry.username}:{world.registry.password}",
+            "localhost/modelops/modelops-service:0.1.0",
+            f"docker://{tagged}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    assert world.registry_client().tag_digest(tagged, world.credentials()) != digest
+
+    def production(name: str, image: str) -> dict[str, Any]:
+        doc = world.manifest(name, versions)
+        doc["spec"]["image"] = {"reference": image, "pullSecrets": [{"name": SECRET}]}
+        doc["spec"]["gate"] = {"requireVerifiedIn": ["staging"]}
+        return doc
+
+    world.apply(production("wine-prod-by-tag", tagged))
+    waiting = world.wait("wine-prod-by-tag", "PromotionAllowed", status="False")
+    assert condition(waiting, "PromotionAllowed")["reason"] == "AwaitingVerification"
+    assert "another image" in condition(waiting, "PromotionAllowed")["message"]
+    assert world.listed("Pod", "app.kubernetes.io/instance=wine-prod-by-tag") == []
+
+    world.apply(production("wine-prod-by-digest", f"{repository}@{digest}"))
+    allowed = world.wait("wine-prod-by-digest")
+    assert condition(allowed, "PromotionAllowed")["reason"] == "Verified"

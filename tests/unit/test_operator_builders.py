@@ -152,13 +152,18 @@ def test_autoscaling_leaves_replicas_to_the_hpa() -> None:
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
 
 
-def test_baked_image_carries_its_model_uris() -> None:
-    env = build_env(spec_of("wine-quality-build.yaml"), models(), baked=True)
-    assert not {e["name"] for e in env} & {
-        "MODELOPS_PREDICTOR_URI",
-        "MODELOPS_DRIFT_URI",
-        "MODELOPS_OUTLIER_URI",
-    }
+def test_baked_image_carries_its_model_uris_and_its_pods_no_registry_credentials() -> None:
+    spec = dataclasses.replace(
+        spec_of("wine-quality-build.yaml"),
+        registry=dataclasses.replace(
+            spec_of("wine-quality-build.yaml").registry, credentials_secret="mlflow"
+        ),
+    )
+    names = {e["name"] for e in build_env(spec, models(), baked=True)}
+    assert not names & {"MODELOPS_PREDICTOR_URI", "MODELOPS_DRIFT_URI", "MODELOPS_OUTLIER_URI"}
+    assert not names & {*CREDENTIAL_KEYS, "MLFLOW_TRACKING_URI"}
+    pulled = {e["name"] for e in build_env(spec, models(), baked=False)}
+    assert pulled >= {*CREDENTIAL_KEYS, "MLFLOW_TRACKING_URI", "MODELOPS_PREDICTOR_URI"}
 
 
 def test_service_selects_the_pods() -> None:

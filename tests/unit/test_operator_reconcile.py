@@ -267,3 +267,34 @@ def test_a_namespace_the_policy_does_not_name_records_nothing_and_says_why() -> 
     assert (verified["status"], verified["reason"]) == ("False", "NotPermitted")
     assert "nothing is recorded" in verified["message"]
     assert kube.condition("Ready")["status"] == "True"  # serving is not held back
+
+
+def test_a_named_images_digest_is_read_from_the_pods_once_and_forgotten_when_the_reference_changes() -> None:
+    kube = MemoryKube()
+    digest = "sha256:" + "c" * 64
+    status = {"containerStatuses": [{"name": "model-server", "imageID": f"reg.local/svc@{digest}"}]}
+    kube.add("Pod", {"metadata": {"name": "wine-1"}, "status": status})
+    body = model_deployment()
+    reconcile(kube, body, fresh=False)
+    assert kube.status.get("imageDigest") is None  # not available yet: the pods may run the old image
+    available(kube)
+    body["status"] = kube.status
+    reconcile(kube, body, fresh=False)
+    assert kube.status["imageDigest"] == digest
+    pod_lists = [listed for listed in kube.listed if listed[0] == "Pod"]
+    body["status"] = kube.status
+    reconcile(kube, body, fresh=False)
+    assert [listed for listed in kube.listed if listed[0] == "Pod"] == pod_lists  # read once per reference
+    # A new reference: the old digest goes at once, the new one is read when the new rollout is available.
+    body["spec"]["image"] = {"reference": "modelops/modelops-service:0.2.0"}
+    body["status"] = kube.status
+    kube.objects[("Deployment", NAME)]["status"] = {}  # the controller has not rolled it out yet
+    reconcile(kube, body, fresh=False)
+    assert kube.status["image"] == "modelops/modelops-service:0.2.0"
+    assert kube.status["imageDigest"] is None
+    newer = "sha256:" + "d" * 64
+    kube.objects[("Pod", "wine-1")]["status"]["containerStatuses"][0]["imageID"] = f"reg.local/svc@{newer}"
+    available(kube)
+    body["status"] = kube.status
+    reconcile(kube, body, fresh=False)
+    assert kube.status["imageDigest"] == newer

@@ -222,3 +222,9 @@ def test_the_gate_refuses_a_record_for_another_image_a_short_soak_or_inconclusiv
     assert gate("img:1", 601) == "AwaitingVerification"  # shorter than production's floor
     assert gate("img:1", 0, drift="Collecting") == "AwaitingVerification"
     assert gate("img:1", 0, drift="Disabled") == "Verified"
+    moved = json.loads(record())
+    moved.update({"image": "img:1", "imageDigest": digest})
+    tags = {role: {tag: json.dumps(moved)} for role in MODELS}
+    assert gate_check(MODELS, tags, ["staging"], "img:1", 0, digest).reason == "Verified"
+    other = "sha256:" + "e" * 64  # the tag names another image now
+    assert gate_check(MODELS, tags, ["staging"], "img:1", 0, other).reason == "AwaitingVerification"

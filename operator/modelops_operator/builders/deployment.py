@@ -24,11 +24,14 @@ RUN_AS_USER = 10001
 
 
 def build_env(spec: DeploymentSpec, models: Mapping[str, ResolvedModel], baked: bool) -> list[dict[str, Any]]:
-    """The container environment per the service contract (credentials by secretKeyRef, never inline)."""
-    env: list[dict[str, Any]] = [{"name": contract.TRACKING_URI, "value": spec.registry.tracking_uri}]
-    env += credential_env(spec)
-    # A built image carries its models (and sets these variables itself): the URIs are for pulled images.
+    """The container environment per the service contract (credentials by secretKeyRef, never inline).
+
+    A built image carries its models and sets their URIs itself: its pods never call the registry, so
+    they get neither its address nor its credentials."""
+    env: list[dict[str, Any]] = []
     if not baked:
+        env += [{"name": contract.TRACKING_URI, "value": spec.registry.tracking_uri}]
+        env += credential_env(spec)
         env += [{"name": contract.MODEL_URI[role], "value": models[role].uri} for role in contract.ROLES]
     serving = spec.serving
     env += [

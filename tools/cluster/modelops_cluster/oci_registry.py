@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import secrets
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import bcrypt
 
 USER = "modelops"
 REALM = "modelops-local-registry"
+PUSH_SCRIPT = Path(__file__).resolve().parents[2] / "image" / "push.sh"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,18 @@ class LocalRegistry:
             "IMAGE_TLS_VERIFY": "false",
         }
 
+    def push(self, *targets: str) -> dict[str, str]:
+        """tools/image/push.sh of `make image`'s images here: target -> repository@sha256:... ."""
+        done = subprocess.run(
+            [str(PUSH_SCRIPT), *targets],
+            env={**os.environ, **self.push_env()},
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=900,
+            check=True,
+        )
+        return pushed_references(done.stdout)
+
     def write(self) -> None:
         """The registry's configuration, its htpasswd file and the Docker config (root-only files)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -127,3 +141,8 @@ def registry_config(host: str, debug_port: int, storage: Path, registry: LocalRe
 def hosts_toml(host: str) -> str:
     """containerd's per-host configuration: pull and resolve from `host` over plain HTTP."""
     return f'server = "http://{host}"\n\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n'
+
+
+def pushed_references(output: str) -> dict[str, str]:
+    """push.sh's output (one `.../modelops-<target>@sha256:...` per line) as target -> reference."""
+    return {ref.split("/modelops-", 1)[1].split("@")[0]: ref for ref in output.split()}

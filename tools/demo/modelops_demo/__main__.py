@@ -19,9 +19,10 @@ import time
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
+import yaml
+
 from modelops_contract import DEFAULTS
 from modelops_demo.steps import (
-    SERVICE_IMAGE,
     apply_sample,
     build_service_image,
     call_service,
@@ -127,20 +128,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         install_crd(cluster.kubeconfig)
         env = {"MODELOPS_DRIFT_POLL_SECONDS": "2"}
-        tracking_uri, image = mlflow.tracking_uri, None
+        tracking_uri, image, pull_secret = mlflow.tracking_uri, None, None
         node = cluster.node if isinstance(cluster, LocalCluster) else None
         if node is not None:
             print(f"real node {node.node_name} at {node.node_ip} (bridge modelops0)")
             print(f"Traefik, the Ingress controller, at {node.ingress_url}")
+            # As on a real cluster: the image pushed to a registry, the node pulls it with a pull Secret.
             started = time.monotonic()
-            imported = node.import_image(built, SERVICE_IMAGE)
-            print(
-                f"image {SERVICE_IMAGE} {'imported' if imported else 'already'} in containerd"
-                f" ({time.monotonic() - started:.0f} s)"
-            )
+            image = node.registry.push("service")["service"]
+            print(f"{built} pushed to the cluster's registry as {image} ({time.monotonic() - started:.0f} s)")
+            pull_secret = "modelops-registry"
+            secret = yaml.safe_dump(node.registry.pull_secret(pull_secret))
+            kubectl(cluster.kubeconfig, "apply", "-n", args.namespace, "-f", "-", stdin=secret)
             # The pods reach MLflow on the node's bridge address: the same store, served there too.
             pod_mlflow = stack.enter_context(LocalMlflowServer(state / "mlflow", host=node.node_ip))
-            tracking_uri, image = pod_mlflow.tracking_uri, SERVICE_IMAGE
+            tracking_uri = pod_mlflow.tracking_uri
             print(f"MLflow for the pods at {tracking_uri}")
         elif isinstance(cluster, LocalCluster):  # kwok's pods run nothing: read the local service's drift
             env["MODELOPS_METRICS_URL_TEMPLATE"] = f"{service_url}/metrics"
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
         banner(f"5/6 Apply {args.sample} and wait for Ready")
         name, host = apply_sample(
-            cluster.kubeconfig, args.sample, args.namespace, tracking_uri, registered, image
+            cluster.kubeconfig, args.sample, args.namespace, tracking_uri, registered, image, pull_secret
         )
         service_name = sample_service_name(args.sample)
         started = time.monotonic()

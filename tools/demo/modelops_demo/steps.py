@@ -15,7 +15,6 @@ from modelops_contract import ROLES
 from modelops_support.kubectl import kubectl
 
 READY_TIMEOUT_S = 300.0
-SERVICE_IMAGE = "modelops/modelops-service:0.1.0"
 IMAGE_BUILD = Path(__file__).resolve().parents[3] / "tools" / "image" / "build.sh"
 
 
@@ -95,13 +94,19 @@ def install_crd(kubeconfig: Path) -> None:
 
 
 def pin_sample(
-    sample: dict[str, Any], tracking_uri: str, registered: dict[str, Any], image: str | None = None
+    sample: dict[str, Any],
+    tracking_uri: str,
+    registered: dict[str, Any],
+    image: str | None = None,
+    pull_secret: str | None = None,
 ) -> dict[str, Any]:
     """The sample pointed at the demo's registry, the versions just registered and the local image."""
     spec = sample["spec"]
     spec["registry"]["trackingUri"] = tracking_uri
     if image:
         spec["image"] = {"reference": image, "pullPolicy": "IfNotPresent"}
+        if pull_secret:
+            spec["image"]["pullSecrets"] = [{"name": pull_secret}]
     for role in ROLES:
         ref = registered["models"][role]
         spec["models"][role] = {"name": ref["name"], "version": str(ref["version"])}
@@ -115,9 +120,10 @@ def apply_sample(
     tracking_uri: str,
     registered: dict[str, Any],
     image: str | None = None,
+    pull_secret: str | None = None,
 ) -> tuple[str, str | None]:
     """kubectl apply the sample (pinned to this registry and these versions); its name and Ingress host."""
-    sample = pin_sample(yaml.safe_load(sample_path.read_text()), tracking_uri, registered, image)
+    sample = pin_sample(yaml.safe_load(sample_path.read_text()), tracking_uri, registered, image, pull_secret)
     print(kubectl(kubeconfig, "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(sample)).strip())
     return str(sample["metadata"]["name"]), (sample["spec"].get("ingress") or {}).get("host")
 
