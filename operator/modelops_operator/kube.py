@@ -36,6 +36,7 @@ PLURALS = {
     "Pod": "pods",
     "ReplicaSet": "replicasets",
     "PodMonitor": "podmonitors",
+    "Middleware": "middlewares",
     "ModelDeployment": PLURAL,
 }
 logger = logging.getLogger(__name__)

@@ -44,7 +44,12 @@ from modelops_operator.workload import apply_workload, ensure_ingress, ensure_po
 logger = logging.getLogger(__name__)
 
 # Which status detail a failed call on a child kind belongs to (anything else: Available).
-DETAIL_OF_KIND = {"Secret": "ModelsResolved", "Job": "ImageReady", "Ingress": "IngressReady"}
+DETAIL_OF_KIND = {
+    "Secret": "ModelsResolved",
+    "Job": "ImageReady",
+    "Ingress": "IngressReady",
+    "Middleware": "IngressReady",
+}
 
 
 def converge(p: Pass, report: Report) -> Outcome:

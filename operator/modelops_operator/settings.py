@@ -30,6 +30,8 @@ REGISTRY_HOSTS_ENV = "MODELOPS_REGISTRY_HOSTS"
 INGRESS_ANNOTATIONS_ENV = "MODELOPS_INGRESS_ANNOTATION_PREFIXES"
 BUILDER_IMAGES_ENV = "MODELOPS_BUILDER_IMAGES"
 PLAIN_HTTP_REGISTRIES_ENV = "MODELOPS_PLAIN_HTTP_IMAGE_REGISTRIES"
+INGRESS_CONTROLLER_ENV = "MODELOPS_INGRESS_CONTROLLER"
+INGRESS_CONTROLLERS = ("", "traefik")
 VERIFICATION_NAMESPACES_ENV = "MODELOPS_VERIFICATION_NAMESPACES"
 OPERATOR_NAMESPACE_ENV = "MODELOPS_OPERATOR_NAMESPACE"
 REGISTRY_WRITE_SECRETS_ENV = "MODELOPS_REGISTRY_WRITE_SECRETS"
@@ -76,6 +78,9 @@ class OperatorSettings:
     registry_calls_per_host: int = 4
     # The registry hosts (host or host:port, lower case) a trackingUri may name; empty: any.
     registry_hosts: frozenset[str] = frozenset()
+    # The Ingress controller the operator configures through its own objects: "traefik" adds a retry
+    # Middleware to every Ingress (a request no pod received goes to another); "": plain Ingresses.
+    ingress_controller: str = ""
     # Ingress annotation key prefixes copied from a spec ("*": all); others are left out and named.
     ingress_annotation_prefixes: tuple[str, ...] = DEFAULT_ANNOTATION_PREFIXES
     # Builder images a spec.image.build may run ("*": any).
@@ -121,6 +126,7 @@ class OperatorSettings:
                 env, REGISTRY_CALLS_PER_HOST_ENV, cls.registry_calls_per_host
             ),
             registry_hosts=host_list(env, REGISTRY_HOSTS_ENV),
+            ingress_controller=choice_setting(env, INGRESS_CONTROLLER_ENV, INGRESS_CONTROLLERS),
             ingress_annotation_prefixes=tuple(
                 sorted(word_list(env, INGRESS_ANNOTATIONS_ENV) or cls.ingress_annotation_prefixes)
             ),
@@ -227,6 +233,16 @@ def word_list(environ: Mapping[str, str], name: str) -> frozenset[str]:
         if any(c.isspace() or not c.isprintable() for c in word):
             raise ConfigurationError(f"{name} must be a comma-separated list, not {word!r}")
     return words
+
+
+def choice_setting(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (lower case; unset: the first)."""
+    value = environ.get(name, "").strip().lower()
+    if value not in choices:
+        raise ConfigurationError(
+            f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {value!r}"
+        )
+    return value
 
 
 def host_list(environ: Mapping[str, str], name: str) -> frozenset[str]:

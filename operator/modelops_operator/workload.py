@@ -12,7 +12,12 @@ from typing import Any
 from modelops_operator import status as st
 from modelops_operator.builders.deployment import build_deployment
 from modelops_operator.builders.hpa import build_hpa
-from modelops_operator.builders.ingress import build_ingress, permitted_annotations
+from modelops_operator.builders.ingress import (
+    TRAEFIK_API,
+    build_ingress,
+    build_retry_middleware,
+    permitted_annotations,
+)
 from modelops_operator.builders.podmonitor import API_VERSION as POD_MONITOR_API
 from modelops_operator.builders.podmonitor import build_pod_monitor
 from modelops_operator.builders.service import build_service
@@ -22,6 +27,7 @@ from modelops_operator.steps import Pass, Step
 
 INGRESS = ("networking.k8s.io/v1", "Ingress")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
+MIDDLEWARE = (TRAEFIK_API, "Middleware")
 
 
 def apply_child(
@@ -47,9 +53,14 @@ def apply_workload(p: Pass, models: Mapping[str, ResolvedModel], image: str) -> 
 
 
 def ensure_ingress(p: Pass) -> Step[dict[str, Any]]:
-    """IngressReady: not requested, applied, or with the controller's address."""
+    """IngressReady: not requested, applied, or with the controller's address. With Traefik as the
+    controller (the operator's setting), its retry Middleware first: the Ingress names it."""
     prefixes = p.settings.ingress_annotation_prefixes
-    wanted = build_ingress(p.body, p.spec.ingress, prefixes) if p.spec.ingress else None
+    retry = p.settings.ingress_controller == "traefik"
+    if retry:
+        middleware = build_retry_middleware(p.body) if p.spec.ingress else None
+        apply_child(p, MIDDLEWARE, middleware, p.look_for_leftovers)
+    wanted = build_ingress(p.body, p.spec.ingress, prefixes, retry) if p.spec.ingress else None
     live = apply_child(p, INGRESS, wanted, p.look_for_leftovers)
     check = st.ingress_check(wanted is not None, live)
     _, left_out = permitted_annotations(p.spec.ingress.annotations if p.spec.ingress else (), prefixes)

@@ -233,6 +233,7 @@ OPERATOR_KINDS = {
     "Pod": ("", "pods"),
     "ReplicaSet": ("apps", "replicasets"),
     "PodMonitor": ("monitoring.coreos.com", "podmonitors"),
+    "Middleware": ("traefik.io", "middlewares"),
 }
 
 
@@ -252,6 +253,7 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
     assert granted[("", "secrets")] == {"get"}
     # Applied and removed, never watched (its CRD may be missing).
     assert granted[("monitoring.coreos.com", "podmonitors")] == {"get", "create", "patch", "delete"}
+    assert granted[("traefik.io", "middlewares")] == {"get", "create", "patch", "delete"}
     assert granted[("discovery.k8s.io", "endpointslices")] == {"list"}
     assert granted[("", "pods")] == {"list", "watch"}  # read only: failing pods named in the status
     assert granted[("apps", "replicasets")] == {"list"}

@@ -372,3 +372,22 @@ def test_the_build_pod_is_bounded() -> None:
     fetch = pod["initContainers"][0]["securityContext"]
     assert fetch["runAsNonRoot"] is True
     assert fetch["allowPrivilegeEscalation"] is False
+
+
+def test_with_traefik_the_ingress_names_its_retry_middleware_first() -> None:
+    from modelops_operator.builders.ingress import TRAEFIK_MIDDLEWARES, build_retry_middleware
+
+    spec = spec_of("wine-quality-staging.yaml")
+    assert spec.ingress is not None
+    middleware = build_retry_middleware(OWNER)
+    assert (middleware["kind"], middleware["metadata"]["name"]) == ("Middleware", "wine")
+    assert middleware["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert middleware["spec"] == {"retry": {"attempts": 3}}
+    plain = build_ingress(OWNER, spec.ingress)
+    assert TRAEFIK_MIDDLEWARES not in (plain["metadata"].get("annotations") or {})
+    retried = build_ingress(OWNER, spec.ingress, retry=True)
+    assert retried["metadata"]["annotations"][TRAEFIK_MIDDLEWARES] == "ml-wine@kubernetescrd"
+    # A tenant's own middlewares stay, after the retry.
+    own = dataclasses.replace(spec.ingress, annotations=((TRAEFIK_MIDDLEWARES, "ml-auth@kubernetescrd"),))
+    chained = build_ingress(OWNER, own, retry=True)["metadata"]["annotations"][TRAEFIK_MIDDLEWARES]
+    assert chained == "ml-wine@kubernetescrd,ml-auth@kubernetescrd"

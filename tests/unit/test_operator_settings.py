@@ -60,6 +60,8 @@ def test_values_are_read() -> None:
         (REGISTRY_CALLS_PER_HOST_ENV, "0", "> 0"),
         (REGISTRY_MAX_ANSWER_ENV, "1e6", "> 0"),
         (REGISTRY_HOSTS_ENV, "mlflow:5000, http://evil/", "host or host:port"),
+        ("MODELOPS_INGRESS_CONTROLLER", "nginx", "one of"),
+        ("MODELOPS_PLAIN_HTTP_IMAGE_REGISTRIES", "http://10.0.0.1:5000", "host or host:port"),
     ],
 )
 def test_a_bad_value_is_named(name: str, raw: str, message: str) -> None:

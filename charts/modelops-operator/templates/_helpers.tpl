@@ -115,6 +115,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["podmonitors"]
   verbs: ["get", "create", "patch", "delete"]
+# ingressController=traefik: Traefik's retry Middleware beside each Ingress (not watched either).
+- apiGroups: ["traefik.io"]
+  resources: ["middlewares"]
+  verbs: ["get", "create", "patch", "delete"]
 # The serving pods, read only: kopf watches those with the operator's labels (a label selector on the
 # stream) and the operator lists a not-yet-available Deployment's pods and ReplicaSets to name a failing
 # pod (crash loop, image pull) in the status.

@@ -17,6 +17,22 @@ DEFAULT_ANNOTATION_PREFIXES = (
     "external-dns.alpha.kubernetes.io/",
     "traefik.ingress.kubernetes.io/router.",
 )
+# Traefik's retry (MODELOPS_INGRESS_CONTROLLER=traefik): a Middleware per ModelDeployment, named like it.
+TRAEFIK_API = "traefik.io/v1alpha1"
+TRAEFIK_MIDDLEWARES = "traefik.ingress.kubernetes.io/router.middlewares"
+RETRY_ATTEMPTS = 3
+
+
+def build_retry_middleware(owner: Mapping[str, Any]) -> dict[str, Any]:
+    """Traefik's retry middleware: a request Traefik could not deliver (the connection refused, or reset
+    before Traefik wrote the request's headers) goes to another pod; one that reached a pod is never sent
+    twice (Traefik stops retrying once the headers are written)."""
+    return {
+        "apiVersion": TRAEFIK_API,
+        "kind": "Middleware",
+        "metadata": child_metadata(owner, owner["metadata"]["name"]),
+        "spec": {"retry": {"attempts": RETRY_ATTEMPTS}},
+    }
 
 
 def permitted_annotations(
@@ -29,12 +45,19 @@ def permitted_annotations(
 
 
 def build_ingress(
-    owner: Mapping[str, Any], ingress: Ingress, prefixes: Sequence[str] = DEFAULT_ANNOTATION_PREFIXES
+    owner: Mapping[str, Any],
+    ingress: Ingress,
+    prefixes: Sequence[str] = DEFAULT_ANNOTATION_PREFIXES,
+    retry: bool = False,
 ) -> dict[str, Any]:
-    """A networking.k8s.io/v1 Ingress routing host+path to the Service (annotations of `prefixes` only)."""
+    """A networking.k8s.io/v1 Ingress routing host+path to the Service (annotations of `prefixes` only);
+    with `retry`, Traefik's retry middleware (build_retry_middleware) first in its router's chain."""
     name = owner["metadata"]["name"]
     metadata = child_metadata(owner, name)
     kept, _ = permitted_annotations(ingress.annotations, prefixes)
+    if retry:
+        ours = f"{owner['metadata']['namespace']}-{name}@kubernetescrd"
+        kept[TRAEFIK_MIDDLEWARES] = ",".join(filter(None, (ours, kept.get(TRAEFIK_MIDDLEWARES))))
     if kept:
         metadata["annotations"] = kept
     spec: dict[str, Any] = {

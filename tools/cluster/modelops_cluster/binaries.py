@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -57,3 +58,25 @@ def find_binaries(node: bool = False) -> Path:
     if missing:
         raise BinariesMissing(f"{BUILD_SCRIPT} printed {bin_dir} but it lacks {missing}")
     return bin_dir
+
+
+def traefik_crds() -> Path:
+    """Traefik's CRD definitions (Middleware, IngressRoute, ...) from the source of the pinned module
+    (tools/traefik/go.mod), which the Traefik build downloaded: `go mod download` finds it offline."""
+    module_dir = TOOLS / "traefik"
+    version = next(
+        line.split()[2]
+        for line in (module_dir / "go.mod").read_text().splitlines()
+        if line.startswith("require github.com/traefik/traefik/v3 ")
+    )
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", f"github.com/traefik/traefik/v3@{version}"],
+        cwd=module_dir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BinariesMissing(f"Traefik's module source is not at hand: {done.stderr.strip()[:300]}")
+    crds = Path(json.loads(done.stdout)["Dir"]) / "docs/content/reference/dynamic-configuration"
+    return crds / "kubernetes-crd-definition-v1.yml"

@@ -18,13 +18,14 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from modelops_cluster import flags
-from modelops_cluster.binaries import find_binaries, find_tool
+from modelops_cluster.binaries import find_binaries, find_tool, traefik_crds
 from modelops_cluster.credentials import write_credentials
 from modelops_cluster.health import client_context, insecure_context, probe
 from modelops_cluster.layout import Layout, pick_ports
 from modelops_cluster.node import build_fake_node, is_node_ready
 from modelops_cluster.nodeconfig import REAL_NODE_NAME
 from modelops_cluster.realnode import RealNode
+from modelops_support.kubectl import kubectl
 from modelops_support.lifecycle import Managed
 from modelops_support.process import Component
 from modelops_support.waiting import wait_for
@@ -84,6 +85,7 @@ class LocalCluster(Managed):
         self.layout: Layout | None = None
         self.components: dict[str, Component] = {}
         self.node: RealNode | None = None
+        self._traefik_crds: Path | None = None
         self.started_in: float | None = None  # seconds from start() to ready
 
     @property
@@ -111,6 +113,7 @@ class LocalCluster(Managed):
         real = self.node_kind == "real"
         bin_dir = self.bin_dir or find_binaries(node=real)
         tools = {name: find_tool(name) for name in ("traefik", "registry")} if real else {}
+        self._traefik_crds = traefik_crds() if real else None
         self._reset_workdir()
         layout = Layout(self.workdir, pick_ports())
         if real:
@@ -189,6 +192,8 @@ class LocalCluster(Managed):
         await_healthy("etcd")
         self.components["kube-apiserver"].start()
         await_healthy("kube-apiserver")
+        if self._traefik_crds is not None:  # before Traefik starts: its CRD provider watches them
+            kubectl(self.kubeconfig, "apply", "--server-side", "-f", str(self._traefik_crds))
         node_components = ("kwok",) if self.node is None else ("kubelet", "kube-proxy", "traefik", "registry")
         for name in ("kube-controller-manager", "kube-scheduler"):
             self.components[name].start()

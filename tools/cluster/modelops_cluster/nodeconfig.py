@@ -273,6 +273,9 @@ def traefik_args(port: int, ping_port: int) -> list[str]:
         "--providers.kubernetesingress=true",
         f"--providers.kubernetesingress.ingressendpoint.ip={HOST}",
         "--providers.kubernetesingress.throttleDuration=0s",
+        # Its own CRDs too (the operator's retry Middleware; the cluster applies them before Traefik starts).
+        "--providers.kubernetescrd=true",
+        "--providers.kubernetescrd.throttleDuration=0s",
         "--global.checknewversion=false",
         "--global.sendanonymoususage=false",
         "--log.level=INFO",
