@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             image = node.registry.push("service")["service"]
             print(f"{built} pushed to the cluster's registry as {image} ({time.monotonic() - started:.0f} s)")
             pull_secret = "modelops-registry"
+            env["MODELOPS_INGRESS_CONTROLLER"] = "traefik"  # Traefik's retry Middleware beside the Ingress
             secret = yaml.safe_dump(node.registry.pull_secret(pull_secret))
             kubectl(cluster.kubeconfig, "apply", "-n", args.namespace, "-f", "-", stdin=secret)
             # The pods reach MLflow on the node's bridge address: the same store, served there too.
