@@ -18,6 +18,10 @@ from modelops_service.errors import ServiceError, error_body
 
 Scope = dict[str, Any]
 RETRY_AFTER_SECONDS = 1
+# A shed request's body is read (up to this much) before the answer: a socket closed with unread data
+# is reset, and a proxy that is still writing the body (Traefik) then turns the 503 into a 502 that
+# nobody may retry.
+MAX_DRAIN_BYTES = 1 << 20
 
 
 class Overloaded(ServiceError):
@@ -34,7 +38,7 @@ def _shed_response(limit: int, v2: bool) -> tuple[list[tuple[bytes, bytes]], byt
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-        # The request's body is not read: the connection cannot carry another request, and says so.
+        # The connection is not kept for another request: a flood's connections do not linger.
         (b"connection", b"close"),
     ]
     return headers, body
@@ -42,14 +46,17 @@ def _shed_response(limit: int, v2: bool) -> tuple[list[tuple[bytes, bytes]], byt
 
 # The event loop's lag past which new requests are shed: a worker runs each request to its end in one go,
 # so under a flood the queue forms in the loop ahead of the app (one connection, one waiting request), where
-# the in-flight count cannot see it. How late a short sleep wakes up is how long that queue is.
+# the in-flight count cannot see it. How late a short sleep wakes up is how long that queue is. Two probes
+# in a row must be late: one late wake-up is a stall (a neighbour's CPU burst, a collection), not a queue,
+# and shedding on it failed requests a busy pod could serve (a surviving pod while its crashed twin
+# restarts beside it).
 MAX_LOOP_LAG_SECONDS = 0.1
 LAG_PROBE_SECONDS = 0.05
 
 
 class AdmissionLimit:
     """Pure ASGI middleware (no per-request thread or task): sheds a request when `limit` are in flight
-    or when the event loop lags more than MAX_LOOP_LAG_SECONDS (measured by one sleeper task)."""
+    or when the event loop lags more than MAX_LOOP_LAG_SECONDS at two probes in a row (one sleeper task)."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app = app
@@ -57,6 +64,7 @@ class AdmissionLimit:
         self.in_flight = 0
         self.shed = 0  # requests answered 503, for tests and the benchmark
         self.lag = 0.0  # how late the loop ran the lag probe's last wake-up, in seconds
+        self.sustained_lag = 0.0  # the lesser of the last two: what a queue, not a stall, explains
         self._watcher: asyncio.Task[None] | None = None
         self._answers = {v2: _shed_response(limit, v2) for v2 in (False, True)}
 
@@ -65,7 +73,11 @@ class AdmissionLimit:
         while True:
             started = loop.time()
             await asyncio.sleep(LAG_PROBE_SECONDS)
-            self.lag = max(loop.time() - started - LAG_PROBE_SECONDS, 0.0)
+            self.record_lag(max(loop.time() - started - LAG_PROBE_SECONDS, 0.0))
+
+    def record_lag(self, lag: float) -> None:
+        """One probe's lateness: the sustained lag is the lesser of it and the one before."""
+        self.sustained_lag, self.lag = min(self.lag, lag), lag
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -73,8 +85,9 @@ class AdmissionLimit:
             return
         if self._watcher is None:  # started with the first request, in the worker's own loop
             self._watcher = asyncio.get_running_loop().create_task(self._watch_lag())
-        if self.in_flight >= self.limit or self.lag > MAX_LOOP_LAG_SECONDS:
+        if self.in_flight >= self.limit or self.sustained_lag > MAX_LOOP_LAG_SECONDS:
             self.shed += 1
+            await _drain(receive)
             headers, body = self._answers[str(scope.get("path", "")).startswith("/v2")]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -84,6 +97,18 @@ class AdmissionLimit:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+async def _drain(receive: Any) -> None:
+    """Read and drop the request's body, up to MAX_DRAIN_BYTES."""
+    read = 0
+    while read <= MAX_DRAIN_BYTES:
+        message = await receive()
+        if message.get("type") != "http.request":
+            return  # the client went away
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class RequestTimeout:

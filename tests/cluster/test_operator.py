@@ -92,7 +92,7 @@ def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
         assert record["stage"] == "Staging"
         assert "modelops.deployed_at" in mv.tags
 
-    # kubectl shows the columns; -o wide adds image and drift.
+    # kubectl shows the columns; -o wide adds the image, its digest and drift.
     table = kubectl(kubeconfig, "get", "modeldeployments", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "MODEL", "VERSION", "STAGE", "READY", "MESSAGE", "URL", "AGE"]
     row = table[1]
@@ -102,7 +102,7 @@ def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
     assert "True" in row
     assert "on 1/1 pods" in row
     wide = kubectl(kubeconfig, "get", "mdep", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split()[-2:] == ["IMAGE", "DRIFT"]
+    assert wide[0].split()[-3:] == ["IMAGE", "DIGEST", "DRIFT"]
     assert "modelops/modelops-service:0.1.0" in wide[1]
 
 

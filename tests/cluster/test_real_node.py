@@ -169,6 +169,16 @@ def test_staging_serves_predictions_through_the_ingress_from_real_pods(scenario:
         elsewhere = http.post("/predict", json=EXAMPLE, headers={"Host": "elsewhere.modelops.test"})
         assert elsewhere.status_code == 404
 
+    # The image's digest, read from the pod once the rollout was available (as containerd names it).
+    image_id = pod["status"]["containerStatuses"][0]["imageID"]
+    assert image_id.split("@")[-1].startswith("sha256:")
+    wait_for(
+        lambda: scenario.resource(name)["status"].get("imageDigest") == image_id.split("@")[-1],
+        30,
+        0.5,
+        "status.imageDigest from the pod",
+    )
+
     # Written back once the rollout was available.
     predictor = scenario.trained["models"]["predictor"]["name"]
     assert scenario.registry.get_model_version_by_alias(predictor, "staging").version == versions["predictor"]
