@@ -56,7 +56,7 @@ demo-promotion: $(STAMP) cluster-build argocd-build  ## staged promotion: Git, A
 
 test: $(STAMP) cluster-build helm-build argocd-build  ## every test tier: unit, component (MLflow, BentoML), cluster
 	@if [ -z "$$MODELOPS_DATA_DIR" ] && [ -d "$(SHARED_DATA)" ]; then export MODELOPS_DATA_DIR="$(SHARED_DATA)"; fi; \
-	  $(PY) -m pytest tests -p no:cacheprovider
+	  $(PY) -m pytest tests -p no:cacheprovider --durations=15
 
 test-unit: $(STAMP) helm-build  ## pure functions only, no servers
 	$(PY) -m pytest tests/unit

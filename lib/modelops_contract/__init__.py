@@ -31,6 +31,7 @@ DRIFT_WINDOW_MIN_SECONDS = "MODELOPS_DRIFT_WINDOW_MIN_SECONDS"
 MAX_ROWS = "MODELOPS_MAX_ROWS"
 MAX_BODY_BYTES = "MODELOPS_MAX_BODY_BYTES"
 MAX_CONCURRENCY = "MODELOPS_MAX_CONCURRENCY"
+MAX_QUEUE_MS = "MODELOPS_MAX_QUEUE_MS"
 WORKERS = "MODELOPS_WORKERS"
 # The pod's root filesystem is read-only: what the service's libraries write goes to the scratch volume
 # (BentoML's home with its model store and runtime files; numba's cache of compiled functions).
@@ -69,6 +70,11 @@ class ServingDefaults:
     # Requests one worker works on at once; the next is answered 503 with Retry-After at once, so that a
     # flood sheds load instead of starving the probes (and the kubelet restarting a healthy pod).
     max_concurrency: int = 16
+    # The queue ahead of a worker (its event loop's lag, late at two probes in a row) past which requests
+    # are shed the same way: the worker runs each request to its end in one go, so a flood's queue forms
+    # there, where no in-flight count sees it. 250 ms: far below the probes' 3 s timeout, and above what a
+    # replica that takes its crashed twin's connections on a busy node queues (about 100 ms).
+    max_queue_ms: int = 250
     workers: int = 1
 
 

@@ -46,7 +46,7 @@ async def current_service() -> Any:
 
 
 app.dependency_overrides[bentoml.get_current_service] = current_service
-app.add_middleware(AdmissionLimit, limit=SETTINGS.max_concurrency)
+app.add_middleware(AdmissionLimit, limit=SETTINGS.max_concurrency, max_lag=SETTINGS.max_queue_ms / 1000)
 # BentoML builds its middlewares after importing this module: the request timeout it adds is ours, whose
 # timer ends with the request (see traffic.RequestTimeout for what BentoML's own kept alive).
 bentoml_traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc,assignment]

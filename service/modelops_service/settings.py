@@ -40,6 +40,7 @@ class Settings:
     max_rows: int = DEFAULTS.max_rows
     max_body_bytes: int = DEFAULTS.max_body_bytes
     max_concurrency: int = DEFAULTS.max_concurrency
+    max_queue_ms: int = DEFAULTS.max_queue_ms
     workers: int = DEFAULTS.workers
     drift: DriftSettings = DriftSettings()
 
@@ -124,6 +125,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_rows=positive(contract.MAX_ROWS, DEFAULTS.max_rows),
         max_body_bytes=positive(contract.MAX_BODY_BYTES, DEFAULTS.max_body_bytes),
         max_concurrency=positive(contract.MAX_CONCURRENCY, DEFAULTS.max_concurrency),
+        max_queue_ms=positive(contract.MAX_QUEUE_MS, DEFAULTS.max_queue_ms),
         workers=positive(contract.WORKERS, DEFAULTS.workers),
         drift=drift,
     )

@@ -44,23 +44,20 @@ def _shed_response(limit: int, v2: bool) -> tuple[list[tuple[bytes, bytes]], byt
     return headers, body
 
 
-# The event loop's lag past which new requests are shed: a worker runs each request to its end in one go,
-# so under a flood the queue forms in the loop ahead of the app (one connection, one waiting request), where
-# the in-flight count cannot see it. How late a short sleep wakes up is how long that queue is. Two probes
-# in a row must be late: one late wake-up is a stall (a neighbour's CPU burst, a collection), not a queue,
-# and shedding on it failed requests a busy pod could serve (a surviving pod while its crashed twin
-# restarts beside it).
-MAX_LOOP_LAG_SECONDS = 0.1
+# How often the event loop's lag is probed (AdmissionLimit): how late a short sleep wakes up is how long
+# the queue ahead of the app is. Two probes in a row must be late (past the service's max_queue_ms): one
+# late wake-up is a stall (a neighbour's CPU burst, a collection), not a queue.
 LAG_PROBE_SECONDS = 0.05
 
 
 class AdmissionLimit:
     """Pure ASGI middleware (no per-request thread or task): sheds a request when `limit` are in flight
-    or when the event loop lags more than MAX_LOOP_LAG_SECONDS at two probes in a row (one sleeper task)."""
+    or when the event loop lags more than `max_lag` seconds at two probes in a row (one sleeper task)."""
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: Any, limit: int, max_lag: float) -> None:
         self.app = app
         self.limit = limit
+        self.max_lag = max_lag
         self.in_flight = 0
         self.shed = 0  # requests answered 503, for tests and the benchmark
         self.lag = 0.0  # how late the loop ran the lag probe's last wake-up, in seconds
@@ -85,7 +82,7 @@ class AdmissionLimit:
             return
         if self._watcher is None:  # started with the first request, in the worker's own loop
             self._watcher = asyncio.get_running_loop().create_task(self._watch_lag())
-        if self.in_flight >= self.limit or self.sustained_lag > MAX_LOOP_LAG_SECONDS:
+        if self.in_flight >= self.limit or self.sustained_lag > self.max_lag:
             self.shed += 1
             await _drain(receive)
             headers, body = self._answers[str(scope.get("path", "")).startswith("/v2")]

@@ -53,7 +53,8 @@ async def flood(
 def test_a_flood_is_shed_with_503_and_the_probes_keep_answering(
     service_models: dict[str, str], tmp_path: Path, example_records: list[dict]
 ) -> None:
-    env = {"MODELOPS_MAX_CONCURRENCY": "4"}
+    # A short queue bound, so that 64 connections shed on any machine (the default, 250 ms, is for pods).
+    env = {"MODELOPS_MAX_CONCURRENCY": "4", "MODELOPS_MAX_QUEUE_MS": "50"}
     for service in serving(service_models, tmp_path, env):
         answers, probes = asyncio.run(flood(service, example_records))
         statuses = [a.status_code for a in answers]

@@ -2,7 +2,9 @@
 
 import asyncio
 
-from modelops_service.traffic import MAX_LOOP_LAG_SECONDS, AdmissionLimit
+from modelops_service.traffic import AdmissionLimit
+
+MAX_LOOP_LAG_SECONDS = 0.25
 
 
 async def _ok(scope: dict, receive: object, send: object) -> None:
@@ -34,7 +36,7 @@ def status_of(limit: AdmissionLimit, unread: list[int] | None = None) -> int:
 
 
 def test_one_late_probe_is_a_stall_and_sheds_nothing() -> None:
-    limit = AdmissionLimit(_ok, limit=16)
+    limit = AdmissionLimit(_ok, limit=16, max_lag=MAX_LOOP_LAG_SECONDS)
     limit.record_lag(0.0)
     limit.record_lag(MAX_LOOP_LAG_SECONDS * 3)  # one stall
     assert status_of(limit) == 200
@@ -43,7 +45,7 @@ def test_one_late_probe_is_a_stall_and_sheds_nothing() -> None:
 
 
 def test_lag_at_two_probes_in_a_row_is_a_queue_and_sheds() -> None:
-    limit = AdmissionLimit(_ok, limit=16)
+    limit = AdmissionLimit(_ok, limit=16, max_lag=MAX_LOOP_LAG_SECONDS)
     limit.record_lag(MAX_LOOP_LAG_SECONDS * 2)
     limit.record_lag(MAX_LOOP_LAG_SECONDS * 1.5)
     unread: list[int] = []
