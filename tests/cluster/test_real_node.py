@@ -330,7 +330,7 @@ def test_a_serving_container_killed_under_load_fails_almost_no_request(scenario:
     """2 replicas, 8 keep-alive connections through the operator's Ingress (Traefik's retry Middleware),
     one serving container SIGKILLed: a request no pod received goes to the other pod, so the only failures
     are the requests the killed container had received (or that were already written to its connections)
-    at the moment it died: within a second and a half of the kill, at most two per connection; none later,
+    at the moment it died: within a second and a half of the kill, at most three per connection; none later,
     none before, and the survivor sheds (503) none of its twin's traffic."""
     name = "wine-crash"
     scenario.deploy(name, replicas=2)
@@ -369,7 +369,7 @@ def test_a_serving_container_killed_under_load_fails_almost_no_request(scenario:
     assert len(load.failures) == failed, figures  # none before the kill
     assert not [kind for kind in kinds if kind[0] == 503], figures  # the survivor shed nothing
     assert max(spread, default=0) < 1.5, figures  # only what was in flight when it died
-    assert failed <= 2 * load.connections, figures
+    assert failed <= 3 * load.connections, figures
 
     def restarted() -> bool:
         pods = {p["metadata"]["name"]: p for p in scenario.pods(name)}
