@@ -379,47 +379,45 @@ def test_a_serving_container_killed_under_load_fails_almost_no_request(scenario:
     wait_for(restarted, 120, 1, "the killed container restarted and ready again")
 
 
-@pytest.mark.parametrize(
-    ("case", "spec", "reason"),
-    [
-        # The kubelet may not pull (no registry here), and the image is not in containerd.
-        (
-            "image",
-            {"image": {"reference": "modelops/never-built:0", "pullPolicy": "Never"}},
-            "ImagePullFailed",
-        ),
-        # Killed by the kernel for its memory limit before it can serve: a real crash loop.
-        (
-            "oom",
-            {"resources": {"requests": {"memory": "32Mi"}, "limits": {"memory": "48Mi"}}},
-            "PodsCrashLooping",
-        ),
-    ],
-)
-def test_a_pod_that_cannot_start_is_named_then_stalled(
-    scenario: Scenario, case: str, spec: dict[str, Any], reason: str
-) -> None:
-    name = f"wine-{case}"
+CANNOT_START = {
+    # The kubelet may not pull (no registry here), and the image is not in containerd.
+    "image": ({"image": {"reference": "modelops/never-built:0", "pullPolicy": "Never"}}, "ImagePullFailed"),
+    # Killed by the kernel for its memory limit before it can serve: a real crash loop.
+    "oom": (
+        {"resources": {"requests": {"memory": "32Mi"}, "limits": {"memory": "48Mi"}}},
+        "PodsCrashLooping",
+    ),
+}
+
+
+def test_a_pod_that_cannot_start_is_named_then_stalled(scenario: Scenario) -> None:
+    """Each case of CANNOT_START, deployed side by side (their deadlines run at once): Reconciling names
+    the failing pod, then Stalled with ProgressDeadlineExceeded names its container."""
     # The deadline leaves the failure time to show as Reconciling first, even on a busy 2-core machine
     # (an OOM crash loop needs a few restarts to reach CrashLoopBackOff).
-    scenario.deploy(name, progressDeadlineSeconds=PROGRESS_DEADLINE_SECONDS, **spec)
-    failing = scenario.wait(
-        name,
-        "Reconciling",
-        timeout=PROGRESS_DEADLINE_SECONDS,
-        extra=lambda o: condition(o, "Reconciling")["reason"] == reason,
-    )
-    assert f"pod {name}-" in condition(failing, "Reconciling")["message"]
-    # A crash-looping container is Running for a moment between its back-offs: the status written then
-    # has no failing container to name, the next pod event adds it.
-    stalled = scenario.wait(
-        name,
-        "Stalled",
-        timeout=PROGRESS_DEADLINE_SECONDS + 120,
-        extra=lambda o: "container model-server" in condition(o, "Stalled")["message"],
-    )
-    assert condition(stalled, "Stalled")["reason"] == "ProgressDeadlineExceeded"
-    assert condition(stalled, "Ready")["status"] == "False"
+    for case, (spec, _) in CANNOT_START.items():
+        scenario.deploy(f"wine-{case}", progressDeadlineSeconds=PROGRESS_DEADLINE_SECONDS, **spec)
+    for case, (_, reason) in CANNOT_START.items():
+        name = f"wine-{case}"
+        failing = scenario.wait(
+            name,
+            "Reconciling",
+            timeout=PROGRESS_DEADLINE_SECONDS,
+            extra=lambda o, reason=reason: condition(o, "Reconciling")["reason"] == reason,
+        )
+        assert f"pod {name}-" in condition(failing, "Reconciling")["message"], case
+    for case in CANNOT_START:
+        name = f"wine-{case}"
+        # A crash-looping container is Running for a moment between its back-offs: the status written
+        # then has no failing container to name, the next pod event adds it.
+        stalled = scenario.wait(
+            name,
+            "Stalled",
+            timeout=PROGRESS_DEADLINE_SECONDS + 120,
+            extra=lambda o: "container model-server" in condition(o, "Stalled")["message"],
+        )
+        assert condition(stalled, "Stalled")["reason"] == "ProgressDeadlineExceeded", case
+        assert condition(stalled, "Ready")["status"] == "False", case
 
 
 def test_drift_through_the_ingress_turns_the_status_from_the_pods(
