@@ -20,7 +20,11 @@ DEFAULT_ANNOTATION_PREFIXES = (
 # Traefik's retry (MODELOPS_INGRESS_CONTROLLER=traefik): a Middleware per ModelDeployment, named like it.
 TRAEFIK_API = "traefik.io/v1alpha1"
 TRAEFIK_MIDDLEWARES = "traefik.ingress.kubernetes.io/router.middlewares"
-RETRY_ATTEMPTS = 3
+# Until the endpoint controller takes a dead pod out (about half a second), each attempt may be balanced to
+# it again: 8 attempts spaced from 50 ms (Traefik's backoff, at most 100 ms apart) span that time, and a
+# refused connection costs about a millisecond. Three immediate attempts lost 774 of 9,821 requests then.
+RETRY_ATTEMPTS = 8
+RETRY_INTERVAL = "50ms"
 
 
 def build_retry_middleware(owner: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,7 +35,7 @@ def build_retry_middleware(owner: Mapping[str, Any]) -> dict[str, Any]:
         "apiVersion": TRAEFIK_API,
         "kind": "Middleware",
         "metadata": child_metadata(owner, owner["metadata"]["name"]),
-        "spec": {"retry": {"attempts": RETRY_ATTEMPTS}},
+        "spec": {"retry": {"attempts": RETRY_ATTEMPTS, "initialInterval": RETRY_INTERVAL}},
     }
 
 
