@@ -20,7 +20,6 @@ from typing import Any
 
 from modelops_operator import status as st
 from modelops_operator.builders.build_job import (
-    DIGEST,
     build_failure,
     build_job,
     build_job_name,
@@ -34,6 +33,7 @@ from modelops_operator.registry import ResolvedModel
 from modelops_operator.soak import served_digest
 from modelops_operator.spec import Build
 from modelops_operator.steps import Pass, Step
+from modelops_operator.verification import DIGEST
 
 DETAIL = "ImageReady"
 MAX_REGISTRY_ANSWER = 64 << 10  # a HEAD and a token: nothing large is expected

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from modelops_operator import bounded_http
+from modelops_operator.verification import DIGEST
 
 MANIFEST_TYPES = ", ".join(
     (
@@ -27,7 +28,6 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     )
 )
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 DOCKER_HUB = "registry-1.docker.io"
 
 

@@ -172,7 +172,7 @@ def parse_record(value: str | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------------------------- the gate
 
 
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # an image digest, as registries and containerd name it
 
 
 def digest_of(reference: str | None) -> str | None:

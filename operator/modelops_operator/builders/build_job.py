@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shlex
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from modelops_operator.builders.common import (
 )
 from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import Build, DeploymentSpec, merged_resources
+from modelops_operator.verification import DIGEST
 
 # Bump when the baked image's layout (baked_env, the layer) changes: it is part of every derived tag.
 SERVICE_TEMPLATE_VERSION = "2"
@@ -240,7 +240,6 @@ BAKE_EXIT_REASONS = {
     6: "RegistryFailed",
 }
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _terminated(pod: Mapping[str, Any], key: str, name: str) -> Mapping[str, Any] | None:
