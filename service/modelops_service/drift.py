@@ -69,17 +69,25 @@ def _complex_keys(columns: np.ndarray) -> np.ndarray:
 
 
 class SortedColumns:
-    """Each row of a (features, n) array sorted, searchable for all features at once."""
+    """Each row of a (features, n) array sorted, searchable for all features at once.
+
+    Searched in its distinct values, with the number of values before each: a reference of real data has
+    few distinct values per feature (the wine reference: 53,592 values, a few thousand distinct), so the
+    binary searches stay in a table that fits the CPU's cache, where the whole reference (857 KB) did not
+    (the request's drift test took 75 us in a busy worker, 33 in a tight loop)."""
 
     def __init__(self, sorted_rows: np.ndarray) -> None:
         self.n = sorted_rows.shape[1]
-        self.keys = _complex_keys(sorted_rows).ravel()
+        keys = _complex_keys(sorted_rows).ravel()
+        first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+        self.keys = keys[first]  # distinct, in order
+        self._before = np.append(first, keys.size)  # values before each distinct one (and all of them)
         self.offsets = (np.arange(sorted_rows.shape[0]) * self.n)[:, np.newaxis]
 
     def count(self, keys: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
         """Per feature, how many values are < (left) or <= (right) each point; `keys` are the points'
-        (another SortedColumns' keys), the result is (features, points per feature)."""
-        found = np.searchsorted(self.keys, keys, side=side)
+        complex keys (_complex_keys), the result is (features, points per feature)."""
+        found = self._before.take(np.searchsorted(self.keys, keys, side=side))
         return found.reshape(self.offsets.shape[0], -1) - self.offsets
 
 
@@ -91,13 +99,17 @@ def ks_statistics(ref: SortedColumns, x: np.ndarray) -> np.ndarray:
     ending there F_x is flat and F_ref at its highest) and F_x - F_ref at a sample value: counts of
     reference values below and up to each sample value suffice. They are the counts scipy divides at the
     same points, so the statistics are equal to the last bit (tests/unit/test_service_drift.py).
+
+    The sample's own counts need no search: with the values sorted, the j-th has at least j values below
+    it and at most j + 1 up to it, equal at the first (below) and the last (up to) of equal values, where
+    each side's difference is largest; the others' differences are smaller, so the maxima are scipy's.
     """
-    xs = SortedColumns(np.sort(x, axis=1))
-    n1, n2 = ref.n, xs.n
-    below_ref, upto_ref = ref.count(xs.keys, "left"), ref.count(xs.keys, "right")
-    below_x, upto_x = xs.count(xs.keys, "left"), xs.count(xs.keys, "right")
-    max_s = (below_ref / n1 - below_x / n2).max(axis=1)
-    min_s = np.clip((upto_x / n2 - upto_ref / n1).max(axis=1), 0, 1)  # scipy clips this side to [0, 1]
+    n1, n2 = ref.n, x.shape[1]
+    keys = _complex_keys(np.sort(x, axis=1)).ravel()
+    below_ref, upto_ref = ref.count(keys, "left"), ref.count(keys, "right")
+    share = np.arange(n2 + 1) / n2  # j / n2: the sample's share below the j-th value, and up to it
+    max_s = (below_ref / n1 - share[:-1]).max(axis=1)
+    min_s = np.clip((share[1:] - upto_ref / n1).max(axis=1), 0, 1)  # scipy clips this side to [0, 1]
     return np.where(min_s > max_s, min_s, max_s)
 
 
@@ -147,7 +159,7 @@ class TabularDriftTest:
         distance = [0.0] * len(self.feature_names)
         # scipy's asymptotic two-sample mode: kstwo with the rounded effective sample size
         m, n = sorted([float(self.n_ref), float(n2)], reverse=True)
-        en = int(np.round(m * n / (m + n)))
+        en = round(m * n / (m + n))  # half to even, as numpy's round
         if self.numeric:
             statistics = ks_statistics(self._ref, x[:, self.numeric].T)
             for f, d in zip(self.numeric, statistics.tolist(), strict=True):

@@ -6,14 +6,13 @@ captured lines with it."""
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from modelops_service.jsontext import RawJSON, to_json
+from modelops_service.jsontext import to_json
 
 # A client's request id is echoed in a response header and written into every log line of the request:
 # only ids of this shape are kept (no spaces, so never the log's "INFO -" separator); others are replaced.
@@ -57,12 +56,7 @@ def build_event(
 
 def format_line(event: dict[str, Any]) -> str:
     """The log line for an event (no trailing newline); the JSON is kept on one line."""
-    plain = {key: value for key, value in event.items() if not isinstance(value, RawJSON)}
-    document = to_json(plain)
-    raw = "".join(f",{json.dumps(key)}:{value}" for key, value in event.items() if isinstance(value, RawJSON))
-    if raw:
-        document = document[:-1] + raw + "}"
-    return f"{event['timestamp']} {event['service_name']} INFO - {document}"
+    return f"{event['timestamp']} {event['service_name']} INFO - {to_json(event)}"
 
 
 class EventLog:

@@ -1,22 +1,27 @@
-"""JSON text: the service's one encoding (compact, strict) and fragments that are JSON already."""
+"""JSON text: the service's one encoding (compact) and fragments that are JSON already.
+
+Encoded by orjson: every response and every log line is JSON, and the standard library's encoder spent more
+on a request's drift report (36 floats) than the drift test itself (13 us against 0.8). orjson writes
+NaN and infinities as null (valid JSON, where the standard encoder refused them strictly)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 
 class RawJSON(str):
-    """Text that is JSON already (encoded once for the response): spliced into log documents as is."""
+    """Text that is JSON already (encoded once for the response): spliced into documents as is."""
+
+
+def _fragment(value: Any) -> Any:
+    if isinstance(value, RawJSON):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def to_json(value: Any) -> str:
-    """Compact strict JSON (NaN/Infinity are an error, as in starlette's JSONResponse)."""
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
-
-
-def object_json(fields: Mapping[str, Any]) -> str:
-    """A JSON object of `fields` in order: each value encoded by to_json, a RawJSON one spliced in as is."""
-    members = (f"{json.dumps(k)}:{v if isinstance(v, RawJSON) else to_json(v)}" for k, v in fields.items())
-    return "{" + ",".join(members) + "}"
+    """Compact JSON of plain values (str keys; lists, dicts, str, int, float, bool, None), a RawJSON
+    anywhere in them spliced in as is."""
+    return orjson.dumps(value, default=_fragment, option=orjson.OPT_PASSTHROUGH_SUBCLASS).decode()

@@ -1,15 +1,23 @@
 """Prometheus metrics added to BentoML's own: drift p-values per feature, drift flags, outlier counts.
 
 Created inside the worker (after BentoML set PROMETHEUS_MULTIPROC_DIR) so that they land in the
-multiprocess files BentoML's /metrics collects; gauges keep the most recent value across workers."""
+multiprocess files BentoML's /metrics collects; gauges keep the most recent value across workers.
+
+A request only notes its rows and monitoring; a thread writes them at most once per `FLUSH_SECONDS` (at
+once after a quiet spell). prometheus_client's multiprocess values are mmap writes under a lock, and the 27
+a request's drift report, flags and counts took cost more than the drift test itself."""
 
 from __future__ import annotations
 
+import atexit
+import threading
+import time
 from typing import Any
 
 from modelops_service.drift import DriftReport
 from modelops_service.monitoring import Monitoring
 
+FLUSH_SECONDS = 1.0  # the request path's gauges and counters reach /metrics at most this much later
 REQUEST = "request"
 WINDOW = "window"
 
@@ -17,7 +25,7 @@ WINDOW = "window"
 class MonitoringMetrics:
     """The service's gauges and counters; `record` updates them from one request's monitoring."""
 
-    def __init__(self, service_name: str, registry: Any = None) -> None:
+    def __init__(self, service_name: str, registry: Any = None, flush_seconds: float = FLUSH_SECONDS) -> None:
         from prometheus_client import REGISTRY, Counter, Gauge
 
         registry = registry or REGISTRY
@@ -60,17 +68,47 @@ class MonitoringMetrics:
         self._outliers = self.outliers.labels(service_name)
         self._window_rows = self.window_rows.labels(service_name)
         self._drift_children = {scope: self.drift.labels(service_name, scope) for scope in (REQUEST, WINDOW)}
+        self._flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        self._latest: Monitoring | None = None  # the latest request's monitoring not written yet
+        self._rows_pending = 0
+        self._outliers_pending = 0
+        self._dirty = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def record_rows(self, count: int) -> None:
-        self._rows.inc(count)
+    def record(self, rows: int, monitoring: Monitoring | None) -> None:
+        """Note a request's rows and monitoring (None when off) for the next flush."""
+        with self._lock:
+            self._rows_pending += rows
+            if monitoring is not None:
+                self._latest = monitoring
+                self._outliers_pending += sum(monitoring.outliers.is_outlier)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._flush_loop, name="modelops-metrics", daemon=True)
+                self._thread.start()
+                atexit.register(self.flush)
+        if not self._dirty.is_set():
+            self._dirty.set()
 
-    def record(self, monitoring: Monitoring) -> None:
-        """Update gauges and counters from a request's monitoring result."""
-        self._set_drift(REQUEST, monitoring.drift)
-        self._window_rows.set(monitoring.window.rows)
-        flagged = sum(monitoring.outliers.is_outlier)
+    def flush(self) -> None:
+        """Write what requests noted since the last flush to the gauges and counters."""
+        with self._lock:
+            latest, rows, flagged = self._latest, self._rows_pending, self._outliers_pending
+            self._latest, self._rows_pending, self._outliers_pending = None, 0, 0
+        if rows:
+            self._rows.inc(rows)
         if flagged:
             self._outliers.inc(flagged)
+        if latest is not None:
+            self._set_drift(REQUEST, latest.drift)
+            self._window_rows.set(latest.window.rows)
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            self.flush()
+            time.sleep(self._flush_seconds)  # requests meanwhile wait for the next flush
 
     def record_window(self, report: DriftReport) -> None:
         """Update the window gauges from a finished window test (called from the test's thread)."""

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from modelops_service.drift import DriftReport, TabularDriftTest
-from modelops_service.jsontext import RawJSON, object_json
+from modelops_service.jsontext import RawJSON, to_json
 from modelops_service.outliers import IsolationForestTest, OutlierReport
 from modelops_service.settings import DriftSettings
 from modelops_service.window import SlidingWindow
@@ -35,15 +35,16 @@ class OutlierTest(Protocol):
 class StandardisedDriftTest:
     """TabularDriftTest on the detector's standardised reference, as the alibi detector computes it."""
 
-    def __init__(self, reference: Any, columns: np.ndarray, feature_names: Sequence[str]) -> None:
-        self._columns = columns
+    def __init__(self, reference: Any, columns: np.ndarray | None, feature_names: Sequence[str]) -> None:
+        self._columns = columns  # None: the service's columns are the detector's
         self._mean = np.asarray(reference.mean, dtype=np.float64)
         self._std = np.asarray(reference.std, dtype=np.float64)
         x_ref = (np.asarray(reference.x_ref, dtype=np.float64) - self._mean) / self._std
         self._test = TabularDriftTest(x_ref, feature_names, reference.categorical_indices, reference.p_val)
 
     def test(self, x: np.ndarray) -> DriftReport:
-        return self._test.test((x[:, self._columns] - self._mean) / self._std)
+        ordered = x if self._columns is None else x[:, self._columns]
+        return self._test.test((ordered - self._mean) / self._std)
 
 
 class DetectorDriftTest:
@@ -84,12 +85,17 @@ def column_order(detector_features: Sequence[str], service_features: Sequence[st
     return np.array([list(service_features).index(name) for name in detector_features], dtype=np.intp)
 
 
+def unless_all(columns: np.ndarray, service_features: Sequence[str]) -> np.ndarray | None:
+    """None when the detector takes all the service's columns in their order (no reordering per request)."""
+    return None if np.array_equal(columns, np.arange(len(service_features))) else columns
+
+
 def build_drift_test(detector: Any, service_features: Sequence[str]) -> DriftTest:
     """The fast exact test when the detector exposes its reference, else the detector itself."""
     columns = column_order(detector.feature_names, service_features)
     reference = getattr(detector, "reference", None)
     if reference is not None and hasattr(reference, "x_ref") and hasattr(reference, "categorical_indices"):
-        return StandardisedDriftTest(reference, columns, detector.feature_names)
+        return StandardisedDriftTest(reference, unless_all(columns, service_features), detector.feature_names)
     return DetectorDriftTest(detector, columns)
 
 
@@ -101,18 +107,10 @@ def build_outlier_test(detector: Any, service_features: Sequence[str]) -> Outlie
     if forest is not None and hasattr(forest, "estimators_"):
         ranges = getattr(detector, "ranges", None)
         lower, upper = (None, None) if ranges is None else (ranges.lower, ranges.upper)
-        packed = IsolationForestTest(forest, detector.threshold, lower, upper)
-        return _Reordered(packed, columns)
+        return IsolationForestTest(
+            forest, detector.threshold, lower, upper, unless_all(columns, service_features)
+        )
     return DetectorOutlierTest(detector, columns)
-
-
-class _Reordered:
-    def __init__(self, test: IsolationForestTest, columns: np.ndarray) -> None:
-        self._test = test
-        self._columns = columns
-
-    def test(self, x: np.ndarray) -> OutlierReport:
-        return self._test.test(x[:, self._columns])
 
 
 @dataclass(frozen=True)
@@ -144,18 +142,17 @@ class Monitoring:
 
     def as_dict(self, encoded: bool = False) -> dict[str, object]:
         """The `monitoring` object of responses and monitoring_metrics log events; `encoded` puts the
-        drift reports' JSON (encoded once: the window's is in every response until its next test) in
-        their places, for object_json."""
-        window = RawJSON(object_json(self.window.as_dict(encoded=True))) if encoded else self.window.as_dict()
+        window's drift report's JSON (encoded once: it is in every response until the next window test)
+        in its place, for to_json."""
         return {
-            "drift": RawJSON(self.drift.json) if encoded else self.drift.as_dict(),
-            "window": window,
+            "drift": self.drift.as_dict(),
+            "window": self.window.as_dict(encoded=encoded),
             "outliers": self.outliers.as_dict(),
         }
 
     def json(self) -> str:
-        """to_json(self.as_dict()), with each drift report's JSON encoded once."""
-        return object_json(self.as_dict(encoded=True))
+        """to_json(self.as_dict()), with the window's drift report's JSON encoded once."""
+        return to_json(self.as_dict(encoded=True))
 
 
 class Monitor:

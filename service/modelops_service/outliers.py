@@ -3,10 +3,13 @@ the forest's trees are packed into flat arrays once and all trees walk all rows 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from modelops_service.trees import PackedTrees
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,23 @@ def average_path_length(n_samples: np.ndarray) -> np.ndarray:
     return result
 
 
+def float32_equivalent(thresholds: np.ndarray) -> np.ndarray:
+    """Thresholds t' such that x <= t' exactly when float32(x) <= t, for any float64 x.
+
+    scikit-learn's trees compare a float32 copy of the input with a float64 threshold. float32(x) <= t
+    holds for the float32 values up to f, the largest at or below t; x rounds to at most f below the
+    midpoint between f and the next float32 up, and at the midpoint itself when f is the even one (round
+    half to even, as numpy's cast). So the rows are compared as they come, with no copy per request.
+    Thresholds of fitted trees lie between float32 training values, far from float32's overflow."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    f = t.astype(np.float32)
+    f = np.where(f.astype(np.float64) > t, np.nextafter(f, np.float32(-np.inf)), f)
+    up = np.nextafter(f, np.float32(np.inf))
+    middle = (f.astype(np.float64) + up.astype(np.float64)) / 2  # exact: two float32 values in float64
+    f_is_even = (f.view(np.uint32) & 1) == 0
+    return np.where(f_is_even, middle, np.nextafter(middle, -np.inf))
+
+
 class PackedIsolationForest:
     """A fitted scikit-learn IsolationForest packed into node arrays; `score` equals alibi's IForest.score.
 
@@ -48,43 +68,33 @@ class PackedIsolationForest:
     its compute_node_depths(), max_samples_, offset_).
     """
 
-    def __init__(self, forest: Any) -> None:
+    def __init__(self, forest: Any, columns: np.ndarray | None = None) -> None:
+        """`columns`: where the detector's features are in the rows to score (default: in its order)."""
         trees = forest.estimators_
-        offsets = np.cumsum([0] + [tree.tree_.node_count for tree in trees[:-1]])
-        features, thresholds, lefts, rights, values = [], [], [], [], []
-        for tree, columns, offset in zip(trees, forest.estimators_features_, offsets, strict=True):
+        features, thresholds, lefts, rights, leaves, values = [], [], [], [], [], []
+        for tree, features_of_tree in zip(trees, forest.estimators_features_, strict=True):
             t = tree.tree_
             path_lengths = t.compute_node_depths()  # public since scikit-learn 1.3; the root counts 1
             average_lengths = average_path_length(t.n_node_samples)
             leaf = t.children_left < 0
-            node = np.arange(t.node_count)
-            # Leaves point at themselves with an always-true split, so extra steps leave them in place.
-            features.append(np.where(leaf, 0, np.asarray(columns)[np.maximum(t.feature, 0)]))
-            thresholds.append(np.where(leaf, np.inf, t.threshold))
-            lefts.append(np.where(leaf, node, t.children_left) + offset)
-            rights.append(np.where(leaf, node, t.children_right) + offset)
+            detector_features = np.asarray(features_of_tree)[np.maximum(t.feature, 0)]
+            features.append(detector_features if columns is None else np.asarray(columns)[detector_features])
+            thresholds.append(float32_equivalent(t.threshold))
+            lefts.append(t.children_left)
+            rights.append(t.children_right)
+            leaves.append(leaf)
             # The depth a row reaching this node adds, as scikit-learn's _parallel_compute_tree_depths.
             values.append(path_lengths + average_lengths - 1.0)
-        self._feature = np.concatenate(features)
-        self._threshold = np.concatenate(thresholds)
-        self._left = np.concatenate(lefts)
-        self._right = np.concatenate(rights)
-        self._value = np.concatenate(values)
-        self._roots = offsets.astype(np.intp)
-        self._steps = max(tree.tree_.max_depth for tree in trees)
+        depth = max(tree.tree_.max_depth for tree in trees)
+        self.trees = PackedTrees(features, thresholds, lefts, rights, leaves, depth)
+        self._value = self.trees.node_values(values)
+        self.walk: Callable[[np.ndarray], np.ndarray] = self.trees.leaves  # or a JointWalk's part
         self._denominator = len(trees) * float(average_path_length(np.array([forest.max_samples_]))[0])
         self._offset = float(forest.offset_)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Outlier score per row (higher is more anomalous): -decision_function, as alibi-detect's IForest."""
-        # scikit-learn trees compare float32 copies of the inputs with their thresholds.
-        x32 = np.asarray(x, dtype=np.float32).astype(np.float64)
-        rows = np.arange(x32.shape[0])[np.newaxis, :]
-        node = np.broadcast_to(self._roots[:, np.newaxis], (self._roots.size, x32.shape[0])).copy()
-        for _ in range(self._steps):
-            go_left = x32[rows, self._feature[node]] <= self._threshold[node]
-            node = np.where(go_left, self._left[node], self._right[node])
-        depths = self._value[node].sum(axis=0)
+        depths = self._value[self.walk(x)].sum(axis=0)
         # For a single training sample scikit-learn sets the score to 1 (denominator and depth are 0).
         scores = np.ones_like(depths) if self._denominator == 0 else 2 ** (-depths / self._denominator)
         return scores + self._offset
@@ -100,8 +110,11 @@ class IsolationForestTest:
         threshold: float,
         lower: np.ndarray | None = None,
         upper: np.ndarray | None = None,
+        columns: np.ndarray | None = None,
     ) -> None:
-        self.packed = PackedIsolationForest(forest)
+        """`columns`: where the detector's features are in the rows to test (default: in its order)."""
+        self.packed = PackedIsolationForest(forest, columns)
+        self.columns = columns
         self.threshold = float(threshold)
         self.lower = None if lower is None else np.asarray(lower, dtype=np.float64)
         self.upper = None if upper is None else np.asarray(upper, dtype=np.float64)
@@ -111,7 +124,8 @@ class IsolationForestTest:
         scores = self.packed.score(x)
         flags = scores > self.threshold
         if self.lower is not None and self.upper is not None:
-            flags |= ~((x >= self.lower) & (x <= self.upper)).all(axis=1)
+            ordered = x if self.columns is None else x[:, self.columns]
+            flags |= ~((ordered >= self.lower) & (ordered <= self.upper)).all(axis=1)
         return OutlierReport(
             threshold=self.threshold,
             is_outlier=flags.tolist(),

@@ -17,8 +17,10 @@ from modelops_service.events import (
 from modelops_service.metrics import MonitoringMetrics
 from modelops_service.model_loader import LoadedModels
 from modelops_service.monitoring import Monitor, Monitoring, build_drift_test, build_outlier_test
-from modelops_service.predictor import Predictions
+from modelops_service.outliers import IsolationForestTest
+from modelops_service.predictor import Predictions, Predictor
 from modelops_service.settings import Settings
+from modelops_service.trees import JointWalk
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,17 @@ def build_monitor(
     )
 
 
+def join_tree_walks(predictor: Predictor, monitor: Monitor) -> None:
+    """The packed predictor's and the packed outlier forest's trees walked in one pass per request
+    (trees.JointWalk), when both are packed."""
+    forest = monitor.outlier_test
+    if predictor.packed is None or not isinstance(forest, IsolationForestTest):
+        return
+    joint = JointWalk(predictor.packed.trees, forest.packed.trees)
+    predictor.packed.walk = lambda x: joint.leaves(x)[0]
+    forest.packed.walk = lambda x: joint.leaves(x)[1]
+
+
 class PredictionPipeline:
     """Everything /predict does once the models are loaded; no HTTP, no BentoML."""
 
@@ -69,6 +82,8 @@ class PredictionPipeline:
             if settings.monitoring_enabled
             else None
         )
+        if self.monitor is not None:
+            join_tree_walks(models.predictor, self.monitor)
 
     def run(self, body: bytes, request_id: str) -> bytes:
         """The JSON response to one raw /predict body; raises ServiceError subclasses for bad input."""
@@ -91,7 +106,5 @@ class PredictionPipeline:
         self.event_log.write(events)
 
         if self.metrics is not None:
-            self.metrics.record_rows(len(batch))
-            if monitoring is not None:
-                self.metrics.record(monitoring)
+            self.metrics.record(len(batch), monitoring)
         return Processed(predictions, monitoring, response)

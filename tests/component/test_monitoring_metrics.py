@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from modelops_support.local_service import LocalService
+from modelops_support.waiting import wait_for
 from tests.fixtures.data import shifted, wine_records
 from tests.helm_chart import build_helm
 from tests.monitoring import (
@@ -42,8 +43,17 @@ def exported(prediction_service: LocalService, wine_data_dir: Path) -> list[Seri
         httpx.post(url, json=batch, timeout=60).raise_for_status()
     bad = httpx.post(url, content=b"{", headers={"Content-Type": "application/json"}, timeout=30)
     assert bad.status_code == 400
-    text = httpx.get(f"{prediction_service.url}/metrics", timeout=10).text
-    return list(parse_samples(text))
+
+    def scraped() -> str | None:
+        # The window test and the request path's gauges are written by the service's threads, just after.
+        text = httpx.get(f"{prediction_service.url}/metrics", timeout=10).text
+        gauges = [line for line in text.splitlines() if line.startswith("modelops_drift_p_value{")]
+        written = all(
+            any(scope in line for line in gauges) for scope in ('scope="request"', 'scope="window"')
+        )
+        return text if written else None
+
+    return list(parse_samples(wait_for(scraped, 10, 0.1, "the drift gauges on /metrics")))
 
 
 def serving(names: set[str]) -> set[str]:

@@ -206,11 +206,21 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 
 
 def test_metrics_expose_drift_gauges(prediction_service: LocalService, example_records: list[dict]) -> None:
-    body = post(prediction_service, example_records).json()
-    text = httpx.get(f"{prediction_service.url}/metrics", timeout=10).text
+    # A batch of its own (not the example other tests send): its p-values are this request's only.
+    batch = [{**record, "alcohol": record["alcohol"] + 0.37} for record in example_records]
+    body = post(prediction_service, batch).json()
+
+    def written() -> str | None:
+        # The request path's gauges are written by the service's flush thread, at most a second later.
+        text = httpx.get(f"{prediction_service.url}/metrics", timeout=10).text
+        for feature in FEATURES:
+            value = metric_value(text, "modelops_drift_p_value", scope="request", feature=feature)
+            if not math.isclose(value, body["monitoring"]["drift"]["p_value"][feature]):
+                return None
+        return text
+
+    text = wait_for(written, 10, 0.1, "the request's p-values on /metrics")
     for feature in FEATURES:
-        value = metric_value(text, "modelops_drift_p_value", scope="request", feature=feature)
-        assert math.isclose(value, body["monitoring"]["drift"]["p_value"][feature])
         flagged = metric_value(text, "modelops_drift_feature_detected", scope="request", feature=feature)
         assert flagged == float(body["monitoring"]["drift"]["is_drift"][feature])
     assert metric_value(text, "modelops_drift_detected", scope="request") in (0.0, 1.0)

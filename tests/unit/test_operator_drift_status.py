@@ -13,6 +13,7 @@ from modelops_service.drift import DriftReport
 from modelops_service.metrics import MonitoringMetrics
 from modelops_service.monitoring import Monitoring, WindowState
 from modelops_service.outliers import OutlierReport
+from modelops_support.waiting import wait_for
 
 NOW = "2026-11-27T05:00:00Z"
 LATER = "2026-11-27T05:01:00Z"
@@ -37,7 +38,8 @@ def exposition(*requests: tuple[dict[str, float], dict[str, float] | None, int])
     metrics = MonitoringMetrics("WineQualityService", registry=registry)
     for request_p, window_p, rows in requests:
         window = WindowState(rows, 500, 100, None if window_p is None else report(window_p), rows)
-        metrics.record(Monitoring(report(request_p), window, OutlierReport(0.5, [False], [0.1])))
+        metrics.record(1, Monitoring(report(request_p), window, OutlierReport(0.5, [False], [0.1])))
+        metrics.flush()
         if window_p is not None:  # what the service's window-test thread does when a test finishes
             metrics.record_window(report(window_p))
     return generate_latest(registry).decode()
@@ -196,3 +198,28 @@ def test_metrics_url_fills_the_template() -> None:
     assert ds.metrics_url("http://127.0.0.1:8000/{namespace}/{pod}", endpoint, "ns", "wine") == (
         "http://127.0.0.1:8000/ns/wine-a"
     )
+
+
+def test_requests_reach_the_gauges_through_the_flush_thread_at_most_once_a_period() -> None:
+    registry = CollectorRegistry()
+    metrics = MonitoringMetrics("s", registry=registry, flush_seconds=1.0)
+
+    def rows_total() -> float | None:
+        return registry.get_sample_value("modelops_rows_total", {"service": "s"})
+
+    def request(p: float) -> None:
+        window = WindowState(10, 500, 100, None, 10)
+        metrics.record(
+            2, Monitoring(report({"alcohol": p}), window, OutlierReport(0.5, [True, False], [1, 0]))
+        )
+
+    request(0.5)  # after a quiet spell: written at once by the thread
+    wait_for(lambda: rows_total() == 2, 5, 0.01, "the first request's rows")
+    for p in (0.4, 0.3, 0.2):
+        request(p)
+    # within the period nothing more is written; then the sum of the rows and the latest p-value
+    assert rows_total() == 2
+    wait_for(lambda: rows_total() == 8, 5, 0.01, "the next flush")
+    assert registry.get_sample_value("modelops_outliers_total", {"service": "s"}) == 4
+    p_value = {"service": "s", "scope": "request", "feature": "alcohol"}
+    assert registry.get_sample_value("modelops_drift_p_value", p_value) == 0.2
