@@ -4,17 +4,16 @@ Created inside the worker (after BentoML set PROMETHEUS_MULTIPROC_DIR) so that t
 multiprocess files BentoML's /metrics collects; gauges keep the most recent value across workers.
 
 A request only notes its rows and monitoring; a thread writes them at most once per `FLUSH_SECONDS` (at
-once after a quiet spell). prometheus_client's multiprocess values are mmap writes under a lock, and the 27
-a request's drift report, flags and counts took cost more than the drift test itself."""
+once after a quiet spell; flushing.Flusher). prometheus_client's multiprocess values are mmap writes
+under a lock, and the 27 a request's drift report, flags and counts took cost more than the drift test."""
 
 from __future__ import annotations
 
-import atexit
 import threading
-import time
 from typing import Any
 
 from modelops_service.drift import DriftReport
+from modelops_service.flushing import Flusher
 from modelops_service.monitoring import Monitoring
 
 FLUSH_SECONDS = 1.0  # the request path's gauges and counters reach /metrics at most this much later
@@ -68,13 +67,11 @@ class MonitoringMetrics:
         self._outliers = self.outliers.labels(service_name)
         self._window_rows = self.window_rows.labels(service_name)
         self._drift_children = {scope: self.drift.labels(service_name, scope) for scope in (REQUEST, WINDOW)}
-        self._flush_seconds = flush_seconds
         self._lock = threading.Lock()
         self._latest: Monitoring | None = None  # the latest request's monitoring not written yet
         self._rows_pending = 0
         self._outliers_pending = 0
-        self._dirty = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._flusher = Flusher(self.flush, flush_seconds, "modelops-metrics")
 
     def record(self, rows: int, monitoring: Monitoring | None) -> None:
         """Note a request's rows and monitoring (None when off) for the next flush."""
@@ -83,12 +80,7 @@ class MonitoringMetrics:
             if monitoring is not None:
                 self._latest = monitoring
                 self._outliers_pending += sum(monitoring.outliers.is_outlier)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._flush_loop, name="modelops-metrics", daemon=True)
-                self._thread.start()
-                atexit.register(self.flush)
-        if not self._dirty.is_set():
-            self._dirty.set()
+        self._flusher.notify()
 
     def flush(self) -> None:
         """Write what requests noted since the last flush to the gauges and counters."""
@@ -102,13 +94,6 @@ class MonitoringMetrics:
         if latest is not None:
             self._set_drift(REQUEST, latest.drift)
             self._window_rows.set(latest.window.rows)
-
-    def _flush_loop(self) -> None:
-        while True:
-            self._dirty.wait()
-            self._dirty.clear()
-            self.flush()
-            time.sleep(self._flush_seconds)  # requests meanwhile wait for the next flush
 
     def record_window(self, report: DriftReport) -> None:
         """Update the window gauges from a finished window test (called from the test's thread)."""

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 
 from modelops_service import oip
 from modelops_service.errors import InternalError, NotReady, PayloadTooLarge, ServiceError, error_body
-from modelops_service.events import EventLog, acceptable_request_id
+from modelops_service.events import LOG_FLUSH_SECONDS, EventLog, acceptable_request_id
 from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
 from modelops_service.settings import Settings, load_settings
 from modelops_service.traffic import AdmissionLimit, RequestTimeout
@@ -143,7 +143,9 @@ class ModelService:
             logger.error("model loading failed: %s", e.message)
             return False
         metrics = MonitoringMetrics(self.settings.service_name)
-        self.pipeline = PredictionPipeline(models, self.settings, EventLog(), metrics)
+        self.pipeline = PredictionPipeline(
+            models, self.settings, EventLog(flush_seconds=LOG_FLUSH_SECONDS), metrics
+        )
         self.load_error = None
         logger.info("models loaded: %s", models.versions)
         # Everything alive now (modules, models) lives as long as the worker: out of every collection.

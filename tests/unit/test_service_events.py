@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from modelops_drift.logs import parse_line
+from modelops_service import events
 from modelops_service.events import (
     MONITORING_METRICS,
     EventLog,
@@ -15,6 +16,7 @@ from modelops_service.events import (
     utc_timestamp,
 )
 from modelops_service.jsontext import RawJSON
+from modelops_support.waiting import wait_for
 
 VERSIONS = {
     "predictor": "wine_quality/3",
@@ -69,3 +71,30 @@ def test_raw_json_fields_are_spliced_in_unchanged() -> None:
     assert point is not None
     assert point.p_values == {"a": 0.5}
     assert json.loads(line.split("INFO -")[1])["type"] == MONITORING_METRICS
+
+
+def test_buffered_event_log_writes_in_order_once_per_period() -> None:
+    class Counting(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            Counting.writes += 1
+            return super().write(text)
+
+    stream = Counting()
+    log = EventLog(stream, flush_seconds=0.5)
+    ids = [f"r{i}" for i in range(40)]
+    for request_id in ids:
+        log.write([build_event("output_data", "S", request_id, VERSIONS, utc_timestamp())])
+
+    def written() -> list[str] | None:
+        lines = stream.getvalue().splitlines()
+        return lines if len(lines) == len(ids) else None
+
+    lines = wait_for(written, 5, 0.01, "the waiting lines")
+    assert [json.loads(line.split("INFO -")[1])["request_id"] for line in lines] == ids
+    assert Counting.writes <= 3  # the first line at once, the rest in one or two periods' writes
+    # Past LOG_FLUSH_BYTES the request that brings it there writes, in order, without waiting for the thread.
+    big = "x" * (events.LOG_FLUSH_BYTES + 1)
+    log.write([build_event("output_data", "S", "big", VERSIONS, utc_timestamp(), outputs=big)])
+    assert stream.getvalue().splitlines()[-1].endswith(f'"outputs":"{big}"}}')
