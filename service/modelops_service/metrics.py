@@ -96,7 +96,9 @@ class MonitoringMetrics:
             self._window_rows.set(latest.window.rows)
 
     def record_window(self, report: DriftReport) -> None:
-        """Update the window gauges from a finished window test (called from the test's thread)."""
+        """Update the window gauges from a finished window test (called from the test's thread), after
+        what requests noted (the window's row count with its report)."""
+        self.flush()
         self._set_drift(WINDOW, report)
 
     def _set_drift(self, scope: str, report: DriftReport) -> None:

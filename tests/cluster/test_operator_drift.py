@@ -95,11 +95,18 @@ def test_window_drift_in_the_pods_shows_in_status_column_and_event(
         # Real rows, then the same rows with 3 % more alcohol fill the window: the pods report drift.
         predict(fresh_service, wine_records(wine_data_dir, 60, seed=21))
         predict(fresh_service, shifted(wine_records(wine_data_dir, 200, seed=22), "alcohol", 3.0))
-        drift = drift_of(api, namespace, name, "Drift")
+        drift_of(api, namespace, name, "Drift")
+
+        def full() -> dict[str, Any] | None:
+            # The window's row count is a request-path gauge: on /metrics up to a second after the test.
+            drift = (get_mdep(api, namespace, name).get("status") or {}).get("drift") or {}
+            return drift if drift.get("windowRows") == 2 * 200 else None
+
+        drift = wait_for(full, 30, 0.3, "status.drift.windowRows of both full windows")
+        assert drift["state"] == "Drift"
         assert "alcohol" in drift["features"]
         assert drift["summary"].startswith("Drift: ")
         assert "alcohol" in drift["summary"]
-        assert drift["windowRows"] == 2 * 200  # the same loopback service behind both pods
         assert drift["minPValue"] < 1e-6
         assert (
             drift["message"]
