@@ -72,9 +72,8 @@ class SortedColumns:
     """Each row of a (features, n) array sorted, searchable for all features at once.
 
     Searched in its distinct values, with the number of values before each: a reference of real data has
-    few distinct values per feature (the wine reference: 53,592 values, a few thousand distinct), so the
-    binary searches stay in a table that fits the CPU's cache, where the whole reference (857 KB) did not
-    (the request's drift test took 75 us in a busy worker, 33 in a tight loop)."""
+    few distinct values per feature (the wine reference: 2,494 distinct of 53,592 values, 40 KB of keys
+    instead of 857 KB), so the searches touch a table that fits the CPU's caches."""
 
     def __init__(self, sorted_rows: np.ndarray) -> None:
         self.n = sorted_rows.shape[1]

@@ -54,7 +54,7 @@ class Predictor:
             )
         self._classes = [_plain(c) for c in model.classes_] if self._has_proba else []
         # A gradient boosting model's own predict_proba loops over its trees in Python: packed, the same
-        # probabilities (checked at load, else not used) cost a sixth (docs/service.md, "Performance").
+        # probabilities (checked at load, else not used) cost an eighth (docs/service.md, "Benchmark").
         self.packed = boosting.pack(model) if self._has_proba and not self._wants_frame else None
 
     @property

@@ -24,6 +24,21 @@ def breadth_first(left: np.ndarray, right: np.ndarray, leaf: np.ndarray) -> np.n
     return np.concatenate(order)
 
 
+class Rows:
+    """A request's rows as the walk reads them: flat, where each row starts, whether any value is missing."""
+
+    def __init__(self, x: np.ndarray) -> None:
+        count, width = x.shape
+        self.flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        self.row_start = np.arange(count) * width
+        self.missing = bool(np.isnan(self.flat).any())
+        self.count = count
+
+    def start(self, roots: np.ndarray) -> np.ndarray:
+        """Every tree's root for every row: (trees, rows)."""
+        return np.repeat(roots, self.count).reshape(-1, self.count)
+
+
 class PackedTrees:
     """Trees as one node table, each tree breadth first (a right child is its left sibling + 1), so one step
     is: the row's value of the node's feature, above the threshold or not, added to the left child.
@@ -72,19 +87,17 @@ class PackedTrees:
         """Number of trees."""
         return int(self.roots.size)
 
-    def leaves(self, x: np.ndarray, node: np.ndarray | None = None, steps: int | None = None) -> np.ndarray:
-        """The node each row ends in, per tree: (trees, rows) indices into the node table. `node` and
-        `steps`: go on from these nodes (some trees' rows) for so many steps (JointWalk)."""
-        rows, width = x.shape
-        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        row_start = np.arange(rows) * width
-        missing = bool(np.isnan(flat).any())
-        if node is None:
-            node = np.repeat(self.roots, rows).reshape(-1, rows)
-        for _ in range(self.steps if steps is None else steps):
-            values = flat.take(self.feature.take(node) + row_start)
+    def leaves(self, x: np.ndarray) -> np.ndarray:
+        """The node each row ends in, per tree: (trees, rows) indices into the node table."""
+        rows = Rows(x)
+        return self.walk(rows, rows.start(self.roots), self.steps)
+
+    def walk(self, rows: Rows, node: np.ndarray, steps: int) -> np.ndarray:
+        """`node` (trees, rows) moved `steps` levels down for these rows."""
+        for _ in range(steps):
+            values = rows.flat.take(self.feature.take(node) + rows.row_start)
             right = values > self.threshold.take(node)
-            if missing:
+            if rows.missing:
                 right |= np.isnan(values) & self.missing_right.take(node)
             node = self.left.take(node) + right
         return node
@@ -131,8 +144,9 @@ class JointWalk:
     def leaves(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each part's (trees, rows) leaves in its own table."""
         if self._rows is not x or self._leaves is None:
-            found = self.trees.leaves(x, steps=self._together)
+            rows = Rows(x)
+            found = self.trees.walk(rows, rows.start(self.trees.roots), self._together)
             if self._rest:
-                found[self._deeper] = self.trees.leaves(x, found[self._deeper], self._rest)
+                found[self._deeper] = self.trees.walk(rows, found[self._deeper], self._rest)
             self._rows, self._leaves = x, (found[: self._split], found[self._split :] - self._second_nodes)
         return self._leaves
