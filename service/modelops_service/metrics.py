@@ -16,6 +16,9 @@ from modelops_service.drift import DriftReport
 from modelops_service.flushing import Flusher
 from modelops_service.monitoring import Monitoring
 
+MAX_CLASS_LABELS = 64  # distinct predicted classes counted by name; the rest are counted as OTHER_CLASS
+MAX_CLASS_LABEL_CHARS = 64
+OTHER_CLASS = "_other"
 FLUSH_SECONDS = 1.0  # the request path's gauges and counters reach /metrics at most this much later
 REQUEST = "request"
 WINDOW = "window"
@@ -61,6 +64,15 @@ class MonitoringMetrics:
             "modelops_outliers", "Rows flagged as outliers", ["service"], registry=registry
         )
         self.rows = Counter("modelops_rows", "Rows scored by the predictor", ["service"], registry=registry)
+        self.predictions = Counter(
+            "modelops_predictions",
+            f"Rows by predicted class (the first {MAX_CLASS_LABELS} classes by name, later ones as "
+            f"{OTHER_CLASS}): the canary compares these shares with the stable pods'",
+            ["service", "class"],
+            registry=registry,
+        )
+        self._class_children: dict[str, Any] = {}
+        self._classes_pending: dict[str, int] = {}
         # labels() looks a child up on every call: keep the children of this service at hand.
         self._feature_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._rows = self.rows.labels(service_name)
@@ -73,10 +85,13 @@ class MonitoringMetrics:
         self._outliers_pending = 0
         self._flusher = Flusher(self.flush, flush_seconds, "modelops-metrics")
 
-    def record(self, rows: int, monitoring: Monitoring | None) -> None:
-        """Note a request's rows and monitoring (None when off) for the next flush."""
+    def record(self, rows: int, monitoring: Monitoring | None, classes: list[Any] | None = None) -> None:
+        """Note a request's rows, predicted classes and monitoring (None when off) for the next flush."""
         with self._lock:
             self._rows_pending += rows
+            pending = self._classes_pending
+            for label in classes or ():
+                pending[label] = pending.get(label, 0) + 1
             if monitoring is not None:
                 self._latest = monitoring
                 self._outliers_pending += sum(monitoring.outliers.is_outlier)
@@ -87,6 +102,9 @@ class MonitoringMetrics:
         with self._lock:
             latest, rows, flagged = self._latest, self._rows_pending, self._outliers_pending
             self._latest, self._rows_pending, self._outliers_pending = None, 0, 0
+            classes, self._classes_pending = self._classes_pending, {}
+        for label, count in classes.items():
+            self._class_child(label).inc(count)
         if rows:
             self._rows.inc(rows)
         if flagged:
@@ -94,6 +112,18 @@ class MonitoringMetrics:
         if latest is not None:
             self._set_drift(REQUEST, latest.drift)
             self._window_rows.set(latest.window.rows)
+
+    def _class_child(self, label: Any) -> Any:
+        """The counter of a predicted class; a model's label set is bounded here, not trusted."""
+        text = str(label)[:MAX_CLASS_LABEL_CHARS]
+        child = self._class_children.get(text)
+        if child is None:
+            if len(self._class_children) >= MAX_CLASS_LABELS:
+                text = OTHER_CLASS
+                child = self._class_children.get(text)
+            if child is None:
+                child = self._class_children[text] = self.predictions.labels(self.service_name, text)
+        return child
 
     def record_window(self, report: DriftReport) -> None:
         """Update the window gauges from a finished window test (called from the test's thread), after

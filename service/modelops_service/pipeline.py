@@ -106,5 +106,5 @@ class PredictionPipeline:
         self.event_log.write(events)
 
         if self.metrics is not None:
-            self.metrics.record(len(batch), monitoring)
+            self.metrics.record(len(batch), monitoring, predictions.classes)
         return Processed(predictions, monitoring, response)

@@ -223,3 +223,30 @@ def test_requests_reach_the_gauges_through_the_flush_thread_at_most_once_a_perio
     assert registry.get_sample_value("modelops_outliers_total", {"service": "s"}) == 4
     p_value = {"service": "s", "scope": "request", "feature": "alcohol"}
     assert registry.get_sample_value("modelops_drift_p_value", p_value) == 0.2
+
+
+def test_predicted_classes_are_counted_and_their_label_set_is_bounded() -> None:
+    from modelops_service.metrics import MAX_CLASS_LABELS, OTHER_CLASS
+
+    registry = CollectorRegistry()
+    metrics = MonitoringMetrics("s", registry=registry, flush_seconds=0.05)
+    metrics.record(3, None, [5, 6, 5])
+    # a model that names a new class per row (a hostile pyfunc): the label set stops growing
+    metrics.record(100, None, [f"class-{i}-" + "x" * 200 for i in range(100)])
+    metrics.flush()
+
+    def count(label: str) -> float | None:
+        return registry.get_sample_value("modelops_predictions_total", {"service": "s", "class": label})
+
+    assert count("5") == 2
+    assert count("6") == 1
+    labels = {
+        s.labels["class"]
+        for family in registry.collect()
+        if family.name == "modelops_predictions"
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+    assert len(labels) == MAX_CLASS_LABELS + 1
+    assert max(len(label) for label in labels) <= 64
+    assert count(OTHER_CLASS) == 100 - (MAX_CLASS_LABELS - 2)
