@@ -29,6 +29,8 @@ from modelops_operator.spec import (
     POD_MONITOR_ENABLED,
     Autoscaling,
     Build,
+    Canary,
+    CanaryThresholds,
     DeploymentSpec,
     Image,
     Ingress,
@@ -381,6 +383,102 @@ def _gate_schema() -> dict[str, Any]:
     }
 
 
+def _number(description: str, minimum: float, maximum: float, default: float | None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "type": "number",
+        "description": description,
+        "minimum": minimum,
+        "maximum": maximum,
+    }
+    if default is not None:
+        found["default"] = default
+    return found
+
+
+def _canary_thresholds_schema() -> dict[str, Any]:
+    t = CanaryThresholds
+    return {
+        "type": "object",
+        "description": "What every analysis interval must meet once the canary has minRequests; a check "
+        "left out is off unless it has a default.",
+        "properties": {
+            "maxErrorRate": _number(
+                "Highest 5xx share of the canary's model requests.", 0, 1, t.max_error_rate
+            ),
+            "maxLatencyP99Ms": _number("Highest canary p99 latency in ms.", 0, 600_000, t.max_latency_p99_ms),
+            "maxOutlierRate": _number("Highest share of rows flagged as outliers.", 0, 1, t.max_outlier_rate),
+            "driftFree": _bool("Fail while a canary pod's drift window drifts.", t.drift_free),
+            "maxLatencyRatio": _number("Highest canary p99 / stable p99.", 1, 1000, t.max_latency_ratio),
+            "maxOutlierRateDelta": _number(
+                "Highest canary outlier share minus the stable one.", 0, 1, t.max_outlier_rate_delta
+            ),
+            "maxPredictionShift": _number(
+                "Highest total variation distance between the canary's and the stable pods' predicted "
+                "class shares (0: the same distribution, 1: disjoint).",
+                0,
+                1,
+                t.max_prediction_shift,
+            ),
+        },
+    }
+
+
+def _canary_schema() -> dict[str, Any]:
+    c = Canary
+    roles = ("predictor", "drift", "outlier")
+    return {
+        "type": "object",
+        "description": "A challenger given a share of the traffic, analysed on its pods' /metrics every "
+        "intervalSeconds against thresholds, promoted (promoteAlias moved to its versions) or rolled back "
+        "(its versions tagged modelops.rejected.<environment>). See docs/canary.md.",
+        "required": ["models"],
+        "properties": {
+            "models": {
+                "type": "object",
+                "description": "The challenger's models; a role left out keeps the stable one.",
+                "minProperties": 1,
+                "properties": {role: _model_ref(role) for role in roles},
+            },
+            "weight": _int("Traffic share of the last step, in percent.", 1, 99, default=c.weight),
+            "steps": {
+                "type": "array",
+                "description": "Shares before weight, rising, each held stepSeconds.",
+                "maxItems": 10,
+                "items": {"type": "integer", "minimum": 1, "maximum": 98},
+            },
+            "stepSeconds": _int("How long each of steps is held.", 10, 86400, default=c.step_seconds),
+            "analysisSeconds": _int(
+                "How long the last step is held before promotion.", 10, 7 * 86400, default=c.analysis_seconds
+            ),
+            "intervalSeconds": _int("Seconds between analyses.", 5, 3600, default=c.interval_seconds),
+            "minRequests": _int(
+                "Canary model requests before any check judges.", 1, 10_000_000, default=c.min_requests
+            ),
+            "failureLimit": _int(
+                "Consecutive failed analyses that roll the canary back.", 1, 100, default=c.failure_limit
+            ),
+            "promoteAlias": _str(
+                "Alias moved to the challenger's versions on success.",
+                pattern=ALIAS_PATTERN,
+                default=c.promote_alias,
+            ),
+            "environment": _str(
+                "Environment of the registry records (modelops.canary.<environment>, "
+                "modelops.rejected.<environment>); default: spec.verification.environment.",
+                pattern=ENVIRONMENT_PATTERN,
+            ),
+            "thresholds": _canary_thresholds_schema(),
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": "!has(self.steps) || self.steps.all(s, s < self.weight)",
+                "message": "every step must be below weight",
+                "reason": "FieldValueInvalid",
+            }
+        ],
+    }
+
+
 def _promotion_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -426,6 +524,7 @@ def spec_schema() -> dict[str, Any]:
             "gate": _gate_schema(),
             "stage": _str("Registry stage to move the versions to once available.", enum=STAGES),
             "promotion": _promotion_schema(),
+            "canary": _canary_schema(),
         },
     }
 
@@ -465,6 +564,60 @@ def _drift_status_schema() -> dict[str, Any]:
             "pods": {"type": "string", "description": "Pods that answered / ready pods asked."},
             "message": {"type": "string"},
             "lastTransitionTime": {"type": "string", "format": "date-time"},
+        },
+    }
+
+
+def _canary_status_schema() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "description": "The canary of spec.canary (kept here so that it survives restarts).",
+        "properties": {
+            "key": _str("The challenger's versions."),
+            "phase": {"type": "string", "enum": ["Progressing", "Promoted", "RolledBack"]},
+            "step": {"type": "integer", "description": "Index of the current step (the weight last)."},
+            "startedAt": text,
+            "stepStartedAt": text,
+            "analyzedAt": text,
+            "failures": {"type": "integer", "description": "Consecutive failed analyses."},
+            "analysis": {
+                "type": "object",
+                "description": "The latest analysis' measured values (canary and stable).",
+                "properties": {
+                    "requests": {"type": "integer"},
+                    "stableRequests": {"type": "integer"},
+                    **{
+                        key: text
+                        for key in (
+                            "errorRate",
+                            "latencyP99Ms",
+                            "stableLatencyP99Ms",
+                            "outlierRate",
+                            "stableOutlierRate",
+                            "predictionShift",
+                            "drift",
+                            "pods",
+                        )
+                    },
+                },
+            },
+            "failed": {
+                "type": "object",
+                "description": "The check that failed last: its value and threshold.",
+                "properties": {"check": text, "value": text, "threshold": text},
+            },
+            "decidedAt": text,
+            "recorded": {"type": "boolean", "description": "The decision is written to the registry."},
+            "message": text,
+            "models": {
+                "type": "object",
+                "properties": {role: _resolved_model_schema() for role in ("predictor", "drift", "outlier")},
+            },
+            "stablePods": {"type": "integer"},
+            "canaryPods": {"type": "integer"},
+            "share": {"type": "integer", "description": "The canary's share of the pods, in percent."},
+            "summary": _str("The printer column."),
         },
     }
 
@@ -515,6 +668,7 @@ def status_schema() -> dict[str, Any]:
             },
             "registrySyncedKey": {"type": "string", "description": "What was last written to the registry."},
             "drift": _drift_status_schema(),
+            "canary": _canary_status_schema(),
             "verification": {
                 "type": "object",
                 "description": "The soak of spec.verification (kept here so that it survives restarts).",
@@ -543,6 +697,7 @@ def printer_columns() -> list[dict[str, Any]]:
         {"name": "Image", "type": "string", "jsonPath": ".status.image", "priority": 1},
         {"name": "Digest", "type": "string", "jsonPath": ".status.imageDigest", "priority": 1},
         {"name": "Drift", "type": "string", "jsonPath": ".status.drift.summary", "priority": 1},
+        {"name": "Canary", "type": "string", "jsonPath": ".status.canary.summary", "priority": 1},
     ]
 
 

@@ -146,6 +146,37 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class CanaryThresholds:
+    """What a canary interval must meet (None: that check is off). Absolute, and relative to stable."""
+
+    max_error_rate: float = 0.01  # 5xx share of the canary's model requests
+    max_latency_p99_ms: float | None = None
+    max_outlier_rate: float | None = None
+    drift_free: bool = True  # no window drift on the canary pods
+    max_latency_ratio: float | None = 2.0  # canary p99 / stable p99
+    max_outlier_rate_delta: float | None = 0.1  # canary outlier share - stable outlier share
+    max_prediction_shift: float | None = 0.2  # total variation distance of the predicted classes
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A challenger (spec.canary) given a share of the traffic, judged on model signals, then promoted or
+    rolled back (modelops_operator.canary)."""
+
+    models: tuple[tuple[str, ModelRef], ...]  # the roles named; the others stay the stable ones
+    weight: int = 50  # percent, the last step
+    steps: tuple[int, ...] = ()  # percents before `weight`, each held stepSeconds
+    step_seconds: int = 60
+    analysis_seconds: int = 120  # how long the last step is held before promotion
+    interval_seconds: int = 15
+    min_requests: int = 50  # canary model requests before any check judges
+    failure_limit: int = 2  # consecutive failed intervals that roll back
+    promote_alias: str = "champion"
+    environment: str | None = None  # the registry records' environment (default: the verification's)
+    thresholds: CanaryThresholds = CanaryThresholds()
+
+
+@dataclass(frozen=True)
 class DeploymentSpec:
     """The whole spec."""
 
@@ -164,11 +195,15 @@ class DeploymentSpec:
     pod_monitor: PodMonitor | None = None
     verification: Verification | None = None
     gate: Gate | None = None
+    canary: Canary | None = None
 
 
 def uses_alias(raw: Mapping[str, Any] | None) -> bool:
     """Whether a raw .spec names at least one model by alias (such resources follow alias moves)."""
-    models = (raw or {}).get("models") or {}
+    models = dict((raw or {}).get("models") or {})
+    models.update(
+        {f"canary.{k}": v for k, v in (((raw or {}).get("canary") or {}).get("models") or {}).items()}
+    )
     return any(isinstance(ref, Mapping) and ref.get("alias") for ref in models.values())
 
 
@@ -295,6 +330,53 @@ def _promotion(raw: Mapping[str, Any]) -> Promotion:
     return Promotion(alias=raw.get("alias"), archive_existing_versions=bool(archive))
 
 
+def _optional_float(raw: Mapping[str, Any], key: str, default: float | None) -> float | None:
+    value = raw.get(key, default)
+    return None if value is None else float(value)
+
+
+def _thresholds(raw: Mapping[str, Any]) -> CanaryThresholds:
+    d = CanaryThresholds
+    return CanaryThresholds(
+        max_error_rate=float(raw.get("maxErrorRate", d.max_error_rate)),
+        max_latency_p99_ms=_optional_float(raw, "maxLatencyP99Ms", d.max_latency_p99_ms),
+        max_outlier_rate=_optional_float(raw, "maxOutlierRate", d.max_outlier_rate),
+        drift_free=bool(raw.get("driftFree", d.drift_free)),
+        max_latency_ratio=_optional_float(raw, "maxLatencyRatio", d.max_latency_ratio),
+        max_outlier_rate_delta=_optional_float(raw, "maxOutlierRateDelta", d.max_outlier_rate_delta),
+        max_prediction_shift=_optional_float(raw, "maxPredictionShift", d.max_prediction_shift),
+    )
+
+
+def _canary(raw: Mapping[str, Any] | None, verification: Verification | None) -> Canary | None:
+    if not raw:
+        return None
+    models_raw = raw.get("models") or {}
+    unknown = sorted(set(models_raw) - set(ROLES))
+    if unknown or not models_raw:
+        raise SpecError(f"canary.models names one or more of {', '.join(ROLES)}")
+    weight = int(raw.get("weight", Canary.weight))
+    steps = tuple(int(s) for s in raw.get("steps") or ())
+    if not 0 < weight < 100 or any(not 0 < s < weight for s in steps) or list(steps) != sorted(set(steps)):
+        raise SpecError("canary.steps must rise strictly, each below canary.weight (1 to 99)")
+    environment = raw.get("environment") or (verification.environment if verification else None)
+    return Canary(
+        models=tuple(
+            (role, _model_ref(f"canary.{role}", models_raw[role])) for role in ROLES if role in models_raw
+        ),
+        weight=weight,
+        steps=steps,
+        step_seconds=int(raw.get("stepSeconds", Canary.step_seconds)),
+        analysis_seconds=int(raw.get("analysisSeconds", Canary.analysis_seconds)),
+        interval_seconds=int(raw.get("intervalSeconds", Canary.interval_seconds)),
+        min_requests=int(raw.get("minRequests", Canary.min_requests)),
+        failure_limit=int(raw.get("failureLimit", Canary.failure_limit)),
+        promote_alias=str(raw.get("promoteAlias", Canary.promote_alias)),
+        environment=None if environment is None else str(environment),
+        thresholds=_thresholds(raw.get("thresholds") or {}),
+    )
+
+
 def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
     """Parse .spec (as stored by the API server) into a DeploymentSpec; raise SpecError when unusable."""
     try:
@@ -326,4 +408,5 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
         pod_monitor=_pod_monitor(raw.get("podMonitor") or {}),
         verification=_verification(raw.get("verification")),
         gate=_gate(raw.get("gate")),
+        canary=_canary(raw.get("canary"), _verification(raw.get("verification"))),
     )

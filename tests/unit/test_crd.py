@@ -47,7 +47,7 @@ def test_names_and_subresources() -> None:
 
 def test_printer_columns_default_and_wide() -> None:
     columns = {c["name"]: c for c in _version()["additionalPrinterColumns"]}
-    wide = ["Image", "Digest", "Drift"]
+    wide = ["Image", "Digest", "Drift", "Canary"]
     assert list(columns) == ["Model", "Version", "Stage", "Ready", "Message", "URL", "Age", *wide]
     assert [n for n, c in columns.items() if c.get("priority") == 1] == wide
 
@@ -157,6 +157,7 @@ _MINIMAL_SPEC = {
     "podMonitor": {"enabled": True},
     "verification": {"environment": "staging"},
     "promotion": {},
+    "canary": {"models": {"predictor": {"name": "p", "alias": "challenger"}}, "thresholds": {}},
 }
 _PARSED = {
     "image.pullPolicy": lambda s: s.image.pull_policy,
@@ -180,6 +181,18 @@ _PARSED = {
     "verification.soakSeconds": lambda s: s.verification.soak_seconds,
     "verification.requireDriftFree": lambda s: s.verification.require_drift_free,
     "promotion.archiveExistingVersions": lambda s: s.promotion.archive_existing_versions,
+    "canary.weight": lambda s: s.canary.weight,
+    "canary.stepSeconds": lambda s: s.canary.step_seconds,
+    "canary.analysisSeconds": lambda s: s.canary.analysis_seconds,
+    "canary.intervalSeconds": lambda s: s.canary.interval_seconds,
+    "canary.minRequests": lambda s: s.canary.min_requests,
+    "canary.failureLimit": lambda s: s.canary.failure_limit,
+    "canary.promoteAlias": lambda s: s.canary.promote_alias,
+    "canary.thresholds.maxErrorRate": lambda s: s.canary.thresholds.max_error_rate,
+    "canary.thresholds.driftFree": lambda s: s.canary.thresholds.drift_free,
+    "canary.thresholds.maxLatencyRatio": lambda s: s.canary.thresholds.max_latency_ratio,
+    "canary.thresholds.maxOutlierRateDelta": lambda s: s.canary.thresholds.max_outlier_rate_delta,
+    "canary.thresholds.maxPredictionShift": lambda s: s.canary.thresholds.max_prediction_shift,
 }
 
 
