@@ -23,6 +23,8 @@ from modelops_contract import ROLES, VERIFIED_TAG_PREFIX
 from modelops_operator.registry import ResolvedModel
 from modelops_operator.status import Check
 
+REJECTED_TAG_PREFIX = "modelops.rejected."  # a canary's rollback in an environment (canary.py writes it)
+
 # status.drift.state values that restart the soak (the others: NoDrift, Collecting, Disabled, Unknown).
 DRIFTING = "Drift"
 CLEAN = "NoDrift"  # the only state that lets a soak with monitoring on be recorded
@@ -217,6 +219,19 @@ def gate_check(
     """Whether every resolved version carries a record of every required environment that names it and
     fits what would run here (record_fits: image, soak length, conclusive drift)."""
     missing: dict[str, list[str]] = {}
+    rejected = [
+        f"{models[role].name}/{models[role].version} was rejected by a canary in {environment}"
+        for role in ROLES
+        if role in models
+        for environment in environments
+        if f"{REJECTED_TAG_PREFIX}{environment}" in tags.get(role, {})
+    ]
+    if rejected:
+        return Check.waiting(
+            "RejectedByCanary",
+            f"{'; '.join(rejected)}: not rolled out (delete the registry tag to allow it); "
+            "the pods keep serving what they served",
+        )
     for role in ROLES:
         if role not in models:
             continue
