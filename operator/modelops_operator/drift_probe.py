@@ -49,6 +49,24 @@ async def _scrape(session: aiohttp.ClientSession, url: str) -> str:
         return b"".join(chunks).decode("utf-8", errors="replace")
 
 
+async def scrape_endpoints(
+    endpoints: list[ds.Endpoint], url_template: str, namespace: str, name: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Every endpoint's /metrics at once: (pod -> text, pod -> error of those that did not answer)."""
+    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        urls = [ds.metrics_url(url_template, e, namespace, name) for e in endpoints]
+        results = await asyncio.gather(*(_scrape(session, url) for url in urls), return_exceptions=True)
+    texts: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    for endpoint, result in zip(endpoints, results, strict=True):
+        if isinstance(result, BaseException):
+            failures[endpoint.pod] = _error_text(result)
+        else:
+            texts[endpoint.pod] = result
+    return texts, failures
+
+
 async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: str) -> dict[str, Any]:
     """status.drift as the pods report it now (a dict of the keys in drift_status.DRIFT_KEYS)."""
     meta = body["metadata"]
@@ -66,15 +84,6 @@ async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: s
             f"cannot list the Service's EndpointSlices: HTTP {e.status} {e.reason}", previous, now
         )
     endpoints = ds.ready_endpoints(slices, HTTP_PORT_NAME, name)
-    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        urls = [ds.metrics_url(url_template, e, namespace, name) for e in endpoints]
-        results = await asyncio.gather(*(_scrape(session, url) for url in urls), return_exceptions=True)
-    pods: list[ds.PodDrift] = []
-    failures: dict[str, str] = {}
-    for endpoint, result in zip(endpoints, results, strict=True):
-        if isinstance(result, BaseException):
-            failures[endpoint.pod] = _error_text(result)
-        else:
-            pods.append(ds.parse_pod_metrics(endpoint.pod, result))
+    texts, failures = await scrape_endpoints(endpoints, url_template, namespace, name)
+    pods = [ds.parse_pod_metrics(pod, text) for pod, text in texts.items()]
     return ds.summarise(pods, failures, previous, now)

@@ -239,6 +239,14 @@ def _soaking(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
     return bool(spec.get("verification")) and not is_true(status, "Verified")
 
 
+def _canary_running(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    """A canary to analyse, or a decision not yet in the registry."""
+    if not spec.get("canary"):
+        return False
+    state: dict[str, Any] = dict(status.get("canary") or {})
+    return state.get("phase", "Progressing") == "Progressing" or not state.get("recorded", True)
+
+
 def _uses_alias(spec: kopf.Spec, **_: Any) -> bool:
     return uses_alias(spec)
 
@@ -273,6 +281,8 @@ TIMERS = (
     # Look for the verification record again while the gate holds versions back.
     Timer("gate", _pass_timer("gate", True), _condition_false("PromotionAllowed"), "gate_poll_seconds"),
     Timer("follow-aliases", follow_aliases, _uses_alias, "alias_poll_seconds"),
+    # Analyse a running canary (each pass analyses only when spec.canary.intervalSeconds have passed).
+    Timer("canary", _pass_timer("canary", False), _canary_running, "canary_poll_seconds"),
     Timer("drift-status", drift_status, _is_ready, "drift_poll_seconds", first_soon=True),
 )
 
@@ -321,8 +331,10 @@ def _owner_changed(
         if owner is not None and (owner.get("status") or {}).get("resolvedGeneration") == owner[
             "metadata"
         ].get("generation"):
-            # The event's object is the live child, unless the event says it is gone.
-            observed = {} if event.get("type") == "DELETED" else {body["kind"]: dict(body)}
+            # The event's object is the live child, unless the event says it is gone (or it is not the
+            # child of the owner's name, e.g. the canary's Deployment).
+            gone = event.get("type") == "DELETED" or body["metadata"]["name"] != owner_name
+            observed = {} if gone else {body["kind"]: dict(body)}
             outcome = _reconcile(memo, "child", owner, fresh=False, observed=observed)
     end(outcome, 0, _settings(memo), "event")
 

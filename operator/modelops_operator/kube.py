@@ -11,6 +11,7 @@ RBAC must change; conflicts, throttling, server errors and an unreachable server
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ PLURALS = {
     "ReplicaSet": "replicasets",
     "PodMonitor": "podmonitors",
     "Middleware": "middlewares",
+    "Event": "events",
     "ModelDeployment": PLURAL,
 }
 logger = logging.getLogger(__name__)
@@ -319,6 +321,31 @@ class Kube:
             if e.status == 404:
                 return None
             raise
+
+    def post_event(self, owner: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
+        """A core/v1 Event (kind Normal or Warning) on the ModelDeployment `owner`."""
+        meta = owner["metadata"]
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ModelDeployment",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self._request("POST", ("v1", "Event", meta["namespace"], None), event, subject=reason)
 
     def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's base64 data map, or None when it does not exist."""

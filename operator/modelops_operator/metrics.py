@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from modelops_operator.spec import CanaryThresholds
 from modelops_operator.status import CONDITION_TYPES
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -48,7 +49,53 @@ GENERATION_OBSERVED = Gauge(
     ["namespace", "name"],
     registry=REGISTRY,
 )
+CANARY_VALUE = Gauge(
+    "modelops_canary_value",
+    "The latest canary analysis per check, measured on the canary's and the stable pods (side)",
+    ["namespace", "name", "check", "side"],
+    registry=REGISTRY,
+)
+CANARY_THRESHOLD = Gauge(
+    "modelops_canary_threshold",
+    "The threshold of each canary check spec.canary turns on",
+    ["namespace", "name", "check"],
+    registry=REGISTRY,
+)
+CANARY_PHASE = Gauge(
+    "modelops_canary_phase",
+    "1 for the canary's phase (Progressing, Promoted, RolledBack), with its share of the pods in percent "
+    "as modelops_canary_share_percent",
+    ["namespace", "name", "phase"],
+    registry=REGISTRY,
+)
+CANARY_SHARE = Gauge(
+    "modelops_canary_share_percent",
+    "The canary pods' share of all pods",
+    ["namespace", "name"],
+    registry=REGISTRY,
+)
 STATUSES = ("True", "False", "Unknown")
+# status.canary.analysis keys -> (check, side) of modelops_canary_value
+CANARY_VALUES = {
+    "requests": ("requests", "canary"),
+    "stableRequests": ("requests", "stable"),
+    "errorRate": ("errorRate", "canary"),
+    "latencyP99Ms": ("latencyP99Ms", "canary"),
+    "stableLatencyP99Ms": ("latencyP99Ms", "stable"),
+    "outlierRate": ("outlierRate", "canary"),
+    "stableOutlierRate": ("outlierRate", "stable"),
+    "predictionShift": ("predictionShift", "canary"),
+}
+# spec.canary.thresholds keys -> their CanaryThresholds field (its default when the spec leaves one out)
+CANARY_THRESHOLDS = {
+    "maxErrorRate": "max_error_rate",
+    "maxLatencyP99Ms": "max_latency_p99_ms",
+    "maxOutlierRate": "max_outlier_rate",
+    "maxLatencyRatio": "max_latency_ratio",
+    "maxOutlierRateDelta": "max_outlier_rate_delta",
+    "maxPredictionShift": "max_prediction_shift",
+}
+_canary_series: dict[tuple[str, str], list[tuple[Gauge, tuple[str, ...]]]] = {}
 
 
 def serve(address: str) -> None:
@@ -85,12 +132,52 @@ def condition_samples(body: Mapping[str, Any]) -> dict[tuple[str, str], float]:
     }
 
 
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def canary_samples(body: Mapping[str, Any]) -> list[tuple[Gauge, tuple[str, ...], float]]:
+    """The canary's series of one ModelDeployment from its spec and stored status (pure; none without
+    spec.canary): the latest analysis' values, the thresholds, the phase and the share."""
+    canary_spec = (body.get("spec") or {}).get("canary")
+    if not canary_spec:
+        return []
+    meta = body["metadata"]
+    who = (meta["namespace"], meta["name"])
+    state = (body.get("status") or {}).get("canary") or {}
+    found: list[tuple[Gauge, tuple[str, ...], float]] = []
+    for key, (check, side) in CANARY_VALUES.items():
+        value = _number((state.get("analysis") or {}).get(key))
+        if value is not None:
+            found.append((CANARY_VALUE, (*who, check, side), value))
+    given = canary_spec.get("thresholds") or {}
+    for key, attribute in CANARY_THRESHOLDS.items():
+        value = _number(given.get(key, getattr(CanaryThresholds, attribute)))
+        if value is not None:
+            found.append((CANARY_THRESHOLD, (*who, key), value))
+    if state.get("phase"):
+        for phase in ("Progressing", "Promoted", "RolledBack"):
+            found.append((CANARY_PHASE, (*who, phase), 1.0 if state["phase"] == phase else 0.0))
+    found.append((CANARY_SHARE, who, float(state.get("share") or 0)))
+    return found
+
+
 def record_resource(body: Mapping[str, Any]) -> None:
-    """Set the condition gauges of one ModelDeployment from its stored status."""
+    """Set the condition and canary gauges of one ModelDeployment from its stored status."""
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     for (kind, status), value in condition_samples(body).items():
         CONDITION.labels(namespace, name, kind, status).set(value)
+    samples = canary_samples(body)
+    for gauge, labels in _canary_series.pop((namespace, name), []):
+        if not any(g is gauge and lbl == labels for g, lbl, _ in samples):
+            _remove(gauge, labels)
+    for gauge, labels, value in samples:
+        gauge.labels(*labels).set(value)
+    _canary_series[namespace, name] = [(gauge, labels) for gauge, labels, _ in samples]
     observed = (body.get("status") or {}).get("observedGeneration")
     GENERATION_OBSERVED.labels(namespace, name).set(1.0 if observed == meta.get("generation") else 0.0)
 
@@ -101,6 +188,8 @@ def forget_resource(namespace: str, name: str) -> None:
         for status in STATUSES:
             _remove(CONDITION, (namespace, name, kind, status))
     _remove(GENERATION_OBSERVED, (namespace, name))
+    for gauge, labels in _canary_series.pop((namespace, name), []):
+        _remove(gauge, labels)
 
 
 def _remove(metric: Gauge, labels: Iterable[str]) -> None:

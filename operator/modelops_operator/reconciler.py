@@ -7,14 +7,17 @@
 3. record     what will be served, in status.models for this generation
 4. image      the given reference, or the built image by digest: found in the registry, or built by a
               Job (image.py; ImageReady)
-5. workload   Deployment, Service and HPA applied (workload.py)
-6. ingress    the Ingress applied or removed (workload.py; IngressReady)
-7. monitor    the PodMonitor applied or removed (workload.py; PodMonitorReady, non-gating)
-8. rollout    how the Deployment is doing, failing pods named (rollout.py; Available); a named image's
+5. canary     with spec.canary, the challenger resolved, analysed when due, promoted or rolled back, its
+              Deployment applied or removed (canary_step.py; Canary, non-gating); it sets the stable
+              replica count while canary pods take a share
+6. workload   Deployment, Service and HPA applied (workload.py)
+7. ingress    the Ingress applied or removed (workload.py; IngressReady)
+8. monitor    the PodMonitor applied or removed (workload.py; PodMonitorReady, non-gating)
+9. rollout    how the Deployment is doing, failing pods named (rollout.py; Available); a named image's
               digest read from the pods once available (image.py; status.imageDigest)
-9. sync       stage, alias and deployment tags written to the registry once available (promotion.py;
+10. sync       stage, alias and deployment tags written to the registry once available (promotion.py;
               RegistrySynced, non-gating)
-10. soak      spec.verification's soak advanced, the record written when it is over (soak.py; Verified,
+11. soak      spec.verification's soak advanced, the record written when it is over (soak.py; Verified,
               non-gating)
 
 Every step takes the Pass and returns a Step (steps.py); Outcome.of turns the deciding checks into what
@@ -29,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelops_operator import status as st
+from modelops_operator.canary_step import run_canary
 from modelops_operator.gate import check_gate
 from modelops_operator.image import ensure_image, named_image_digest
 from modelops_operator.kube import Kube, KubeError
@@ -66,7 +70,8 @@ def converge(p: Pass, report: Report) -> Outcome:
     image = report.add(ensure_image(p, models))
     if image.value is None:
         return Outcome.of(image.check)
-    deployment = apply_workload(p, models, image.value)
+    canary = report.add(run_canary(p, models, image.value))
+    deployment = apply_workload(p, models, image.value, canary.value)
     report.add(ensure_ingress(p))
     report.add(ensure_pod_monitor(p))
     available = report.add(check_rollout(p, deployment))
@@ -120,6 +125,11 @@ def finish(kube: Kube, body: Mapping[str, Any], report: Report, outcome: Outcome
     except KubeError as e:  # the status itself could not be written: say so in the log, try again later
         logger.warning("%s status not written: %s: %s", where, e.reason, e)
         return Outcome.retry(e.reason, f"status not written: {e}")
+    for event in report.events:  # after the status that records what they announce
+        try:
+            kube.post_event(body, event.kind, event.reason, event.message)
+        except KubeError as e:  # an Event is a courtesy: the status holds the same
+            logger.warning("%s event %s not posted: %s", where, event.reason, e.reason)
     return outcome
 
 

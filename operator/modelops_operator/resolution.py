@@ -88,8 +88,17 @@ def moved_aliases(kube: Kube, body: Mapping[str, Any], settings: OperatorSetting
     except SpecError:
         return []
     aliased = {role: ref for role, ref in spec.models.items() if ref.alias is not None}
-    if not aliased:
+    challenger = dict(spec.canary.models) if spec.canary else {}
+    aliased_challenger = {role: ref for role, ref in challenger.items() if ref.alias is not None}
+    if not aliased and not aliased_challenger:
         return []
     client = RegistryAccess(kube, body["metadata"]["namespace"], spec.registry, settings).client()
     current = {role: resolve_model(client, ref) for role, ref in aliased.items()}
-    return moved_roles(recorded.models, current)
+    moved = moved_roles(recorded.models, current)
+    if aliased_challenger:
+        raw = ((body.get("status") or {}).get("canary") or {}).get("models") or {}
+        # Without a canary in the status the challenger was the stable versions (nothing to run).
+        before = {r: ResolvedModel.from_status(raw[r]) for r in raw if r in ROLES} or dict(recorded.models)
+        now = {role: resolve_model(client, ref) for role, ref in aliased_challenger.items()}
+        moved += [f"canary.{role}" for role in moved_roles(before, now)]
+    return moved

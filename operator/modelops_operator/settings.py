@@ -22,6 +22,7 @@ OPERATOR_METRICS_ENV = "MODELOPS_OPERATOR_METRICS_ADDRESS"
 POD_MONITOR_RETRY_ENV = "MODELOPS_POD_MONITOR_RETRY_SECONDS"
 VERIFICATION_CHECK_ENV = "MODELOPS_VERIFICATION_CHECK_SECONDS"
 GATE_POLL_ENV = "MODELOPS_GATE_POLL_SECONDS"
+CANARY_POLL_ENV = "MODELOPS_CANARY_POLL_SECONDS"
 CLUSTER_NAME_ENV = "MODELOPS_CLUSTER_NAME"
 REGISTRY_TIMEOUT_ENV = "MODELOPS_REGISTRY_TIMEOUT_SECONDS"
 REGISTRY_MAX_ANSWER_ENV = "MODELOPS_REGISTRY_MAX_ANSWER_BYTES"
@@ -68,6 +69,8 @@ class OperatorSettings:
     # How often a soak (spec.verification) is looked at, and a gate (spec.gate) re-reads the registry.
     verification_check_seconds: float = 15.0
     gate_poll_seconds: float = 30.0
+    # How often a running canary is looked at (its analyses keep to spec.canary.intervalSeconds).
+    canary_poll_seconds: float = 5.0
     # The cluster's name in verification records (empty: not named).
     cluster_name: str = ""
     # Every registry call (connect, headers, body) ends within this many seconds, reads at most this many
@@ -117,6 +120,7 @@ class OperatorSettings:
                 env, VERIFICATION_CHECK_ENV, cls.verification_check_seconds
             ),
             gate_poll_seconds=seconds_setting(env, GATE_POLL_ENV, cls.gate_poll_seconds),
+            canary_poll_seconds=seconds_setting(env, CANARY_POLL_ENV, cls.canary_poll_seconds),
             cluster_name=env.get(CLUSTER_NAME_ENV, "").strip(),
             registry_timeout_seconds=seconds_setting(env, REGISTRY_TIMEOUT_ENV, cls.registry_timeout_seconds),
             registry_max_answer_bytes=count_setting(

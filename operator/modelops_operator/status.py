@@ -21,10 +21,11 @@ DETAIL_TYPES = (
     "RegistrySynced",
     "PodMonitorReady",
     "Verified",
+    "Canary",
 )
 # Reported, never holding Ready back: a registry outage, a cluster without the Prometheus Operator or a
 # soak still running must not take a serving model out of Ready.
-NON_GATING_TYPES = ("RegistrySynced", "PodMonitorReady", "Verified")
+NON_GATING_TYPES = ("RegistrySynced", "PodMonitorReady", "Verified", "Canary")
 # Every condition type the status can hold; a missing Reconciling or Stalled means False.
 SUMMARY_TYPES = ("Ready", "Reconciling", "Stalled")
 CONDITION_TYPES = (*SUMMARY_TYPES, *DETAIL_TYPES)

@@ -80,6 +80,16 @@ class Step(Generic[T]):
     check: st.Check
     value: T | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    """An Event to post on the ModelDeployment once the pass's status is written."""
+
+    kind: str  # Normal or Warning
+    reason: str
+    message: str
 
 
 @dataclass
@@ -89,12 +99,14 @@ class Report:
     details: dict[str, st.Check] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     ready_message: str = ""
+    events: list[Event] = field(default_factory=list)
 
     def add(self, step: Step[T]) -> Step[T]:
-        """Record a step's detail and fields; returns the step."""
+        """Record a step's detail, fields and events; returns the step."""
         if step.detail is not None:
             self.details[step.detail] = step.check
         self.fields.update(step.fields)
+        self.events.extend(step.events)
         return step
 
     def serving(self) -> st.Check:

@@ -41,10 +41,13 @@ def apply_child(
     return None
 
 
-def apply_workload(p: Pass, models: Mapping[str, ResolvedModel], image: str) -> dict[str, Any]:
-    """The Deployment (returned live), its Service and its HorizontalPodAutoscaler (when autoscaling)."""
+def apply_workload(
+    p: Pass, models: Mapping[str, ResolvedModel], image: str, replicas: int | None = None
+) -> dict[str, Any]:
+    """The Deployment (returned live), its Service and its HorizontalPodAutoscaler (when autoscaling);
+    `replicas` overrides spec.replicas while a canary runs beside it."""
     baked = p.spec.image.build is not None
-    wanted = build_deployment(p.body, p.spec, models, image, baked)
+    wanted = build_deployment(p.body, p.spec, models, image, baked, replicas)
     deployment = p.kube.apply(wanted, p.observed.get("Deployment"), p.new)
     p.kube.apply(build_service(p.body), p.observed.get("Service"), p.new)
     hpa = build_hpa(p.body, p.spec.autoscaling) if p.spec.autoscaling else None

@@ -234,6 +234,7 @@ OPERATOR_KINDS = {
     "ReplicaSet": ("apps", "replicasets"),
     "PodMonitor": ("monitoring.coreos.com", "podmonitors"),
     "Middleware": ("traefik.io", "middlewares"),
+    "Event": ("", "events"),
 }
 
 
@@ -246,9 +247,10 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
     for kind, key in OPERATOR_KINDS.items():
         assert key in granted, f"no rule for {kind}"
     applied = {"get", "list", "watch", "create", "patch"}
-    for kind in ("Deployment", "Service"):  # deleted with their owner by garbage collection
-        assert granted[OPERATOR_KINDS[kind]] == applied
-    for kind in ("Ingress", "Job", "HorizontalPodAutoscaler"):  # deleted when the spec drops them
+    # deleted with their owner by garbage collection
+    assert granted[OPERATOR_KINDS["Service"]] == applied
+    # deleted when the spec drops them (a canary's Deployment when it ends)
+    for kind in ("Deployment", "Ingress", "Job", "HorizontalPodAutoscaler"):
         assert granted[OPERATOR_KINDS[kind]] == applied | {"delete"}
     assert granted[("", "secrets")] == {"get"}
     # Applied and removed, never watched (its CRD may be missing).

@@ -94,10 +94,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
   verbs: ["update"]
 # Children: server-side apply (patch; the API server also asks for create when the object is new) and
 # watch, to restore them. The Deployment and Service go with their owner (garbage collection); the
-# Ingress and HPA are deleted when the spec drops them, a failed build Job when the spec changes.
+# Ingress and HPA are deleted when the spec drops them, a failed build Job when the spec changes, a
+# canary's Deployment (<name>-canary) when the canary is promoted, rolled back or dropped.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch"]
@@ -136,7 +137,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list"]
-# kopf reports warnings and errors as Events on the ModelDeployment.
+# kopf reports warnings and errors as Events on the ModelDeployment; the operator a canary's steps and
+# decisions.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

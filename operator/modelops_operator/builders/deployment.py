@@ -15,6 +15,7 @@ from modelops_operator.builders.common import (
     pull_secrets,
     selector_labels,
 )
+from modelops_operator.canary import CANARY, TRACK_LABEL, canary_name
 from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import DeploymentSpec
 
@@ -128,8 +129,10 @@ def build_deployment(
     models: Mapping[str, ResolvedModel],
     image: str,
     baked: bool = False,
+    replicas: int | None = None,
 ) -> dict[str, Any]:
-    """The apps/v1 Deployment; a new model version changes the pod template and so rolls the pods."""
+    """The apps/v1 Deployment; a new model version changes the pod template and so rolls the pods.
+    `replicas` overrides spec.replicas (a canary takes its pods from them)."""
     name = owner["metadata"]["name"]
     container = serving_container(spec, models, image, baked)
     deployment_spec: dict[str, Any] = {
@@ -141,10 +144,30 @@ def build_deployment(
     }
     # With an HPA the replica count belongs to the autoscaler: leaving it out keeps apply from fighting it.
     if spec.autoscaling is None:
-        deployment_spec["replicas"] = spec.replicas
+        deployment_spec["replicas"] = spec.replicas if replicas is None else replicas
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": child_metadata(owner, name, models["predictor"].version),
         "spec": deployment_spec,
     }
+
+
+def build_canary_deployment(
+    owner: Mapping[str, Any],
+    spec: DeploymentSpec,
+    models: Mapping[str, ResolvedModel],
+    image: str,
+    replicas: int,
+    baked: bool = False,
+) -> dict[str, Any]:
+    """The challenger's Deployment (spec.canary): the stable one's pods with the challenger's models,
+    under its own name, with the track label in its selector. Its pods keep the Service's selector
+    labels, so the one Service (and the Ingress) sends them their share of the requests."""
+    deployment = build_deployment(owner, spec, models, image, baked)
+    deployment["metadata"]["name"] = canary_name(owner["metadata"]["name"])
+    deployment["metadata"]["labels"][TRACK_LABEL] = CANARY
+    deployment["spec"]["selector"]["matchLabels"][TRACK_LABEL] = CANARY
+    deployment["spec"]["template"]["metadata"]["labels"][TRACK_LABEL] = CANARY
+    deployment["spec"]["replicas"] = replicas
+    return deployment

@@ -1,7 +1,9 @@
 -- Argo CD health check for modelops.dev/ModelDeployment (kstatus conventions).
 --   Healthy      Ready=True, written for the current generation
---   Degraded     Stalled=True for the current generation (a spec that cannot work until it is changed)
---   Progressing  no status yet, an older generation observed, being deleted, Reconciling, or Ready not True
+--   Degraded     Stalled=True for the current generation (a spec that cannot work until it is changed), or
+--                a canary rolled back (Canary=False, RolledBack: its check, value and threshold)
+--   Progressing  no status yet, an older generation observed, being deleted, Reconciling, Ready not True,
+--                or a canary in progress (Canary=False, Progressing: its step and measured values)
 -- Only Lua 5.1 base functions are used, as in Argo CD's sandboxed gopher-lua VM.
 
 local function find_condition(conditions, kind)
@@ -66,7 +68,22 @@ if stalled ~= nil and stalled.status == "True" and is_current(stalled, generatio
 end
 
 local ready = find_condition(conditions, "Ready")
-if ready ~= nil and ready.status == "True" and is_current(ready, generation) then
+local canary = find_condition(conditions, "Canary")
+local serving = ready ~= nil and ready.status == "True" and is_current(ready, generation)
+if serving and canary ~= nil and canary.status == "False" and is_current(canary, generation) then
+  if canary.reason == "RolledBack" then
+    hs.status = "Degraded"
+    hs.message = "Canary " .. describe(canary, "rolled back")
+    return hs
+  end
+  if canary.reason == "Progressing" then
+    hs.status = "Progressing"
+    hs.message = "Canary " .. describe(canary, "in progress")
+    return hs
+  end
+end
+
+if serving then
   hs.status = "Healthy"
   hs.message = describe(ready, "Ready")
   return hs
