@@ -1,0 +1,393 @@
+"""The canary on the real node: challengers named by a registry alias, real pods, traffic through Traefik.
+
+One ModelDeployment lives through what a data scientist does with the alias `challenger`: a version
+trained to predict one class is rolled back on its prediction shift and marked rejected in the registry;
+a good version walks its steps (the operator restarted in the middle), is promoted (`champion` moves and
+the stable pods roll to it); moving the alias back to the rejected version starts nothing. Load runs
+through the Ingress the whole time: no request may fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import mlflow
+import pytest
+from kubernetes import client
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from modelops_detectors.pyfunc import log_drift_model
+from modelops_operator.drift_status import samples
+from modelops_support.kubectl import kubectl
+from modelops_support.waiting import wait_for
+from modelops_training.data import load_wine
+from modelops_training.pipeline import SKOPS_TRUSTED_TYPES, fit_drift_detector, quiet_signature
+from tests.cluster.test_real_node import Scenario
+from tests.fixtures.data import wine_records
+from tests.fixtures.node import CANARY_ENVIRONMENT
+
+pytestmark = pytest.mark.cluster
+
+NAME = "wine-canary"
+
+
+@pytest.fixture
+def scenario(
+    real_cluster: Any,
+    real_namespace: str,
+    node_operator: Any,
+    node_mlflow: Any,
+    node_image: str,
+    trained_models: dict[str, Any],
+) -> Scenario:
+    return Scenario(real_cluster, real_namespace, node_operator, node_mlflow, node_image, trained_models)
+
+
+@contextlib.contextmanager
+def logging_to(scenario: Scenario, run_name: str) -> Iterator[None]:
+    """An MLflow run in the scenario's registry (the process-wide tracking URI restored after)."""
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(scenario.mlflow.tracking_uri)
+    try:
+        with mlflow.start_run(run_name=run_name):
+            yield
+    finally:
+        mlflow.set_tracking_uri(before)
+
+
+def one_class_version(scenario: Scenario, data_dir: Path, predictor: str) -> str:
+    """A version of the predictor that answers class 1 for every row (a shifted challenger)."""
+    data = load_wine(data_dir)
+    model = DummyClassifier(strategy="constant", constant=1).fit(data.X, data.y)
+    example = data.X.head(5)
+    with logging_to(scenario, "one-class challenger"):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=quiet_signature(example, model.predict(example)),
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            registered_model_name=predictor,
+        )
+    return str(info.registered_model_version)
+
+
+def broken_version(scenario: Scenario, data_dir: Path, predictor: str) -> str:
+    """A version of the predictor that loads but fails every prediction (its coefficients cut short): the
+    service answers 500 InternalError for each request."""
+    data = load_wine(data_dir)
+    example = data.X.head(5)
+    model = LogisticRegression(max_iter=20).fit(data.X, data.y)
+    signature = quiet_signature(example, model.predict(example))
+    model.coef_ = model.coef_[:, :3]
+    with logging_to(scenario, "broken challenger"):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            registered_model_name=predictor,
+        )
+    return str(info.registered_model_version)
+
+
+def drifting_detector_version(scenario: Scenario, data_dir: Path, drift: str) -> str:
+    """A version of the drift detector whose reference has alcohol 3 points higher: it flags normal rows."""
+    data = load_wine(data_dir)
+    reference = data.X.assign(alcohol=data.X["alcohol"] + 3.0)
+    with logging_to(scenario, "drifting detector"):
+        info = log_drift_model(
+            fit_drift_detector(reference), data.X.head(5), name="drift_detector", registered_model_name=drift
+        )
+    return str(info.registered_model_version)
+
+
+class Load:
+    """Requests of real rows through the Ingress until stopped (bounded: 60,000 requests or 600 s)."""
+
+    def __init__(self, scenario: Scenario, records: list[dict[str, Any]]) -> None:
+        self.scenario, self.records = scenario, records
+        self.answers: Counter[str] = Counter()  # predictor version -> answers
+        self.first_seen: dict[str, float] = {}
+        self.classes: dict[str, Counter[Any]] = {}
+        self.failures: list[str] = []
+        self.failed_at: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 600
+        with self.scenario.ingress(NAME) as http:
+            for i in range(60_000):
+                if self.stop.is_set() or time.monotonic() > deadline:
+                    return
+                batch = [self.records[(4 * i + k) % len(self.records)] for k in range(4)]
+                try:
+                    answer = http.post("/predict", json=batch)
+                except httpx.HTTPError as e:
+                    self.failures.append(f"{type(e).__name__}: {e}")
+                    self.failed_at.append(time.monotonic())
+                    continue
+                if answer.status_code != 200:
+                    self.failures.append(f"{answer.status_code}: {answer.text[:200]}")
+                    self.failed_at.append(time.monotonic())
+                    continue
+                body = answer.json()
+                version = str(body["model_versions"]["predictor"]).rsplit("/", 1)[1]
+                self.answers[version] += 1
+                self.first_seen.setdefault(version, time.monotonic())
+                counts = self.classes.setdefault(version, Counter())
+                counts.update(p["class"] for p in body["predictions"])
+
+    def __enter__(self) -> Load:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)
+
+
+def canary_status(scenario: Scenario) -> dict[str, Any]:
+    return (scenario.resource(NAME).get("status") or {}).get("canary") or {}
+
+
+def canary_deployment(scenario: Scenario) -> Any:
+    with scenario.cluster.api_client() as api:
+        found = client.AppsV1Api(api).list_namespaced_deployment(
+            scenario.namespace, field_selector=f"metadata.name={NAME}-canary"
+        )
+        return found.items[0] if found.items else None
+
+
+def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
+    scenario: Scenario, wine_data_dir: Path
+) -> None:
+    registry = scenario.registry
+    predictor = scenario.trained["models"]["predictor"]["name"]
+    drift = scenario.trained["models"]["drift"]["name"]
+    stable, good = scenario.new_versions(), scenario.new_versions()
+    bad = one_class_version(scenario, wine_data_dir, predictor)
+    broken = broken_version(scenario, wine_data_dir, predictor)
+    drifting = drifting_detector_version(scenario, wine_data_dir, drift)
+    registry.set_registered_model_alias(predictor, "champion", stable["predictor"])
+    registry.set_registered_model_alias(predictor, "challenger", stable["predictor"])
+    registry.set_registered_model_alias(drift, "challenger", stable["drift"])
+    doc = scenario.manifest(NAME, versions=stable, replicas=2)
+    doc["spec"]["models"]["predictor"] = {"name": predictor, "alias": "champion"}
+    doc["spec"]["serving"] = {
+        **doc["spec"].get("serving", {}),
+        "driftWindowSize": 200,
+        "driftWindowMinRows": 100,
+    }
+    doc["spec"]["canary"] = {
+        "models": {
+            "predictor": {"name": predictor, "alias": "challenger"},
+            "drift": {"name": drift, "alias": "challenger"},
+        },
+        "steps": [25],
+        "weight": 50,
+        "stepSeconds": 15,
+        "analysisSeconds": 15,
+        "intervalSeconds": 5,
+        "minRequests": 40,
+        "failureLimit": 2,
+        "environment": CANARY_ENVIRONMENT,
+    }
+    scenario.apply(doc)
+    scenario.wait(NAME, extra=lambda o: o["status"].get("readyReplicas") == 2)
+    ready = scenario.resource(NAME)
+    canary_condition = next(c for c in ready["status"]["conditions"] if c["type"] == "Canary")
+    assert canary_condition["reason"] == "NoChallenger"
+    records = wine_records(wine_data_dir, 2000, seed=41)
+
+    with Load(scenario, records) as load:
+        wait_for(lambda: sum(load.answers.values()) >= 50, 60, 0.2, "load before the first challenger")
+        assert set(load.classes[stable["predictor"]]) == {0, 1}, "the stable model answers both classes"
+
+        # A challenger that predicts one class: rolled back on its shift, rejected in the registry.
+        moved = time.monotonic()
+        registry.set_registered_model_alias(predictor, "challenger", bad)
+        wait_for(lambda: bad in load.first_seen, 240, 0.2, "the one-class challenger's first answer")
+        bad_first_answer = load.first_seen[bad] - moved
+        rolled_back = wait_for(
+            lambda: (s := canary_status(scenario)).get("phase") == "RolledBack" and s.get("recorded") and s,
+            180,
+            0.5,
+            "the one-class challenger rolled back",
+        )
+        bad_decision = time.monotonic() - load.first_seen[bad]
+        assert rolled_back["failed"]["check"] == "predictionShift", rolled_back
+        assert float(rolled_back["failed"]["value"]) > 0.2
+        tags = registry.get_model_version(predictor, bad).tags
+        record = json.loads(tags[f"modelops.rejected.{CANARY_ENVIRONMENT}"])
+        assert record["failed"]["check"] == "predictionShift"
+        assert record["deployment"] == f"{scenario.namespace}/{NAME}"
+        wait_for(lambda: canary_deployment(scenario) is None, 60, 0.5, "the canary Deployment removed")
+        condition = next(c for c in scenario.resource(NAME)["status"]["conditions"] if c["type"] == "Canary")
+        assert condition["reason"] == "RolledBack"
+        assert "predictionShift" in condition["message"]
+
+        # A challenger that answers 500: its share of the requests fails until it is rolled back.
+        moved = time.monotonic()
+        requests_before = sum(load.answers.values()) + len(load.failures)
+        registry.set_registered_model_alias(predictor, "challenger", broken)
+        errors = wait_for(
+            lambda: (
+                (s := canary_status(scenario)).get("key", "").startswith(f"{predictor}/{broken},")
+                and s.get("phase") == "RolledBack"
+                and s.get("recorded")
+                and s
+            ),
+            240,
+            0.5,
+            "the broken challenger rolled back",
+        )
+        broken_decision = time.monotonic() - moved
+        assert errors["failed"]["check"] == "errorRate", errors
+        assert float(errors["failed"]["value"]) > 0.3
+        wait_for(lambda: canary_deployment(scenario) is None, 60, 0.5, "the canary Deployment removed")
+        error_phase = (moved, time.monotonic())
+        error_requests = sum(load.answers.values()) + len(load.failures) - requests_before
+        error_failures = [f for f, t in zip(load.failures, load.failed_at, strict=True) if t >= moved]
+        assert error_failures, "the broken challenger answered no request"
+        assert all(f.startswith("500: ") and "InternalError" in f for f in error_failures), error_failures[:3]
+        assert f"modelops.rejected.{CANARY_ENVIRONMENT}" in registry.get_model_version(predictor, broken).tags
+
+        # A good challenger: its steps, an operator restart in the middle, promotion, the stable rolls.
+        answers_before = sum(load.answers.values())
+        moved = time.monotonic()
+        registry.set_registered_model_alias(predictor, "challenger", good["predictor"])
+        wait_for(lambda: good["predictor"] in load.first_seen, 240, 0.2, "the good challenger's first answer")
+        good_first_answer = load.first_seen[good["predictor"]] - moved
+        wait_for(lambda: canary_status(scenario).get("step") == 1, 120, 0.5, "the canary's second step")
+        started = canary_status(scenario)["startedAt"]
+        scenario.operator.stop()
+        scenario.operator.start()
+        at_share = Counter(load.answers)
+        wait_for(
+            lambda: sum(load.answers.values()) - sum(at_share.values()) >= 400, 120, 0.2, "traffic at 50 %"
+        )
+        window = load.answers - at_share
+        measured_share = 100 * window[good["predictor"]] / sum(window.values())
+        promoted = wait_for(
+            lambda: (s := canary_status(scenario)).get("phase") == "Promoted" and s.get("recorded") and s,
+            180,
+            0.5,
+            "the good challenger promoted",
+        )
+        assert promoted["startedAt"] == started, "the restarted operator resumed the canary, not a new one"
+        assert registry.get_model_version_by_alias(predictor, "champion").version == good["predictor"]
+        assert (
+            f"modelops.canary.{CANARY_ENVIRONMENT}"
+            in registry.get_model_version(predictor, good["predictor"]).tags
+        )
+        scenario.wait(
+            NAME,
+            timeout=300,
+            extra=lambda o: (
+                o["status"]["models"]["predictor"]["version"] == good["predictor"]
+                and o["status"].get("readyReplicas") == 2
+            ),
+        )
+        wait_for(lambda: canary_deployment(scenario) is None, 60, 0.5, "the canary Deployment removed")
+        wait_for(
+            lambda: (
+                len(scenario.pods(NAME)) == 2
+                and all(
+                    p["metadata"]["annotations"]["modelops.dev/models"].startswith(
+                        f"{predictor}/{good['predictor']},"
+                    )
+                    for p in scenario.pods(NAME)
+                )
+            ),
+            120,
+            0.5,
+            "two stable pods serving the promoted version",
+        )
+        after_promotion = sum(load.answers.values()) - answers_before
+
+        # A challenger whose drift detector flags the normal traffic: rolled back on drift.
+        drift_moved = time.monotonic()
+        registry.set_registered_model_alias(drift, "challenger", drifting)
+        drifted = wait_for(
+            lambda: (
+                (s := canary_status(scenario))
+                .get("key", "")
+                .startswith(f"{predictor}/{good['predictor']},{drift}/{drifting},")
+                and s.get("phase") == "RolledBack"
+                and s.get("recorded")
+                and s
+            ),
+            240,
+            0.5,
+            "the drifting detector rolled back",
+        )
+        drift_decision = time.monotonic() - drift_moved
+        assert drifted["failed"]["check"] == "drift", drifted
+        assert "alcohol" in drifted["failed"]["value"]
+        assert f"modelops.rejected.{CANARY_ENVIRONMENT}" in registry.get_model_version(drift, drifting).tags
+        assert (
+            f"modelops.rejected.{CANARY_ENVIRONMENT}"
+            not in registry.get_model_version(predictor, good["predictor"]).tags
+        ), "only the versions that differ from stable are rejected"
+        wait_for(lambda: canary_deployment(scenario) is None, 60, 0.5, "the canary Deployment removed")
+
+    # The rejected version never starts a canary again.
+    registry.set_registered_model_alias(predictor, "challenger", bad)
+    wait_for(
+        lambda: canary_status(scenario).get("key", "").startswith(f"{predictor}/{bad},"),
+        60,
+        0.5,
+        "the rejected challenger seen",
+    )
+    again = canary_status(scenario)
+    assert again["phase"] == "RolledBack"
+    assert "rejected:" in again["message"]
+    assert canary_deployment(scenario) is None
+
+    total = sum(load.answers.values()) + len(load.failures)
+    outside = [
+        f
+        for f, t in zip(load.failures, load.failed_at, strict=True)
+        if not error_phase[0] <= t <= error_phase[1]
+    ]
+    print(  # noqa: T201 - the figures docs/canary.md and the issue ask for
+        f"canary: {total} requests; alias move -> first canary answer {bad_first_answer:.1f} s "
+        f"(one-class), {good_first_answer:.1f} s (good); "
+        f"one-class first answer -> rollback {bad_decision:.1f} s; "
+        f"share at the Ingress {measured_share:.1f} % (pods 50 %); {after_promotion} requests from the good "
+        f"challenger's alias move to two promoted pods; drifting detector's alias move -> rollback "
+        f"{drift_decision:.1f} s; broken challenger's alias move -> rollback {broken_decision:.1f} s, "
+        f"{len(error_failures)} of its phase's {error_requests} requests answered 500; "
+        f"{len(outside)} failed outside that phase"
+    )
+    assert outside == [], f"{len(outside)} of {total} requests failed: {outside[:5]}"
+    assert len(error_failures) <= 0.6 * error_requests, "failures beyond the canary's share"
+    assert abs(measured_share - 50) <= 10, f"canary share at the Ingress {measured_share:.1f} % (pods: 50 %)"
+    wide = kubectl(scenario.kubeconfig, "get", "mdep", NAME, "-n", scenario.namespace, "-o", "wide")
+    assert "CANARY" in wide.splitlines()[0]
+    assert f"{predictor} v{bad} RolledBack" in wide.splitlines()[1]
+    with scenario.cluster.api_client() as api:
+        events = client.CoreV1Api(api).list_namespaced_event(
+            scenario.namespace, field_selector=f"involvedObject.name={NAME}"
+        )
+    reasons = {e.reason for e in events.items}
+    assert {"CanaryStarted", "CanaryStep", "CanaryPromoted", "CanaryRolledBack"} <= reasons, reasons
+    exposed = httpx.get(scenario.operator.metrics_url, timeout=10).text
+    ours = {
+        (name, labels.get("phase") or labels.get("check")): value
+        for name, labels, value in samples(exposed)
+        if labels.get("namespace") == scenario.namespace and labels.get("name") == NAME
+    }
+    assert ours["modelops_canary_phase", "RolledBack"] == 1
+    assert ours["modelops_canary_phase", "Progressing"] == 0
+    assert ours["modelops_canary_threshold", "maxPredictionShift"] == 0.2
