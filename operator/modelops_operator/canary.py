@@ -26,6 +26,7 @@ from modelops_operator.verification import REJECTED_TAG_PREFIX, parse_time
 
 TRACK_LABEL = "modelops.dev/track"  # "canary" on the challenger's pods (the stable pods have none)
 CANARY = "canary"
+STABLE = "stable"  # on the stable pods only with spec.route (its Service selects them apart)
 PROMOTED_TAG_PREFIX = "modelops.canary."
 PROGRESSING, PROMOTED, ROLLED_BACK = "Progressing", "Promoted", "RolledBack"
 ENDED = (PROMOTED, ROLLED_BACK)
@@ -438,7 +439,7 @@ def summary_of(analysis: Mapping[str, Any]) -> str:
     )
 
 
-def column(state: State, predictor: str, stable_pods: int, canary_pods: int) -> str:
+def column(state: State, predictor: str, share: int | None) -> str:
     """The CANARY printer column, e.g. 'wine_quality v8 25 %: 1,204 req, p99 11 ms, no drift'."""
     if state.phase != PROGRESSING:
         return f"{predictor} {state.phase}"
@@ -446,7 +447,7 @@ def column(state: State, predictor: str, stable_pods: int, canary_pods: int) -> 
     drift = analysis.get("drift", "untested")
     drift_text = "no drift" if drift == "none" else ("drift untested" if drift == "untested" else "drift")
     return (
-        f"{predictor} {share(stable_pods, canary_pods)} %: {int(analysis.get('requests', 0)):,} req, "
+        f"{predictor} {share} %: {int(analysis.get('requests', 0)):,} req, "
         f"p99 {analysis.get('latencyP99Ms', 'n/a')} ms, {drift_text}"
     )
 

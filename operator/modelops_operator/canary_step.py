@@ -3,8 +3,9 @@
 Before the stable workload is applied: resolve the challenger (in the registry on a fresh pass, else as
 status.canary recorded it), refuse a version the registry marks rejected here, analyse the pods when an
 analysis is due and move the state, write a decision to the registry, and apply or remove the canary
-Deployment. Its value is the stable Deployment's replica count while canary pods take a share of them
-(None: spec.replicas as is). The Canary condition never holds Ready back.
+Deployment (and, with spec.route, its Service). Its value, a CanaryPlan, is what the later steps do for
+a running canary: the stable replica count while canary pods take a share of them, and the route's
+weight. The Canary condition never holds Ready back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from modelops_operator import canary as cn
@@ -20,13 +21,26 @@ from modelops_operator import drift_probe
 from modelops_operator import status as st
 from modelops_operator.builders.common import HTTP_PORT_NAME, OWNER_LABEL
 from modelops_operator.builders.deployment import build_canary_deployment
+from modelops_operator.builders.route import build_track_service, track_service_name
 from modelops_operator.drift_status import ready_endpoints
 from modelops_operator.kube import KubeError
 from modelops_operator.registry import RegistryError, ResolvedModel, resolve_model
 from modelops_operator.spec import ROLES, Canary
 from modelops_operator.steps import Event, Pass, Step
+from modelops_operator.workload import HTTP_ROUTE, names_service, owned_by
 
 DETAIL = "Canary"
+
+
+@dataclass(frozen=True)
+class CanaryPlan:
+    """What the later steps do for a running canary: the stable Deployment's replicas (None: the spec's)
+    and, with spec.route, the canary's weight in the HTTPRoute (None: all on stable)."""
+
+    stable_replicas: int | None = None
+    route_weight: int | None = None
+
+
 DEPLOYMENT = ("apps/v1", "Deployment")
 RETRYING = "; registry write failed, retrying: "
 
@@ -157,10 +171,25 @@ def owned(live: Mapping[str, Any] | None, p: Pass) -> bool:
     )
 
 
-def remove_canary_pods(p: Pass) -> None:
+def remove_canary_pods(p: Pass) -> bool:
+    """Remove the canary's Deployment when this ModelDeployment owns it; True while it is kept draining.
+
+    Behind the Ingress the pods leave the Service's endpoints as they terminate (serving through their
+    preStop). With spec.route, the route drops the canary's weight first (this pass's route step) and the
+    pods go on a later pass, once the live route no longer names their Service (a weight on a Service
+    without ready endpoints answers 503); their Service goes then too (workload.ensure_route).
+    """
+    if p.spec.route is not None:
+        route = p.kube.get(*HTTP_ROUTE, p.namespace, p.name)
+        if names_service(route, track_service_name(p.name, cn.CANARY)):
+            return True
     live = p.kube.get(*DEPLOYMENT, p.namespace, cn.canary_name(p.name))
-    if owned(live, p):
+    if owned_by(live, p):
         p.kube.delete(*DEPLOYMENT, p.namespace, cn.canary_name(p.name))
+    return False
+
+
+DRAINING = {"draining": True, "message": "the route has dropped the canary; its pods go on the next pass"}
 
 
 def base_replicas(p: Pass) -> int:
@@ -175,14 +204,14 @@ def check_of(state: cn.State) -> st.Check:
     return st.Check.waiting("Progressing", state.message)
 
 
-def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step[int]:
-    """Canary (only with spec.canary): its value is the stable replica count while canary pods run."""
+def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step[CanaryPlan]:
+    """Canary (only with spec.canary): its value is what the workload and route steps do for it."""
     canary = p.spec.canary
     previous_raw = p.status.get("canary")
     if canary is None:
-        if previous_raw or p.look_for_leftovers:
-            remove_canary_pods(p)
-        return Step(None, st.Check.passed("NotRequested", "no canary"), fields={"canary": None})
+        draining = bool(previous_raw or p.look_for_leftovers) and remove_canary_pods(p)
+        fields = {"canary": DRAINING if draining else None}
+        return Step(None, st.Check.passed("NotRequested", "no canary"), fields=fields)
     if p.spec.image.build is not None:
         message = "a canary needs spec.image.reference: a built image carries the stable versions only"
         return Step(DETAIL, st.Check.waiting("BuildNotSupported", message), fields={"canary": None})
@@ -195,13 +224,13 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
     roles = changed_roles(challenger, stable)
     now = st.utcnow()
     if not roles:  # the challenger is what the stable pods serve (e.g. after its promotion)
-        remove_canary_pods(p)
+        draining = remove_canary_pods(p)
         if previous is not None and previous.key == key:
-            return Step(
-                DETAIL, check_of(previous), fields={"canary": status_of(previous, challenger, None, None)}
-            )
+            fields = {"canary": status_of(previous, challenger) | {"draining": draining or None}}
+            return Step(DETAIL, check_of(previous), fields=fields)
         message = f"the challenger's versions are the stable ones ({key})"
-        return Step(DETAIL, st.Check.passed("NoChallenger", message), fields={"canary": None})
+        fields = {"canary": DRAINING if draining else None}
+        return Step(DETAIL, st.Check.passed("NoChallenger", message), fields=fields)
     state = previous if previous is not None and previous.key == key else None
     if state is None:
         try:
@@ -226,43 +255,42 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
     label = f"{predictor.name} v{predictor.version}"
     events = tuple(Event(*e) for e in cn.transitions(previous, state, canary, label))
     if state.phase != cn.PROGRESSING:
-        remove_canary_pods(p)
-        fields = {"canary": status_of(state, challenger, None, None)}
+        draining = remove_canary_pods(p)
+        fields = {"canary": status_of(state, challenger) | {"draining": draining or None}}
         return Step(DETAIL, check_of(state), fields=fields, events=events)
-    stable_pods, canary_pods = cn.split(base_replicas(p), cn.schedule(canary)[state.step])
+    weight = cn.schedule(canary)[state.step]
+    stable_pods, canary_pods = cn.split(base_replicas(p), weight)
     name = cn.canary_name(p.name)
     live = p.kube.get(*DEPLOYMENT, p.namespace, name)
-    if live is not None and not owned(live, p):
+    if live is not None and not owned_by(live, p):
         message = f"Deployment {name} exists and is not this ModelDeployment's: the canary cannot start"
         return Step(DETAIL, st.Check.stuck("CanaryNameTaken", message), fields={"canary": None})
     wanted = build_canary_deployment(p.body, p.spec, challenger, image, canary_pods)
-    p.kube.apply(wanted, live)
-    fields = {"canary": status_of(state, challenger, stable_pods, canary_pods)}
-    return Step(DETAIL, check_of(state), None if p.spec.autoscaling else stable_pods, fields, events)
+    applied = p.kube.apply(wanted, live)
+    routed = p.spec.route is not None
+    route_weight = None
+    if routed:  # the route weighs the canary's own Service: an exact share, whatever the pod counts
+        p.kube.apply(build_track_service(p.body, cn.CANARY))
+        # ... once a canary pod is available: a weight on a Service without endpoints fails its requests
+        route_weight = weight if st.rollout_of(applied).available > 0 else None
+    share = (route_weight or 0) if routed else cn.share(stable_pods, canary_pods)
+    fields = {"canary": status_of(state, challenger, (stable_pods, canary_pods, share))}
+    plan = CanaryPlan(None if p.spec.autoscaling else stable_pods, route_weight)
+    return Step(DETAIL, check_of(state), plan, fields, events)
 
 
 def status_of(
-    state: cn.State, challenger: Mapping[str, ResolvedModel], stable_pods: int | None, canary_pods: int | None
+    state: cn.State, challenger: Mapping[str, ResolvedModel], pods: tuple[int, int, int] | None = None
 ) -> dict[str, Any]:
-    """status.canary: the state, the challenger's models, the pods and the printer column."""
+    """status.canary: the state, the challenger's models, the pods (stable, canary, the canary's share of
+    the traffic) while it runs, and the printer column."""
     predictor = challenger["predictor"]
     label = f"{predictor.name} v{predictor.version}"
     fields: dict[str, Any] = {
         **state.to_status(),
         "models": {r: m.to_status() for r, m in challenger.items()},
     }
-    if stable_pods is not None and canary_pods is not None:
-        fields |= {
-            "stablePods": stable_pods,
-            "canaryPods": canary_pods,
-            "share": cn.share(stable_pods, canary_pods),
-        }
-        fields["summary"] = cn.column(state, label, stable_pods, canary_pods)
-    else:
-        fields |= {
-            "stablePods": None,
-            "canaryPods": None,
-            "share": None,
-            "summary": cn.column(state, label, 0, 0),
-        }
+    stable_pods, canary_pods, share = pods or (None, None, None)
+    fields |= {"stablePods": stable_pods, "canaryPods": canary_pods, "share": share}
+    fields["summary"] = cn.column(state, label, share)
     return fields

@@ -36,6 +36,7 @@ from modelops_operator.spec import (
     Ingress,
     PodMonitor,
     Promotion,
+    Route,
     Serving,
     Verification,
 )
@@ -308,6 +309,40 @@ def _ingress_schema() -> dict[str, Any]:
     }
 
 
+def _route_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A Gateway API HTTPRoute (gateway.networking.k8s.io/v1) instead of the Ingress: "
+        "while a canary runs, its weight splits the traffic exactly between a stable and a canary Service.",
+        "required": ["gateway"],
+        "properties": {
+            "gateway": {
+                "type": "object",
+                "description": "The Gateway the route attaches to (its parentRef).",
+                "required": ["name"],
+                "properties": {
+                    "name": _str("The Gateway's name.", pattern=DNS_SUBDOMAIN_PATTERN, maxLength=253),
+                    "namespace": _str(
+                        "The Gateway's namespace (default: this one).",
+                        pattern=DNS_LABEL_PATTERN,
+                        maxLength=63,
+                    ),
+                    "sectionName": _str(
+                        "One listener of the Gateway.", pattern=DNS_LABEL_PATTERN, maxLength=63
+                    ),
+                },
+            },
+            "hostnames": {
+                "type": "array",
+                "description": "Host names the route matches (none: the Gateway's listeners decide).",
+                "maxItems": 16,
+                "items": _str("A host name.", pattern=HOST_PATTERN, maxLength=253),
+            },
+            "path": _str("Path prefix.", pattern=r"^/[^\s]*$", maxLength=1024, default=Route.path),
+        },
+    }
+
+
 def _pod_metadata_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -497,6 +532,13 @@ def spec_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["registry", "models", "image"],
+        "x-kubernetes-validations": [
+            {
+                "rule": "!(has(self.ingress) && has(self.route))",
+                "message": "route replaces the Ingress: set one of ingress and route",
+                "reason": "FieldValueInvalid",
+            }
+        ],
         "properties": {
             "registry": _registry_schema(),
             "models": _models_schema(),
@@ -511,6 +553,7 @@ def spec_schema() -> dict[str, Any]:
             "resources": _resources_schema(),
             "serving": _serving_schema(),
             "ingress": _ingress_schema(),
+            "route": _route_schema(),
             "podMetadata": _pod_metadata_schema(),
             "podMonitor": _pod_monitor_schema(),
             "progressDeadlineSeconds": _int(
@@ -609,6 +652,10 @@ def _canary_status_schema() -> dict[str, Any]:
             },
             "decidedAt": text,
             "recorded": {"type": "boolean", "description": "The decision is written to the registry."},
+            "draining": {
+                "type": "boolean",
+                "description": "The route has dropped the canary; its pods go on the next pass.",
+            },
             "message": text,
             "models": {
                 "type": "object",

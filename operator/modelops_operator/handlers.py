@@ -240,10 +240,12 @@ def _soaking(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
 
 
 def _canary_running(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
-    """A canary to analyse, or a decision not yet in the registry."""
+    """A canary to analyse, a decision not yet in the registry, or canary pods a route has just left."""
+    state: dict[str, Any] = dict(status.get("canary") or {})
+    if state.get("draining"):
+        return True
     if not spec.get("canary"):
         return False
-    state: dict[str, Any] = dict(status.get("canary") or {})
     return state.get("phase", "Progressing") == "Progressing" or not state.get("recorded", True)
 
 

@@ -39,6 +39,7 @@ PLURALS = {
     "PodMonitor": "podmonitors",
     "Middleware": "middlewares",
     "Event": "events",
+    "HTTPRoute": "httproutes",
     "ModelDeployment": PLURAL,
 }
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@
               Deployment applied or removed (canary_step.py; Canary, non-gating); it sets the stable
               replica count while canary pods take a share
 6. workload   Deployment, Service and HPA applied (workload.py)
-7. ingress    the Ingress applied or removed (workload.py; IngressReady)
+7. ingress    the Ingress, or spec.route's HTTPRoute, applied or removed (workload.py; IngressReady)
 8. monitor    the PodMonitor applied or removed (workload.py; PodMonitorReady, non-gating)
 9. rollout    how the Deployment is doing, failing pods named (rollout.py; Available); a named image's
               digest read from the pods once available (image.py; status.imageDigest)
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelops_operator import status as st
-from modelops_operator.canary_step import run_canary
+from modelops_operator.canary_step import CanaryPlan, run_canary
 from modelops_operator.gate import check_gate
 from modelops_operator.image import ensure_image, named_image_digest
 from modelops_operator.kube import Kube, KubeError
@@ -53,6 +53,7 @@ DETAIL_OF_KIND = {
     "Job": "ImageReady",
     "Ingress": "IngressReady",
     "Middleware": "IngressReady",
+    "HTTPRoute": "IngressReady",
 }
 
 
@@ -70,9 +71,9 @@ def converge(p: Pass, report: Report) -> Outcome:
     image = report.add(ensure_image(p, models))
     if image.value is None:
         return Outcome.of(image.check)
-    canary = report.add(run_canary(p, models, image.value))
-    deployment = apply_workload(p, models, image.value, canary.value)
-    report.add(ensure_ingress(p))
+    plan = report.add(run_canary(p, models, image.value)).value or CanaryPlan()
+    deployment = apply_workload(p, models, image.value, plan.stable_replicas)
+    report.add(ensure_ingress(p, plan.route_weight))
     report.add(ensure_pod_monitor(p))
     available = report.add(check_rollout(p, deployment))
     report.add(named_image_digest(p, image.value, available.check.ok))

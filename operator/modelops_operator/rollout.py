@@ -7,6 +7,7 @@ from typing import Any
 
 from modelops_operator import status as st
 from modelops_operator.builders.ingress import ingress_url
+from modelops_operator.builders.route import route_url
 from modelops_operator.builders.service import service_url
 from modelops_operator.kube import Kube
 from modelops_operator.steps import Pass, Step
@@ -38,6 +39,8 @@ def check_rollout(p: Pass, deployment: Mapping[str, Any]) -> Step[st.Rollout]:
     available = explain_unavailable(p.kube, deployment, st.deployment_check(deployment))
     rollout = st.rollout_of(deployment)
     url = ingress_url(p.spec.ingress) if p.spec.ingress else service_url(p.body)
+    if p.spec.route is not None:
+        url = route_url(p.spec.route, url)
     fields = {
         "url": url,
         "replicas": rollout.total,

@@ -106,6 +106,17 @@ class Ingress:
 
 
 @dataclass(frozen=True)
+class Route:
+    """A Gateway API HTTPRoute instead of the Ingress: exact traffic weights while a canary runs."""
+
+    gateway: str  # the parent Gateway's name
+    gateway_namespace: str | None = None  # default: the ModelDeployment's namespace
+    section_name: str | None = None
+    hostnames: tuple[str, ...] = ()
+    path: str = "/"
+
+
+@dataclass(frozen=True)
 class Promotion:
     """What the registry write-back records."""
 
@@ -188,6 +199,7 @@ class DeploymentSpec:
     resources: dict[str, dict[str, str]] = field(default_factory=lambda: DEFAULT_RESOURCES)
     serving: Serving = Serving()
     ingress: Ingress | None = None
+    route: Route | None = None
     stage: str | None = None
     promotion: Promotion = Promotion()
     pod_metadata: PodMetadata = PodMetadata()
@@ -298,6 +310,21 @@ def _ingress(raw: Mapping[str, Any] | None) -> Ingress | None:
     )
 
 
+def _route(raw: Mapping[str, Any] | None, ingress: Ingress | None) -> Route | None:
+    if not raw:
+        return None
+    if ingress is not None:
+        raise SpecError("route and ingress exclude each other: the route replaces the Ingress")
+    gateway = raw.get("gateway") or {}
+    return Route(
+        gateway=str(gateway["name"]),
+        gateway_namespace=gateway.get("namespace"),
+        section_name=gateway.get("sectionName"),
+        hostnames=tuple(str(h) for h in raw.get("hostnames") or ()),
+        path=str(raw.get("path", Route.path)),
+    )
+
+
 def _pod_monitor(raw: Mapping[str, Any]) -> PodMonitor | None:
     if not raw.get("enabled", POD_MONITOR_ENABLED):
         return None
@@ -396,6 +423,7 @@ def parse_spec(raw: Mapping[str, Any]) -> DeploymentSpec:
         resources=merged_resources(raw.get("resources")),
         serving=_serving(raw.get("serving") or {}),
         ingress=_ingress(raw.get("ingress")),
+        route=_route(raw.get("route"), _ingress(raw.get("ingress"))),
         stage=raw.get("stage"),
         promotion=_promotion(raw.get("promotion") or {}),
         pod_metadata=PodMetadata(

@@ -20,12 +20,22 @@ from modelops_operator.builders.ingress import (
 )
 from modelops_operator.builders.podmonitor import API_VERSION as POD_MONITOR_API
 from modelops_operator.builders.podmonitor import build_pod_monitor
+from modelops_operator.builders.route import API_VERSION as ROUTE_API
+from modelops_operator.builders.route import (
+    build_http_route,
+    build_track_service,
+    route_accepted,
+    track_service_name,
+)
 from modelops_operator.builders.service import build_service
+from modelops_operator.canary import CANARY, STABLE
 from modelops_operator.kube import KubeError
 from modelops_operator.registry import ResolvedModel
 from modelops_operator.steps import Pass, Step
 
 INGRESS = ("networking.k8s.io/v1", "Ingress")
+HTTP_ROUTE = (ROUTE_API, "HTTPRoute")
+SERVICE = ("v1", "Service")
 HPA = ("autoscaling/v2", "HorizontalPodAutoscaler")
 MIDDLEWARE = (TRAEFIK_API, "Middleware")
 
@@ -55,14 +65,63 @@ def apply_workload(
     return deployment
 
 
-def ensure_ingress(p: Pass) -> Step[dict[str, Any]]:
-    """IngressReady: not requested, applied, or with the controller's address. With Traefik as the
-    controller (the operator's setting), its retry Middleware first: the Ingress names it."""
+def owned_by(live: Mapping[str, Any] | None, p: Pass) -> bool:
+    """Whether this ModelDeployment is the live object's controller (another one may own that name)."""
+    uid = p.body["metadata"].get("uid")
+    refs = (live or {}).get("metadata", {}).get("ownerReferences") or ()
+    return live is not None and any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+def delete_named(p: Pass, kind: tuple[str, str], name: str) -> None:
+    """Delete a child that has its own name (not the owner's) when it exists and is this one's."""
+    if owned_by(p.kube.get(*kind, p.namespace, name), p):
+        p.kube.delete(*kind, p.namespace, name)
+
+
+def ensure_route(p: Pass, canary_weight: int | None) -> Step[dict[str, Any]]:
+    """IngressReady for spec.route: the stable Service and the HTTPRoute (with the canary's weight while
+    one runs), accepted by its Gateway or not yet. The canary's Service goes only once the live route no
+    longer names it: a route naming a missing Service answers 500 for its share."""
+    assert p.spec.route is not None
+    apply_child(p, INGRESS, None, p.look_for_leftovers)
+    p.kube.apply(build_track_service(p.body, STABLE))
+    before = p.kube.get(*HTTP_ROUTE, p.namespace, p.name)
+    retry = p.settings.ingress_controller == "traefik"
+    live = p.kube.apply(build_http_route(p.body, p.spec.route, canary_weight, retry), before)
+    if canary_weight is None and not names_service(before, track_service_name(p.name, CANARY)):
+        delete_named(p, SERVICE, track_service_name(p.name, CANARY))
+    accepted = route_accepted(live)
+    gateway = p.spec.route.gateway
+    if accepted is False:
+        check = st.Check.waiting("RouteNotAccepted", f"Gateway {gateway} has not accepted HTTPRoute {p.name}")
+    elif accepted:
+        check = st.Check.passed("RouteAccepted", f"HTTPRoute {p.name} accepted by Gateway {gateway}")
+    else:
+        check = st.Check.passed("RouteApplied", f"HTTPRoute {p.name} applied; no Gateway has said yet")
+    return Step("IngressReady", check, live)
+
+
+def names_service(route: Mapping[str, Any] | None, service: str) -> bool:
+    """Whether a live HTTPRoute sends requests to the Service `service`."""
+    rules = ((route or {}).get("spec") or {}).get("rules") or ()
+    return any(ref.get("name") == service for rule in rules for ref in rule.get("backendRefs") or ())
+
+
+def ensure_ingress(p: Pass, canary_weight: int | None = None) -> Step[dict[str, Any]]:
+    """IngressReady: not requested, applied, or with the controller's address (with spec.route: the
+    HTTPRoute instead, ensure_route). With Traefik as the controller (the operator's setting), its retry
+    Middleware first: the Ingress (or the route) names it."""
     prefixes = p.settings.ingress_annotation_prefixes
     retry = p.settings.ingress_controller == "traefik"
     if retry:
-        middleware = build_retry_middleware(p.body) if p.spec.ingress else None
+        middleware = build_retry_middleware(p.body) if p.spec.ingress or p.spec.route else None
         apply_child(p, MIDDLEWARE, middleware, p.look_for_leftovers)
+    if p.spec.route is not None:
+        return ensure_route(p, canary_weight)
+    if p.look_for_leftovers:  # a route the spec dropped, and its Services
+        apply_child(p, HTTP_ROUTE, None, True)
+        for track in (STABLE, CANARY):
+            delete_named(p, SERVICE, track_service_name(p.name, track))
     wanted = build_ingress(p.body, p.spec.ingress, prefixes, retry) if p.spec.ingress else None
     live = apply_child(p, INGRESS, wanted, p.look_for_leftovers)
     check = st.ingress_check(wanted is not None, live)

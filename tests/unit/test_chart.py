@@ -235,6 +235,7 @@ OPERATOR_KINDS = {
     "PodMonitor": ("monitoring.coreos.com", "podmonitors"),
     "Middleware": ("traefik.io", "middlewares"),
     "Event": ("", "events"),
+    "HTTPRoute": ("gateway.networking.k8s.io", "httproutes"),
 }
 
 
@@ -247,15 +248,14 @@ def test_rbac_covers_every_kind_the_operator_touches_and_no_more(helm: Path, hom
     for kind, key in OPERATOR_KINDS.items():
         assert key in granted, f"no rule for {kind}"
     applied = {"get", "list", "watch", "create", "patch"}
-    # deleted with their owner by garbage collection
-    assert granted[OPERATOR_KINDS["Service"]] == applied
-    # deleted when the spec drops them (a canary's Deployment when it ends)
-    for kind in ("Deployment", "Ingress", "Job", "HorizontalPodAutoscaler"):
+    # deleted when the spec drops them (a canary's Deployment and Service when it ends, a route's Service)
+    for kind in ("Deployment", "Service", "Ingress", "Job", "HorizontalPodAutoscaler"):
         assert granted[OPERATOR_KINDS[kind]] == applied | {"delete"}
     assert granted[("", "secrets")] == {"get"}
     # Applied and removed, never watched (its CRD may be missing).
     assert granted[("monitoring.coreos.com", "podmonitors")] == {"get", "create", "patch", "delete"}
     assert granted[("traefik.io", "middlewares")] == {"get", "create", "patch", "delete"}
+    assert granted[("gateway.networking.k8s.io", "httproutes")] == {"get", "create", "patch", "delete"}
     assert granted[("discovery.k8s.io", "endpointslices")] == {"list"}
     assert granted[("", "pods")] == {"list", "watch"}  # read only: failing pods named in the status
     assert granted[("apps", "replicasets")] == {"list"}

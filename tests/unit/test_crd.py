@@ -181,6 +181,7 @@ _PARSED = {
     "verification.soakSeconds": lambda s: s.verification.soak_seconds,
     "verification.requireDriftFree": lambda s: s.verification.require_drift_free,
     "promotion.archiveExistingVersions": lambda s: s.promotion.archive_existing_versions,
+    "route.path": lambda s: s.route.path,
     "canary.weight": lambda s: s.canary.weight,
     "canary.stepSeconds": lambda s: s.canary.step_seconds,
     "canary.analysisSeconds": lambda s: s.canary.analysis_seconds,
@@ -202,6 +203,10 @@ def test_every_schema_default_is_the_one_the_parser_applies() -> None:
     without_pod_monitor = parse_spec({**_MINIMAL_SPEC, "podMonitor": {}})
     assert _PARSED["podMonitor.enabled"](without_pod_monitor) is defaults["podMonitor.enabled"]
     parsed = parse_spec(_MINIMAL_SPEC)
+    # route replaces the Ingress: its defaults are read from a spec with a route instead
+    routed = {k: v for k, v in _MINIMAL_SPEC.items() if k != "ingress"}
+    routed["route"] = {"gateway": {"name": "g"}}
+    assert _PARSED["route.path"](parse_spec(routed)) == defaults["route.path"]
     for path, default in defaults.items():
-        if path != "podMonitor.enabled":
+        if path not in ("podMonitor.enabled", "route.path"):
             assert _PARSED[path](parsed) == default, path

@@ -23,7 +23,7 @@ from modelops_operator.builders.hpa import build_hpa
 from modelops_operator.builders.ingress import build_ingress, ingress_url
 from modelops_operator.builders.service import build_service, service_url
 from modelops_operator.registry import ResolvedModel
-from modelops_operator.spec import Build, parse_spec
+from modelops_operator.spec import Build, SpecError, parse_spec
 from modelops_service.model_loader import LABEL_FILE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -391,3 +391,63 @@ def test_with_traefik_the_ingress_names_its_retry_middleware_first() -> None:
     own = dataclasses.replace(spec.ingress, annotations=((TRAEFIK_MIDDLEWARES, "ml-auth@kubernetescrd"),))
     chained = build_ingress(OWNER, own, retry=True)["metadata"]["annotations"][TRAEFIK_MIDDLEWARES]
     assert chained == "ml-wine@kubernetescrd,ml-auth@kubernetescrd"
+
+
+def routed_spec(**route: object):
+    raw = yaml.safe_load((EXAMPLES / "wine-quality-staging.yaml").read_text())["spec"]
+    del raw["ingress"]
+    raw["route"] = {
+        "gateway": {"name": "shared", "namespace": "gateways"},
+        "hostnames": ["wine.example"],
+        **route,
+    }
+    return parse_spec(raw)
+
+
+def test_a_route_weighs_the_stable_and_the_canary_services_exactly() -> None:
+    from modelops_operator.builders.route import build_http_route, build_track_service, route_url
+
+    spec = routed_spec()
+    assert spec.route is not None
+    plain = build_http_route(OWNER, spec.route)
+    assert plain["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert plain["spec"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shared", "namespace": "gateways"}
+    ]
+    assert plain["spec"]["hostnames"] == ["wine.example"]
+    (rule,) = plain["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert rule["backendRefs"] == [{"name": "wine-stable", "port": 80, "weight": 100}]
+    assert "filters" not in rule
+    canary = build_http_route(OWNER, spec.route, canary_weight=25, retry=True)["spec"]["rules"][0]
+    assert canary["backendRefs"] == [
+        {"name": "wine-stable", "port": 80, "weight": 75},
+        {"name": "wine-canary", "port": 80, "weight": 25},
+    ]
+    assert canary["filters"] == [
+        {
+            "type": "ExtensionRef",
+            "extensionRef": {"group": "traefik.io", "kind": "Middleware", "name": "wine"},
+        }
+    ]
+    stable, challenger = build_track_service(OWNER, "stable"), build_track_service(OWNER, "canary")
+    assert stable["metadata"]["name"] == "wine-stable"
+    assert stable["spec"]["selector"] == {**selector_labels("wine"), "modelops.dev/track": "stable"}
+    assert challenger["metadata"]["name"] == "wine-canary"
+    assert challenger["spec"]["selector"]["modelops.dev/track"] == "canary"
+    assert route_url(spec.route, "fallback") == "http://wine.example/"
+    # The stable pods carry their track only when a route must select them apart (no roll otherwise).
+    labels = build_deployment(OWNER, spec, models(), "img")["spec"]["template"]["metadata"]["labels"]
+    assert labels["modelops.dev/track"] == "stable"
+    plain_spec = spec_of("wine-quality-staging.yaml")
+    plain_labels = build_deployment(OWNER, plain_spec, models(), "img")["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    assert "modelops.dev/track" not in plain_labels
+
+
+def test_a_route_and_an_ingress_exclude_each_other() -> None:
+    raw = yaml.safe_load((EXAMPLES / "wine-quality-staging.yaml").read_text())["spec"]
+    raw["route"] = {"gateway": {"name": "shared"}}
+    with pytest.raises(SpecError, match="route and ingress exclude each other"):
+        parse_spec(raw)

@@ -99,9 +99,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Services: the one in front of the pods goes with its owner; with spec.route, the stable and canary
+# Services the HTTPRoute weighs are deleted when the route or the canary ends.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
@@ -115,6 +117,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 # operator only reports that in PodMonitorReady).
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["podmonitors"]
+  verbs: ["get", "create", "patch", "delete"]
+# spec.route: a Gateway API HTTPRoute instead of the Ingress (not watched: the CRD may be missing).
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
   verbs: ["get", "create", "patch", "delete"]
 # ingressController=traefik: Traefik's retry Middleware beside each Ingress (not watched either).
 - apiGroups: ["traefik.io"]

@@ -15,7 +15,7 @@ from modelops_operator.builders.common import (
     pull_secrets,
     selector_labels,
 )
-from modelops_operator.canary import CANARY, TRACK_LABEL, canary_name
+from modelops_operator.canary import CANARY, STABLE, TRACK_LABEL, canary_name
 from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import DeploymentSpec
 
@@ -120,6 +120,8 @@ def pod_template(
         "modelops.dev/models": models_annotation(models),
     }
     labels = {**dict(spec.pod_metadata.labels), **common_labels(name, models["predictor"].version)}
+    if spec.route is not None:  # the route's stable Service selects the stable pods apart from a canary's
+        labels[TRACK_LABEL] = STABLE
     return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec}
 
 

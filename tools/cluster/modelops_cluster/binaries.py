@@ -60,23 +60,43 @@ def find_binaries(node: bool = False) -> Path:
     return bin_dir
 
 
-def traefik_crds() -> Path:
-    """Traefik's CRD definitions (Middleware, IngressRoute, ...) from the source of the pinned module
-    (tools/traefik/go.mod), which the Traefik build downloaded: `go mod download` finds it offline."""
-    module_dir = TOOLS / "traefik"
-    version = next(
-        line.split()[2]
-        for line in (module_dir / "go.mod").read_text().splitlines()
-        if line.startswith("require github.com/traefik/traefik/v3 ")
-    )
+def _module_dir(module: str, version: str) -> Path:
+    """The source of a module the Traefik build downloaded (tools/traefik): `go mod download` finds it
+    offline."""
     done = subprocess.run(
-        ["go", "mod", "download", "-json", f"github.com/traefik/traefik/v3@{version}"],
-        cwd=module_dir,
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        cwd=TOOLS / "traefik",
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise BinariesMissing(f"Traefik's module source is not at hand: {done.stderr.strip()[:300]}")
-    crds = Path(json.loads(done.stdout)["Dir"]) / "docs/content/reference/dynamic-configuration"
+        raise BinariesMissing(f"{module}'s source is not at hand: {done.stderr.strip()[:300]}")
+    return Path(json.loads(done.stdout)["Dir"])
+
+
+def _required_version(module: str) -> str:
+    """The version tools/traefik/go.mod requires of a module (directly or as Traefik's dependency)."""
+    for line in (TOOLS / "traefik" / "go.mod").read_text().splitlines():
+        words = line.replace("require ", "").split()
+        if len(words) >= 2 and words[0] == module:
+            return words[1]
+    raise BinariesMissing(f"tools/traefik/go.mod requires no {module}")
+
+
+def traefik_crds() -> Path:
+    """Traefik's CRD definitions (Middleware, IngressRoute, ...) from the source of the pinned module."""
+    module = "github.com/traefik/traefik/v3"
+    crds = _module_dir(module, _required_version(module)) / "docs/content/reference/dynamic-configuration"
     return crds / "kubernetes-crd-definition-v1.yml"
+
+
+def gateway_api_crds() -> list[Path]:
+    """The Gateway API's standard-channel CRDs (GatewayClass, Gateway, HTTPRoute, ...) at the version the
+    pinned Traefik supports (its go.mod's sigs.k8s.io/gateway-api)."""
+    module = "sigs.k8s.io/gateway-api"
+    standard = _module_dir(module, _required_version(module)) / "config/crd/standard"
+    found = sorted(standard.glob("gateway.networking.k8s.io_*.yaml"))
+    if not found:
+        raise BinariesMissing(f"no Gateway API CRDs in {standard}")
+    return found

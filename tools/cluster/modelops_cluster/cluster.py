@@ -4,6 +4,7 @@ node (containerd, kubelet, kube-proxy, Traefik: realnode.py), or an existing clu
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import shutil
@@ -18,12 +19,12 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from modelops_cluster import flags
-from modelops_cluster.binaries import find_binaries, find_tool, traefik_crds
+from modelops_cluster.binaries import find_binaries, find_tool, gateway_api_crds, traefik_crds
 from modelops_cluster.credentials import write_credentials
 from modelops_cluster.health import client_context, insecure_context, probe
 from modelops_cluster.layout import Layout, pick_ports
 from modelops_cluster.node import build_fake_node, is_node_ready
-from modelops_cluster.nodeconfig import REAL_NODE_NAME
+from modelops_cluster.nodeconfig import REAL_NODE_NAME, gateway_objects
 from modelops_cluster.realnode import RealNode
 from modelops_support.kubectl import kubectl
 from modelops_support.lifecycle import Managed
@@ -85,7 +86,7 @@ class LocalCluster(Managed):
         self.layout: Layout | None = None
         self.components: dict[str, Component] = {}
         self.node: RealNode | None = None
-        self._traefik_crds: Path | None = None
+        self._traefik_crds: list[Path] = []
         self.started_in: float | None = None  # seconds from start() to ready
 
     @property
@@ -113,7 +114,7 @@ class LocalCluster(Managed):
         real = self.node_kind == "real"
         bin_dir = self.bin_dir or find_binaries(node=real)
         tools = {name: find_tool(name) for name in ("traefik", "registry")} if real else {}
-        self._traefik_crds = traefik_crds() if real else None
+        self._traefik_crds = [traefik_crds(), *gateway_api_crds()] if real else []
         self._reset_workdir()
         layout = Layout(self.workdir, pick_ports())
         if real:
@@ -192,8 +193,9 @@ class LocalCluster(Managed):
         await_healthy("etcd")
         self.components["kube-apiserver"].start()
         await_healthy("kube-apiserver")
-        if self._traefik_crds is not None:  # before Traefik starts: its CRD provider watches them
-            kubectl(self.kubeconfig, "apply", "--server-side", "-f", str(self._traefik_crds))
+        if self._traefik_crds:  # before Traefik starts: its CRD and Gateway providers watch them
+            files = [arg for path in self._traefik_crds for arg in ("-f", str(path))]
+            kubectl(self.kubeconfig, "apply", "--server-side", *files)
         node_components = ("kwok",) if self.node is None else ("kubelet", "kube-proxy", "traefik", "registry")
         for name in ("kube-controller-manager", "kube-scheduler"):
             self.components[name].start()
@@ -228,6 +230,9 @@ class LocalCluster(Managed):
             self._wait(
                 default_service_account, deadline, "ServiceAccount default/default", "kube-controller-manager"
             )
+        if self.node is not None:  # the Gateway HTTPRoutes attach to, on Traefik's entry point
+            gateway = "\n---\n".join(json.dumps(o) for o in gateway_objects(self.node.ingress_port))
+            kubectl(self.kubeconfig, "apply", "--server-side", "-f", "-", stdin=gateway)
 
     def _check_all_running(self) -> None:
         for component in self.components.values():

@@ -276,10 +276,48 @@ def traefik_args(port: int, ping_port: int) -> list[str]:
         # Its own CRDs too (the operator's retry Middleware; the cluster applies them before Traefik starts).
         "--providers.kubernetescrd=true",
         "--providers.kubernetescrd.throttleDuration=0s",
+        # And the Gateway API: HTTPRoutes attached to the cluster's Gateway (gateway_objects) on this port.
+        "--providers.kubernetesgateway=true",
+        "--providers.kubernetesgateway.throttleDuration=0s",
+        f"--providers.kubernetesgateway.statusaddress.ip={HOST}",
         "--global.checknewversion=false",
         "--global.sendanonymoususage=false",
         "--log.level=INFO",
         "--accesslog=false",
+    ]
+
+
+GATEWAY_CLASS = "traefik"
+GATEWAY = ("default", "modelops")  # (namespace, name) of the Gateway HTTPRoutes attach to
+
+
+def gateway_objects(port: int) -> list[dict[str, Any]]:
+    """Traefik's GatewayClass and the cluster's one Gateway: an HTTP listener on Traefik's web entry point
+    (a Gateway listener's port must be the entry point's), routes from every namespace."""
+    namespace, name = GATEWAY
+    return [
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": GATEWAY_CLASS},
+            "spec": {"controllerName": "traefik.io/gateway-controller"},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "gatewayClassName": GATEWAY_CLASS,
+                "listeners": [
+                    {
+                        "name": "web",
+                        "protocol": "HTTP",
+                        "port": port,
+                        "allowedRoutes": {"namespaces": {"from": "All"}},
+                    }
+                ],
+            },
+        },
     ]
 
 
