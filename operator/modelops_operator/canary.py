@@ -33,6 +33,7 @@ ENDED = (PROMOTED, ROLLED_BACK)
 # The service's model endpoints: /predict and the Open Inference Protocol's infer.
 MODEL_ENDPOINT_SUFFIXES = ("/predict", "/infer")
 MAX_CLASSES = 64  # predicted classes kept per side (the service bounds its label set too)
+MAX_TEXT = 200  # a pod's words (feature names) in the status: a pod's /metrics is its tenant's to write
 REQUEST_METRIC = "bentoml_service_request_total"
 DURATION_BUCKET_METRIC = "bentoml_service_request_duration_seconds_bucket"
 
@@ -249,8 +250,7 @@ def judge(thresholds: CanaryThresholds, canary: Signals, stable: Signals) -> lis
     at_most("latencyP99Ms", canary.p99_ms, t.max_latency_p99_ms)
     at_most("outlierRate", canary.outlier_rate, t.max_outlier_rate)
     if t.drift_free:
-        drift = ", ".join(canary.drifted) if canary.drifted else ("none" if canary.tested else "untested")
-        found.append(Finding("drift", drift, "none", not canary.drifted))
+        found.append(Finding("drift", drift_text(canary), "none", not canary.drifted))
     ratio = None
     if canary.p99_ms is not None and stable.p99_ms:
         ratio = canary.p99_ms / stable.p99_ms
@@ -261,6 +261,14 @@ def judge(thresholds: CanaryThresholds, canary: Signals, stable: Signals) -> lis
     at_most("outlierRateDelta", delta, t.max_outlier_rate_delta)
     at_most("predictionShift", prediction_shift(canary.classes, stable.classes), t.max_prediction_shift)
     return found
+
+
+def drift_text(signals: Signals) -> str:
+    """The drifted features (at most MAX_TEXT characters), 'none', or 'untested'."""
+    if not signals.drifted:
+        return "none" if signals.tested else "untested"
+    text = ", ".join(signals.drifted)
+    return text if len(text) <= MAX_TEXT else f"{text[: MAX_TEXT - 20]}... ({len(signals.drifted)} features)"
 
 
 def analysis_fields(canary: Signals, stable: Signals) -> dict[str, Any]:
@@ -275,7 +283,7 @@ def analysis_fields(canary: Signals, stable: Signals) -> dict[str, Any]:
         "outlierRate": _figure(canary.outlier_rate),
         "stableOutlierRate": _figure(stable.outlier_rate),
         "predictionShift": _figure(shift),
-        "drift": ", ".join(canary.drifted) if canary.drifted else ("none" if canary.tested else "untested"),
+        "drift": drift_text(canary),
         "pods": f"{canary.pods} canary, {stable.pods} stable",
     }
 

@@ -39,6 +39,7 @@ class CanaryPlan:
 
     stable_replicas: int | None = None
     route_weight: int | None = None
+    canary_service: bool = False  # the canary's Service is wanted (a canary runs behind spec.route)
 
 
 DEPLOYMENT = ("apps/v1", "Deployment")
@@ -266,16 +267,23 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
         message = f"Deployment {name} exists and is not this ModelDeployment's: the canary cannot start"
         return Step(DETAIL, st.Check.stuck("CanaryNameTaken", message), fields={"canary": None})
     wanted = build_canary_deployment(p.body, p.spec, challenger, image, canary_pods)
-    applied = p.kube.apply(wanted, live)
+    p.kube.apply(wanted, live)
     routed = p.spec.route is not None
     route_weight = None
     if routed:  # the route weighs the canary's own Service: an exact share, whatever the pod counts
-        p.kube.apply(build_track_service(p.body, cn.CANARY))
-        # ... once a canary pod is available: a weight on a Service without endpoints fails its requests
-        route_weight = weight if st.rollout_of(applied).available > 0 else None
+        service = p.kube.apply(build_track_service(p.body, cn.CANARY))
+        # ... once it has a ready endpoint: a weight on a Service without one fails its share
+        slices = p.kube.list_objects(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            p.namespace,
+            f"kubernetes.io/service-name={service['metadata']['name']}",
+        )
+        if ready_endpoints(slices, HTTP_PORT_NAME, service["metadata"]["name"]):
+            route_weight = weight
     share = (route_weight or 0) if routed else cn.share(stable_pods, canary_pods)
     fields = {"canary": status_of(state, challenger, (stable_pods, canary_pods, share))}
-    plan = CanaryPlan(None if p.spec.autoscaling else stable_pods, route_weight)
+    plan = CanaryPlan(None if p.spec.autoscaling else stable_pods, route_weight, routed)
     return Step(DETAIL, check_of(state), plan, fields, events)
 
 

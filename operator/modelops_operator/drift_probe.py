@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 
 from modelops_operator import drift_status as ds
-from modelops_operator.builders.common import HTTP_PORT_NAME
+from modelops_operator.builders.common import HTTP_PORT_NAME, OWNER_LABEL
+from modelops_operator.canary import CANARY, TRACK_LABEL
 from modelops_operator.kube import Kube, KubeError
 
 SCRAPE_TIMEOUT_SECONDS = 3.0
@@ -84,6 +85,15 @@ async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: s
             f"cannot list the Service's EndpointSlices: HTTP {e.status} {e.reason}", previous, now
         )
     endpoints = ds.ready_endpoints(slices, HTTP_PORT_NAME, name)
+    if (body.get("spec") or {}).get("canary"):  # the stable pods' drift: a canary is judged on its own
+        try:
+            canary = await asyncio.to_thread(
+                kube.list_objects, "v1", "Pod", namespace, f"{OWNER_LABEL}={name},{TRACK_LABEL}={CANARY}"
+            )
+        except KubeError as e:
+            return ds.unknown(f"cannot list the canary's pods: HTTP {e.status} {e.reason}", previous, now)
+        canary_pods = {pod["metadata"]["name"] for pod in canary}
+        endpoints = [e for e in endpoints if e.pod not in canary_pods]
     texts, failures = await scrape_endpoints(endpoints, url_template, namespace, name)
     pods = [ds.parse_pod_metrics(pod, text) for pod, text in texts.items()]
     return ds.summarise(pods, failures, previous, now)

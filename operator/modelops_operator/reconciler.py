@@ -73,7 +73,7 @@ def converge(p: Pass, report: Report) -> Outcome:
         return Outcome.of(image.check)
     plan = report.add(run_canary(p, models, image.value)).value or CanaryPlan()
     deployment = apply_workload(p, models, image.value, plan.stable_replicas)
-    report.add(ensure_ingress(p, plan.route_weight))
+    report.add(ensure_ingress(p, plan.route_weight, plan.canary_service))
     report.add(ensure_pod_monitor(p))
     available = report.add(check_rollout(p, deployment))
     report.add(named_image_digest(p, image.value, available.check.ok))

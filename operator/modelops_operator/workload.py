@@ -78,7 +78,7 @@ def delete_named(p: Pass, kind: tuple[str, str], name: str) -> None:
         p.kube.delete(*kind, p.namespace, name)
 
 
-def ensure_route(p: Pass, canary_weight: int | None) -> Step[dict[str, Any]]:
+def ensure_route(p: Pass, canary_weight: int | None, canary_service: bool = False) -> Step[dict[str, Any]]:
     """IngressReady for spec.route: the stable Service and the HTTPRoute (with the canary's weight while
     one runs), accepted by its Gateway or not yet. The canary's Service goes only once the live route no
     longer names it: a route naming a missing Service answers 500 for its share."""
@@ -88,7 +88,7 @@ def ensure_route(p: Pass, canary_weight: int | None) -> Step[dict[str, Any]]:
     before = p.kube.get(*HTTP_ROUTE, p.namespace, p.name)
     retry = p.settings.ingress_controller == "traefik"
     live = p.kube.apply(build_http_route(p.body, p.spec.route, canary_weight, retry), before)
-    if canary_weight is None and not names_service(before, track_service_name(p.name, CANARY)):
+    if not canary_service and not names_service(before, track_service_name(p.name, CANARY)):
         delete_named(p, SERVICE, track_service_name(p.name, CANARY))
     accepted = route_accepted(live)
     gateway = p.spec.route.gateway
@@ -107,7 +107,9 @@ def names_service(route: Mapping[str, Any] | None, service: str) -> bool:
     return any(ref.get("name") == service for rule in rules for ref in rule.get("backendRefs") or ())
 
 
-def ensure_ingress(p: Pass, canary_weight: int | None = None) -> Step[dict[str, Any]]:
+def ensure_ingress(
+    p: Pass, canary_weight: int | None = None, canary_service: bool = False
+) -> Step[dict[str, Any]]:
     """IngressReady: not requested, applied, or with the controller's address (with spec.route: the
     HTTPRoute instead, ensure_route). With Traefik as the controller (the operator's setting), its retry
     Middleware first: the Ingress (or the route) names it."""
@@ -117,7 +119,7 @@ def ensure_ingress(p: Pass, canary_weight: int | None = None) -> Step[dict[str, 
         middleware = build_retry_middleware(p.body) if p.spec.ingress or p.spec.route else None
         apply_child(p, MIDDLEWARE, middleware, p.look_for_leftovers)
     if p.spec.route is not None:
-        return ensure_route(p, canary_weight)
+        return ensure_route(p, canary_weight, canary_service)
     if p.look_for_leftovers:  # a route the spec dropped, and its Services
         apply_child(p, HTTP_ROUTE, None, True)
         for track in (STABLE, CANARY):

@@ -293,3 +293,14 @@ def test_the_operator_metrics_carry_each_value_and_threshold() -> None:
     assert samples["modelops_canary_phase", ("ns", "wine", "Progressing")] == 1
     assert samples["modelops_canary_share_percent", ("ns", "wine")] == 25
     assert metrics.canary_samples({**body, "spec": {}}) == []
+
+
+def test_a_hostile_pods_feature_names_reach_the_status_bounded() -> None:
+    many = tuple(f"feature_{i:04d}_" + "x" * 50 for i in range(500))
+    signals = cn.Signals(pods=1, requests=100, drifted=many, tested=True)
+    text = cn.drift_text(signals)
+    assert len(text) <= cn.MAX_TEXT
+    assert text.endswith("(500 features)")
+    finding = next(f for f in cn.judge(CanaryThresholds(), signals, cn.Signals()) if f.check == "drift")
+    assert finding.value == text
+    assert not finding.ok
