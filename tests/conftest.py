@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.image",
     "tests.fixtures.node",
     "tests.fixtures.operator",
+    "tests.fixtures.scenario",
 ]
 
 

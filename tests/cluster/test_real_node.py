@@ -18,18 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from kubernetes import client
-from mlflow import MlflowClient
 
-from modelops_cluster import LocalCluster
 from modelops_drift.logs import parse_line
 from modelops_support.kubectl import kubectl
-from modelops_support.local_operator import LocalOperator
-from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_support.waiting import wait_for
 from tests.fixtures.data import shifted, wine_records
-from tests.fixtures.operator import condition, get_mdep, manifest, new_versions, wait_condition
+from tests.fixtures.operator import condition
+from tests.fixtures.scenario import Scenario
 
 pytestmark = pytest.mark.cluster
 
@@ -40,92 +36,6 @@ EXAMPLE = json.loads(
 )
 READY_TIMEOUT = 240.0
 PROGRESS_DEADLINE_SECONDS = 120  # a cold pod: process start, three models downloaded from MLflow, workers up
-
-
-@dataclass
-class Scenario:
-    """One real-node test's world: the cluster, its namespace and operator, MLflow for the pods, the image."""
-
-    cluster: LocalCluster
-    namespace: str
-    operator: LocalOperator
-    mlflow: LocalMlflowServer
-    image: str
-    trained: dict[str, Any]
-
-    @property
-    def registry(self) -> MlflowClient:
-        return MlflowClient(self.mlflow.tracking_uri)
-
-    @property
-    def kubeconfig(self) -> str:
-        return str(self.cluster.kubeconfig)
-
-    def new_versions(self) -> dict[str, str]:
-        """A fresh version of each trained model: tests never share versions."""
-        return new_versions(self.registry, self.trained)
-
-    def manifest(
-        self, name: str, versions: dict[str, str] | None = None, promote: bool = False, **spec: Any
-    ) -> dict[str, Any]:
-        """The staging sample for the real node: this registry, fresh versions, the image, an Ingress host."""
-        doc = manifest(
-            "wine-quality-staging.yaml", name, self.mlflow.tracking_uri, versions or self.new_versions()
-        )
-        doc["spec"].update(spec)
-        doc["spec"]["image"] = {
-            "reference": self.image,
-            "pullPolicy": "IfNotPresent",
-            **spec.get("image", {}),
-        }
-        doc["spec"]["ingress"] = {"host": f"{name}.modelops.test", "path": "/"}
-        if not promote:
-            del doc["spec"]["stage"], doc["spec"]["promotion"]
-        return doc
-
-    def apply(self, doc: dict[str, Any]) -> dict[str, Any]:
-        kubectl(self.kubeconfig, "apply", "-n", self.namespace, "-f", "-", stdin=yaml.safe_dump(doc))
-        return doc
-
-    def deploy(self, name: str, **options: Any) -> dict[str, Any]:
-        return self.apply(self.manifest(name, **options))
-
-    def wait(
-        self, name: str, ctype: str = "Ready", timeout: float = READY_TIMEOUT, **kw: Any
-    ) -> dict[str, Any]:
-        with self.cluster.api_client() as api:
-            return wait_condition(api, self.namespace, name, ctype, timeout=timeout, **kw)
-
-    def resource(self, name: str) -> dict[str, Any]:
-        with self.cluster.api_client() as api:
-            return get_mdep(api, self.namespace, name)
-
-    def pods(self, name: str) -> list[dict[str, Any]]:
-        """The pods of a ModelDeployment (not those being deleted)."""
-        with self.cluster.api_client() as api:
-            found = client.CoreV1Api(api).list_namespaced_pod(
-                self.namespace, label_selector=f"app.kubernetes.io/instance={name}"
-            )
-            pods = [api.sanitize_for_serialization(p) for p in found.items]
-        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-
-    def ingress(self, name: str) -> httpx.Client:
-        """A client for Traefik's loopback entry point that names the Ingress's host."""
-        assert self.cluster.node is not None
-        url, host = self.cluster.node.ingress_url, f"{name}.modelops.test"
-        return httpx.Client(base_url=url, headers={"Host": host}, timeout=30)
-
-
-@pytest.fixture
-def scenario(
-    real_cluster: LocalCluster,
-    real_namespace: str,
-    node_operator: LocalOperator,
-    node_mlflow: LocalMlflowServer,
-    node_image: str,
-    trained_models: dict[str, Any],
-) -> Scenario:
-    return Scenario(real_cluster, real_namespace, node_operator, node_mlflow, node_image, trained_models)
 
 
 def served_versions(response: httpx.Response) -> str:

@@ -32,25 +32,13 @@ from modelops_support.kubectl import kubectl
 from modelops_support.waiting import wait_for
 from modelops_training.data import load_wine
 from modelops_training.pipeline import SKOPS_TRUSTED_TYPES, fit_drift_detector, quiet_signature
-from tests.cluster.test_real_node import Scenario
 from tests.fixtures.data import wine_records
 from tests.fixtures.node import CANARY_ENVIRONMENT
+from tests.fixtures.scenario import Scenario
 
 pytestmark = pytest.mark.cluster
 
 NAME = "wine-canary"
-
-
-@pytest.fixture
-def scenario(
-    real_cluster: Any,
-    real_namespace: str,
-    node_operator: Any,
-    node_mlflow: Any,
-    node_image: str,
-    trained_models: dict[str, Any],
-) -> Scenario:
-    return Scenario(real_cluster, real_namespace, node_operator, node_mlflow, node_image, trained_models)
 
 
 @contextlib.contextmanager
@@ -112,10 +100,11 @@ def drifting_detector_version(scenario: Scenario, data_dir: Path, drift: str) ->
 
 
 class Load:
-    """Requests of real rows through the Ingress until stopped (bounded: 60,000 requests or 600 s)."""
+    """Requests of real rows (4 a request, one keep-alive connection) through Traefik's entry point with a
+    route's Host header until stopped: bounded, 60,000 requests or 600 s."""
 
-    def __init__(self, scenario: Scenario, records: list[dict[str, Any]]) -> None:
-        self.scenario, self.records = scenario, records
+    def __init__(self, url: str, host: str, records: list[dict[str, Any]]) -> None:
+        self.url, self.host, self.records = url, host, records
         self.answers: Counter[str] = Counter()  # predictor version -> answers
         self.first_seen: dict[str, float] = {}
         self.classes: dict[str, Counter[Any]] = {}
@@ -126,7 +115,7 @@ class Load:
 
     def run(self) -> None:
         deadline = time.monotonic() + 600
-        with self.scenario.ingress(NAME) as http:
+        with httpx.Client(base_url=self.url, headers={"Host": self.host}, timeout=30) as http:
             for i in range(60_000):
                 if self.stop.is_set() or time.monotonic() > deadline:
                     return
@@ -163,6 +152,17 @@ def canary_status_of(scenario: Scenario, name: str) -> dict[str, Any]:
 
 def canary_status(scenario: Scenario) -> dict[str, Any]:
     return canary_status_of(scenario, NAME)
+
+
+def wait_decision(scenario: Scenario, prefix: str, phase: str, what: str) -> dict[str, Any]:
+    """status.canary once the challenger whose key starts with `prefix` is decided and recorded."""
+
+    def decided() -> dict[str, Any] | None:
+        found = canary_status(scenario)
+        ok = found.get("key", "").startswith(prefix) and found.get("phase") == phase and found.get("recorded")
+        return found if ok else None
+
+    return wait_for(decided, 240, 0.5, what)
 
 
 def canary_deployment_of(scenario: Scenario, name: str) -> Any:
@@ -218,7 +218,8 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
     assert canary_condition["reason"] == "NoChallenger"
     records = wine_records(wine_data_dir, 2000, seed=41)
 
-    with Load(scenario, records) as load:
+    assert scenario.cluster.node is not None
+    with Load(scenario.cluster.node.ingress_url, f"{NAME}.modelops.test", records) as load:
         wait_for(lambda: sum(load.answers.values()) >= 50, 60, 0.2, "load before the first challenger")
         assert set(load.classes[stable["predictor"]]) == {0, 1}, "the stable model answers both classes"
 
@@ -227,11 +228,8 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
         registry.set_registered_model_alias(predictor, "challenger", bad)
         wait_for(lambda: bad in load.first_seen, 240, 0.2, "the one-class challenger's first answer")
         bad_first_answer = load.first_seen[bad] - moved
-        rolled_back = wait_for(
-            lambda: (s := canary_status(scenario)).get("phase") == "RolledBack" and s.get("recorded") and s,
-            180,
-            0.5,
-            "the one-class challenger rolled back",
+        rolled_back = wait_decision(
+            scenario, f"{predictor}/{bad},", "RolledBack", "the one-class one rolled back"
         )
         bad_decision = time.monotonic() - load.first_seen[bad]
         assert rolled_back["failed"]["check"] == "predictionShift", rolled_back
@@ -249,17 +247,7 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
         broken_moved = time.monotonic()
         requests_before = sum(load.answers.values()) + len(load.failures)
         registry.set_registered_model_alias(predictor, "challenger", broken)
-        errors = wait_for(
-            lambda: (
-                (s := canary_status(scenario)).get("key", "").startswith(f"{predictor}/{broken},")
-                and s.get("phase") == "RolledBack"
-                and s.get("recorded")
-                and s
-            ),
-            240,
-            0.5,
-            "the broken challenger rolled back",
-        )
+        errors = wait_decision(scenario, f"{predictor}/{broken},", "RolledBack", "the broken one rolled back")
         broken_decision = time.monotonic() - broken_moved
         assert errors["failed"]["check"] == "errorRate", errors
         assert float(errors["failed"]["value"]) > 0.3
@@ -284,11 +272,8 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
         )
         window = load.answers - at_share
         measured_share = 100 * window[good["predictor"]] / sum(window.values())
-        promoted = wait_for(
-            lambda: (s := canary_status(scenario)).get("phase") == "Promoted" and s.get("recorded") and s,
-            180,
-            0.5,
-            "the good challenger promoted",
+        promoted = wait_decision(
+            scenario, f"{predictor}/{good['predictor']},", "Promoted", "the good one promoted"
         )
         assert promoted["startedAt"] == started, "the restarted operator resumed the canary, not a new one"
         assert registry.get_model_version_by_alias(predictor, "champion").version == good["predictor"]
@@ -324,19 +309,8 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
         # A challenger whose drift detector flags the normal traffic: rolled back on drift.
         drift_moved = time.monotonic()
         registry.set_registered_model_alias(drift, "challenger", drifting)
-        drifted = wait_for(
-            lambda: (
-                (s := canary_status(scenario))
-                .get("key", "")
-                .startswith(f"{predictor}/{good['predictor']},{drift}/{drifting},")
-                and s.get("phase") == "RolledBack"
-                and s.get("recorded")
-                and s
-            ),
-            240,
-            0.5,
-            "the drifting detector rolled back",
-        )
+        prefix = f"{predictor}/{good['predictor']},{drift}/{drifting},"
+        drifted = wait_decision(scenario, prefix, "RolledBack", "the drifting detector rolled back")
         drift_decision = time.monotonic() - drift_moved
         assert drifted["failed"]["check"] == "drift", drifted
         assert "alcohol" in drifted["failed"]["value"]
@@ -431,9 +405,7 @@ def test_a_route_gives_the_canary_its_exact_weight(scenario: Scenario, wine_data
     scenario.wait(name, extra=lambda o: o["status"].get("readyReplicas") == 2)
     assert scenario.resource(name)["status"]["url"] == f"http://{host}/"
     assert scenario.cluster.node is not None
-    with RouteLoad(
-        scenario.cluster.node.ingress_url, host, wine_records(wine_data_dir, 400, seed=43)
-    ) as load:
+    with Load(scenario.cluster.node.ingress_url, host, wine_records(wine_data_dir, 400, seed=43)) as load:
         wait_for(lambda: sum(load.answers.values()) >= 50, 60, 0.2, "load through the Gateway")
         moved = time.monotonic()
         registry.set_registered_model_alias(predictor, "route-challenger", challenger["predictor"])
@@ -464,45 +436,6 @@ def test_a_route_gives_the_canary_its_exact_weight(scenario: Scenario, wine_data
     assert status["share"] == 25
     assert (status["stablePods"], status["canaryPods"]) == (1, 1)
     assert set(late) == {stable["predictor"]}, late
-
-
-class RouteLoad:
-    """Requests through the Gateway until stopped (bounded: 30,000 requests or 300 s)."""
-
-    def __init__(self, url: str, host: str, records: list[dict[str, Any]]) -> None:
-        self.url, self.host, self.records = url, host, records
-        self.answers: Counter[str] = Counter()
-        self.failures: list[str] = []
-        self.failed_at: list[float] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run)
-
-    def run(self) -> None:
-        deadline = time.monotonic() + 300
-        with httpx.Client(base_url=self.url, headers={"Host": self.host}, timeout=30) as http:
-            for i in range(30_000):
-                if self.stop.is_set() or time.monotonic() > deadline:
-                    return
-                start = (4 * i) % len(self.records)
-                try:
-                    answer = http.post("/predict", json=self.records[start : start + 4])
-                except httpx.HTTPError as e:
-                    self.failures.append(f"{type(e).__name__}: {e}")
-                    self.failed_at.append(time.monotonic())
-                    continue
-                if answer.status_code != 200:
-                    self.failures.append(f"{answer.status_code}: {answer.text[:200]}")
-                    self.failed_at.append(time.monotonic())
-                    continue
-                self.answers[str(answer.json()["model_versions"]["predictor"]).rsplit("/", 1)[1]] += 1
-
-    def __enter__(self) -> RouteLoad:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=60)
 
 
 def route_backends(scenario: Scenario, name: str) -> list[str]:
