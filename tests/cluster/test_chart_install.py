@@ -173,7 +173,10 @@ CLUSTER_WIDE_DECISIONS = [
     ("create", "modelops.dev", "modeldeployments", None, False),
     ("create", "apps", "deployments", None, True),
     ("update", "apps", "deployments", None, False),
-    ("delete", "apps", "deployments", None, False),
+    ("delete", "apps", "deployments", None, True),  # a canary's Deployment when it ends
+    ("delete", "", "services", None, True),  # a route's stable and canary Services
+    ("patch", "gateway.networking.k8s.io", "httproutes", None, True),
+    ("watch", "gateway.networking.k8s.io", "httproutes", None, False),
     ("list", "", "pods", "", True),
     ("watch", "", "pods", "", True),
     ("list", "apps", "replicasets", None, True),

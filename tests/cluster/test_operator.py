@@ -102,7 +102,7 @@ def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(
     assert "True" in row
     assert "on 1/1 pods" in row
     wide = kubectl(kubeconfig, "get", "mdep", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split()[-3:] == ["IMAGE", "DIGEST", "DRIFT"]
+    assert wide[0].split()[-4:] == ["IMAGE", "DIGEST", "DRIFT", "CANARY"]
     assert "modelops/modelops-service:0.1.0" in wide[1]
 
 

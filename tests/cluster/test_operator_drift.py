@@ -117,7 +117,7 @@ def test_window_drift_in_the_pods_shows_in_status_column_and_event(
 
         # -o wide shows it; a Warning Event says so once.
         wide = kubectl(kubeconfig, "get", "mdep", name, "-n", namespace, "-o", "wide").stdout.splitlines()
-        assert wide[0].split()[-3:] == ["IMAGE", "DIGEST", "DRIFT"]
+        assert wide[0].split()[-4:] == ["IMAGE", "DIGEST", "DRIFT", "CANARY"]
         assert "Drift: " in wide[1]
         assert "alcohol" in wide[1]
         events = wait_for(
