@@ -238,7 +238,9 @@ def _figure(value: float | str | None) -> str:
 
 def judge(thresholds: CanaryThresholds, canary: Signals, stable: Signals) -> list[Finding]:
     """Every check the thresholds turn on, on the canary's Signals and (for the relative ones) the stable's.
-    A relative check without a stable figure (no stable traffic yet) passes with the value n/a."""
+    A relative check without a stable figure (no stable traffic yet) passes with the value n/a. Drift counts
+    only where the stable pods' windows, on the same traffic, do not flag the feature too: drifting
+    traffic is not the challenger's fault."""
     t = thresholds
     found: list[Finding] = []
 
@@ -249,8 +251,9 @@ def judge(thresholds: CanaryThresholds, canary: Signals, stable: Signals) -> lis
     at_most("errorRate", canary.error_rate, t.max_error_rate)
     at_most("latencyP99Ms", canary.p99_ms, t.max_latency_p99_ms)
     at_most("outlierRate", canary.outlier_rate, t.max_outlier_rate)
-    if t.drift_free:
-        found.append(Finding("drift", drift_text(canary), "none", not canary.drifted))
+    if t.drift_free:  # the challenger's own drift: features the stable pods' windows do not flag too
+        own = tuple(f for f in canary.drifted if f not in stable.drifted)
+        found.append(Finding("drift", drift_text(replace(canary, drifted=own)), "none", not own))
     ratio = None
     if canary.p99_ms is not None and stable.p99_ms:
         ratio = canary.p99_ms / stable.p99_ms

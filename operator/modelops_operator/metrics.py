@@ -50,32 +50,32 @@ GENERATION_OBSERVED = Gauge(
     registry=REGISTRY,
 )
 CANARY_VALUE = Gauge(
-    "modelops_canary_value",
+    "modelops_modeldeployment_canary_value",
     "The latest canary analysis per check, measured on the canary's and the stable pods (side)",
     ["namespace", "name", "check", "side"],
     registry=REGISTRY,
 )
 CANARY_THRESHOLD = Gauge(
-    "modelops_canary_threshold",
+    "modelops_modeldeployment_canary_threshold",
     "The threshold of each canary check spec.canary turns on",
     ["namespace", "name", "check"],
     registry=REGISTRY,
 )
 CANARY_PHASE = Gauge(
-    "modelops_canary_phase",
+    "modelops_modeldeployment_canary_phase",
     "1 for the canary's phase (Progressing, Promoted, RolledBack), with its share of the pods in percent "
-    "as modelops_canary_share_percent",
+    "as modelops_modeldeployment_canary_share_percent",
     ["namespace", "name", "phase"],
     registry=REGISTRY,
 )
 CANARY_SHARE = Gauge(
-    "modelops_canary_share_percent",
+    "modelops_modeldeployment_canary_share_percent",
     "The canary pods' share of all pods",
     ["namespace", "name"],
     registry=REGISTRY,
 )
 STATUSES = ("True", "False", "Unknown")
-# status.canary.analysis keys -> (check, side) of modelops_canary_value
+# status.canary.analysis keys -> (check, side) of modelops_modeldeployment_canary_value
 CANARY_VALUES = {
     "requests": ("requests", "canary"),
     "stableRequests": ("requests", "stable"),

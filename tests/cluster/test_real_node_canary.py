@@ -35,6 +35,7 @@ from modelops_training.pipeline import SKOPS_TRUSTED_TYPES, fit_drift_detector, 
 from tests.fixtures.data import wine_records
 from tests.fixtures.node import CANARY_ENVIRONMENT
 from tests.fixtures.scenario import Scenario
+from tests.monitoring import dashboard, dashboard_expressions, metric_names
 
 pytestmark = pytest.mark.cluster
 
@@ -232,11 +233,13 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
             scenario, f"{predictor}/{bad},", "RolledBack", "the one-class one rolled back"
         )
         bad_decision = time.monotonic() - load.first_seen[bad]
-        assert rolled_back["failed"]["check"] == "predictionShift", rolled_back
-        assert float(rolled_back["failed"]["value"]) > 0.2
+        # (its failing checks are all in the message; `failed` holds the first, which a window's chance
+        # drift on the canary's pod can precede)
+        assert "predictionShift" in rolled_back["message"], rolled_back
+        assert float(rolled_back["message"].split("predictionShift ", 1)[1].split()[0]) > 0.2
         tags = registry.get_model_version(predictor, bad).tags
         record = json.loads(tags[f"modelops.rejected.{CANARY_ENVIRONMENT}"])
-        assert record["failed"]["check"] == "predictionShift"
+        assert record["failed"]["check"] in ("predictionShift", "drift")
         assert record["deployment"] == f"{scenario.namespace}/{NAME}"
         wait_for(lambda: canary_deployment(scenario) is None, 60, 0.5, "the canary Deployment removed")
         condition = next(c for c in scenario.resource(NAME)["status"]["conditions"] if c["type"] == "Canary")
@@ -276,6 +279,19 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
             scenario, f"{predictor}/{good['predictor']},", "Promoted", "the good one promoted"
         )
         assert promoted["startedAt"] == started, "the restarted operator resumed the canary, not a new one"
+        # Every canary series the chart's dashboard reads is on the operator's /metrics, with the values.
+        exported = {
+            (name, labels.get("check"), labels.get("side"), labels.get("phase")): value
+            for name, labels, value in samples(httpx.get(scenario.operator.metrics_url, timeout=10).text)
+            if labels.get("namespace") == scenario.namespace and labels.get("name") == NAME
+        }
+        read = set().union(*(metric_names(q) for q in dashboard_expressions(dashboard())))
+        canary_series = {n for n in read if n.startswith("modelops_modeldeployment_canary_")}
+        assert len(canary_series) == 4
+        assert canary_series <= {name for name, *_ in exported}
+        assert exported["modelops_modeldeployment_canary_phase", None, None, "Promoted"] == 1
+        measured_requests = exported["modelops_modeldeployment_canary_value", "requests", "canary", None]
+        assert measured_requests >= 40
         assert registry.get_model_version_by_alias(predictor, "champion").version == good["predictor"]
         assert (
             f"modelops.canary.{CANARY_ENVIRONMENT}"
@@ -375,9 +391,9 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
         for name, labels, value in samples(exposed)
         if labels.get("namespace") == scenario.namespace and labels.get("name") == NAME
     }
-    assert ours["modelops_canary_phase", "RolledBack"] == 1
-    assert ours["modelops_canary_phase", "Progressing"] == 0
-    assert ours["modelops_canary_threshold", "maxPredictionShift"] == 0.2
+    assert ours["modelops_modeldeployment_canary_phase", "RolledBack"] == 1
+    assert ours["modelops_modeldeployment_canary_phase", "Progressing"] == 0
+    assert ours["modelops_modeldeployment_canary_threshold", "maxPredictionShift"] == 0.2
 
 
 def test_a_route_gives_the_canary_its_exact_weight(scenario: Scenario, wine_data_dir: Path) -> None:

@@ -57,10 +57,14 @@ def processes_mentioning(text: str) -> list[int]:
     return found
 
 
-def test_what_a_killed_run_leaves_is_removed_by_the_next_start(tmp_path: Path) -> None:
+def test_what_a_killed_run_leaves_is_removed_by_the_next_start(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     require_real_node()
     before = hostnet.read_sysctls()
-    workdir = tmp_path / "crashed"
+    # A short directory: the kubelet's sockets under it must fit a unix socket path (108 bytes), and a test
+    # function's own tmp_path (its name in it) did not once pytest's run number reached three digits.
+    workdir = tmp_path_factory.mktemp("crashed")
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(workdir)],
         stdout=subprocess.PIPE,

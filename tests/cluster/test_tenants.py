@@ -31,7 +31,10 @@ GOOD = 5
 
 @pytest.fixture(scope="module")
 def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
-    yield from module_operator(kubeconfig, tmp_path_factory.mktemp("operator"))
+    # A 4 s total deadline per registry call (default 10 s): the dripping registry is cut sooner, the
+    # test's waits shorter; what is tested (its own resources only delayed) does not depend on the length.
+    timeout = {"MODELOPS_REGISTRY_TIMEOUT_SECONDS": "4"}
+    yield from module_operator(kubeconfig, tmp_path_factory.mktemp("operator"), **timeout)
 
 
 def rss_mib(pid: int) -> float:

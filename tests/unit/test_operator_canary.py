@@ -111,6 +111,9 @@ def test_each_check_fails_on_its_own_signal() -> None:
     assert failing(pod_text(errors=10)) == ["errorRate"]
     assert failing(pod_text(drifted=("alcohol",))) == ["drift"]
     assert failing(pod_text(drifted=("alcohol",)), drift_free=False) == []
+    # the traffic drifts (the stable pods flag it too): not the challenger's fault
+    assert failing(pod_text(drifted=("alcohol",)), pod_text(drifted=("alcohol",))) == []
+    assert failing(pod_text(drifted=("alcohol", "pH")), pod_text(drifted=("alcohol",))) == ["drift"]
     assert failing(pod_text(classes={"3": 100})) == ["predictionShift"]
     assert failing(pod_text(outliers=30)) == ["outlierRateDelta"]
     assert failing(pod_text(outliers=30), max_outlier_rate=0.1, max_outlier_rate_delta=None) == [
@@ -285,13 +288,17 @@ def test_the_operator_metrics_carry_each_value_and_threshold() -> None:
         "status": {"canary": {**state.to_status(), "share": 25}},
     }
     samples = {(g._name, labels): v for g, labels, v in metrics.canary_samples(body)}
-    assert samples["modelops_canary_value", ("ns", "wine", "errorRate", "canary")] == pytest.approx(0.0885)
-    assert samples["modelops_canary_value", ("ns", "wine", "requests", "stable")] == 103
-    assert samples["modelops_canary_threshold", ("ns", "wine", "maxLatencyP99Ms")] == 250
-    assert samples["modelops_canary_threshold", ("ns", "wine", "maxErrorRate")] == 0.01  # the default
+    assert samples[
+        "modelops_modeldeployment_canary_value", ("ns", "wine", "errorRate", "canary")
+    ] == pytest.approx(0.0885)
+    assert samples["modelops_modeldeployment_canary_value", ("ns", "wine", "requests", "stable")] == 103
+    assert samples["modelops_modeldeployment_canary_threshold", ("ns", "wine", "maxLatencyP99Ms")] == 250
+    assert (
+        samples["modelops_modeldeployment_canary_threshold", ("ns", "wine", "maxErrorRate")] == 0.01
+    )  # the default
     assert ("ns", "wine", "maxOutlierRate") not in {labels for (_, labels) in samples}  # off
-    assert samples["modelops_canary_phase", ("ns", "wine", "Progressing")] == 1
-    assert samples["modelops_canary_share_percent", ("ns", "wine")] == 25
+    assert samples["modelops_modeldeployment_canary_phase", ("ns", "wine", "Progressing")] == 1
+    assert samples["modelops_modeldeployment_canary_share_percent", ("ns", "wine")] == 25
     assert metrics.canary_samples({**body, "spec": {}}) == []
 
 
