@@ -371,10 +371,12 @@ def advance(
     measured: tuple[Signals, Signals] | None,
     now: str,
     pods_failing: str | None = None,
+    ready_deadline: float = math.inf,
 ) -> State:
     """The state after one analysis (`measured`: the canary's and the stable pods' Signals; None when no
     canary pod answered; `pods_failing`: a canary pod that cannot start, e.g. a crash loop, which fails the
-    analysis whatever the requests)."""
+    analysis whatever the requests; so does no canary pod answering `ready_deadline` seconds after the
+    canary started, e.g. pods that cannot be scheduled)."""
     if state.phase != PROGRESSING:
         return state
     weights = schedule(canary)
@@ -382,6 +384,11 @@ def advance(
     analysis: Mapping[str, Any] = dict(state.analysis)
     if pods_failing is not None:
         failing = [Finding("podsFailing", pods_failing[:300], "none", False)]
+    elif (measured is None or measured[0].pods == 0) and seconds_between(
+        state.started_at, now
+    ) > ready_deadline:
+        waited = f"none after {seconds_between(state.started_at, now):.0f} s"
+        failing = [Finding("podsReady", waited, f"within {ready_deadline:.0f} s", False)]
     elif measured is None or measured[0].pods == 0:
         return replace(state, analyzed_at=now, message=f"{where}: no canary pod answered on /metrics yet")
     else:

@@ -247,7 +247,8 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
     if cn.due(state, canary, now):
         try:
             measured, failing = measure(p)
-            state = cn.advance(state, canary, measured, now, failing)
+            deadline = p.spec.progress_deadline_seconds  # the stable rollout's, for the canary's pods
+            state = cn.advance(state, canary, measured, now, failing, deadline)
         except KubeError as e:  # the pods could not be listed: this analysis waits for the next pass
             state = replace(state, message=f"pods not listed for the analysis: {e.reason}")
     if state.phase in cn.ENDED and not state.recorded:

@@ -311,3 +311,15 @@ def test_a_hostile_pods_feature_names_reach_the_status_bounded() -> None:
     finding = next(f for f in cn.judge(CanaryThresholds(), signals, cn.Signals()) if f.check == "drift")
     assert finding.value == text
     assert not finding.ok
+
+
+def test_canary_pods_that_never_become_ready_roll_it_back_after_the_deadline() -> None:
+    c = spec(failure_limit=2)
+    state = cn.State.start("k", T0)
+    state = cn.advance(state, c, None, at(60), None, 120)
+    assert state.failures == 0  # still within the deadline: waiting, not failing
+    state = cn.advance(state, c, None, at(125), None, 120)
+    assert state.failures == 1
+    state = cn.advance(state, c, None, at(130), None, 120)
+    assert state.phase == cn.ROLLED_BACK
+    assert state.failed == {"check": "podsReady", "value": "none after 130 s", "threshold": "within 120 s"}
