@@ -137,7 +137,7 @@ def pod_signals(text: str) -> Signals:
     drifted: set[str] = set()
     tested = False
     for name, labels, value in samples(text):
-        if not math.isfinite(value) and name != DURATION_BUCKET_METRIC:
+        if not math.isfinite(value):
             continue
         if name == REQUEST_METRIC and _model_endpoint(labels):
             requests += value

@@ -164,14 +164,6 @@ def record_decision(
     return replace(state, recorded=True, message=state.message.split(RETRYING, 1)[0] + note)
 
 
-def owned(live: Mapping[str, Any] | None, p: Pass) -> bool:
-    uid = p.body["metadata"].get("uid")
-    return live is not None and any(
-        ref.get("uid") == uid and ref.get("controller")
-        for ref in live["metadata"].get("ownerReferences") or ()
-    )
-
-
 def remove_canary_pods(p: Pass) -> bool:
     """Remove the canary's Deployment when this ModelDeployment owns it; True while it is kept draining.
 

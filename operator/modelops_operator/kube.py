@@ -11,7 +11,6 @@ RBAC must change; conflicts, throttling, server errors and an unreachable server
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from modelops_operator.resource import GROUP, PLURAL, VERSION
+from modelops_operator.status import utcnow
 
 FIELD_MANAGER = "modelops-operator"
 DIGEST_ANNOTATION = "modelops.dev/applied-digest"
@@ -326,7 +326,7 @@ class Kube:
     def post_event(self, owner: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         """A core/v1 Event (kind Normal or Warning) on the ModelDeployment `owner`."""
         meta = owner["metadata"]
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = utcnow()
         event = {
             "apiVersion": "v1",
             "kind": "Event",
