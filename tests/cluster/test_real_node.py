@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,14 @@ import httpx
 import pytest
 from kubernetes import client
 
+from modelops_cluster import LocalCluster
+from modelops_cluster.nodeconfig import GATEWAY
 from modelops_drift.logs import parse_line
 from modelops_support.kubectl import kubectl
+from modelops_support.local_operator import LocalOperator
+from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_support.waiting import wait_for
+from tests.fixtures.cluster import fresh_namespace
 from tests.fixtures.data import shifted, wine_records
 from tests.fixtures.operator import condition
 from tests.fixtures.scenario import Scenario
@@ -115,6 +121,10 @@ def test_a_new_version_rolls_out_under_load_without_a_failed_request(scenario: S
         0.5,
         "alias staging on the first version",
     )
+    with scenario.ingress(
+        name
+    ) as http:  # Traefik has loaded the route (Ready says the pods are, not Traefik)
+        wait_for(lambda: http.post("/predict", json=EXAMPLE).status_code == 200, 60, 0.2, "the route")
 
     answers: dict[str, int] = {}
     failures: list[str] = []
@@ -239,28 +249,62 @@ class Load:
 
 
 def test_a_serving_container_killed_under_load_fails_almost_no_request(scenario: Scenario) -> None:
-    """2 replicas, 8 keep-alive connections through the operator's Ingress (Traefik's retry Middleware),
-    one serving container SIGKILLed: a request no pod received goes to the other pod, so the only failures
-    are the requests the killed container had received (or that were already written to its connections)
-    at the moment it died, and those Traefik balanced to it until the endpoint controller took it out:
-    within three seconds of the kill; none later, none before, and the survivor sheds (503) none
-    of its twin's traffic. The count is reported (it depends on how fast the clients resend)."""
-    name = "wine-crash"
-    scenario.deploy(name, replicas=2)
-    scenario.wait(name)
-    middleware = json.loads(
-        kubectl(
-            scenario.kubeconfig, "get", "middlewares.traefik.io", name, "-n", scenario.namespace, "-o", "json"
+    """2 replicas, 8 keep-alive connections through Traefik, one serving container SIGKILLed: behind the
+    operator's Ingress, then behind its HTTPRoute (spec.route), each with Traefik's retry Middleware. A
+    request no pod received goes to another pod, so the only failures are the requests the killed container
+    had received (or that were already written to its connections) when it died: within a second of the
+    kill; none later, none before, and the survivor sheds (503) none of its twin's traffic. The counts are
+    printed (the issue's figure: at most 0.1 % of the phase)."""
+    gateway_namespace, gateway = GATEWAY
+    names = {"ingress": "wine-crash", "route": "wine-crash-route"}
+    for via, name in names.items():
+        doc = scenario.manifest(name, replicas=2)
+        if via == "route":
+            del doc["spec"]["ingress"]
+            doc["spec"]["route"] = {
+                "gateway": {"name": gateway, "namespace": gateway_namespace},
+                "hostnames": [f"{name}.modelops.test"],
+            }
+        scenario.apply(doc)
+    for name in names.values():  # both roll out at once
+        scenario.wait(name)
+    for name in names.values():
+        middleware = json.loads(
+            kubectl(
+                scenario.kubeconfig,
+                "get",
+                "middlewares.traefik.io",
+                name,
+                "-n",
+                scenario.namespace,
+                "-o",
+                "json",
+            )
         )
-    )
-    assert middleware["spec"] == {"retry": {"attempts": 8, "initialInterval": "50ms"}}
+        assert middleware["spec"] == {"retry": {"attempts": 40, "initialInterval": "50ms"}}
+    victims = {via: kill_one_container_under_load(scenario, name, via) for via, name in names.items()}
+
+    def restarted(name: str, victim: str) -> bool:
+        pods = {p["metadata"]["name"]: p for p in scenario.pods(name)}
+        status = pods[victim]["status"]["containerStatuses"][0]
+        return bool(status["restartCount"] >= 1 and status["ready"])
+
+    for via, name in names.items():
+        victim = victims[via]
+        wait_for(
+            lambda n=name, v=victim: restarted(n, v), 120, 1, f"the killed container ({via}) ready again"
+        )
+
+
+def kill_one_container_under_load(scenario: Scenario, name: str, via: str) -> str:
+    """One phase: load through Traefik to `name`'s host, one of its pods' serving container SIGKILLed, 20 s
+    measured; asserts what the test promises and returns the victim pod's name."""
     assert scenario.cluster.node is not None
     victim = scenario.pods(name)[0]
     container = victim["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
-
     with scenario.ingress(name) as http:  # Traefik has loaded the route with its Middleware
-        wait_for(lambda: http.post("/predict", json=EXAMPLE).status_code == 200, 60, 0.2, "the route")
-    load = Load(scenario.cluster.node.ingress_url, f"{name}.modelops.test", 8)
+        wait_for(lambda: http.post("/predict", json=EXAMPLE).status_code == 200, 60, 0.2, f"the {via}")
+    load = Load(scenario.cluster.node.ingress_url, f"{name}.modelops.test", CRASH_CONNECTIONS)
     threads = load.run()
     wait_for(lambda: len(load.codes) >= 200, 30, 0.1, "the load under way")
     killed_at, before = time.monotonic(), len(load.codes)
@@ -274,21 +318,24 @@ def test_a_serving_container_killed_under_load_fails_almost_no_request(scenario:
     spread = [round(at - killed_at, 2) for at, _, _ in load.failures if at >= killed_at]
     failed = sum(kinds.values())
     figures = (
-        f"killed under load: {failed} of {phase} requests failed in the 20 s after the kill "
-        f"({dict(kinds)}, at {spread[:3]}..{spread[-3:]} s); {len(load.failures) - failed} before it"
+        f"killed under load ({via}): {failed} of {phase} requests failed "
+        f"({100 * failed / max(phase, 1):.3f} %) "
+        f"in the 20 s after the kill ({dict(kinds)}, at {spread[:3]}..{spread[-3:]} s); "
+        f"{len(load.failures) - failed} before it"
     )
     print(figures)  # noqa: T201 - the figure the issue asks for
     assert phase > 2000
     assert len(load.failures) == failed, figures  # none before the kill
     assert not [kind for kind in kinds if kind[0] == 503], figures  # the survivor shed nothing
-    assert max(spread, default=0) < 3, figures  # only around the moment it died
+    # Only at the moment it died: what was in flight on it, and what Traefik wrote to its pooled connections
+    # in the millisecond before it saw them closed. A request balanced to its endpoint afterwards (connection
+    # refused) is retried until Traefik drops the endpoint (1 to 2 s later); an exhausted retry would fail
+    # after the attempts' 2.8 s.
+    assert max(spread, default=0) < 1, figures
+    return str(victim["metadata"]["name"])
 
-    def restarted() -> bool:
-        pods = {p["metadata"]["name"]: p for p in scenario.pods(name)}
-        status = pods[victim["metadata"]["name"]]["status"]["containerStatuses"][0]
-        return bool(status["restartCount"] >= 1 and status["ready"])
 
-    wait_for(restarted, 120, 1, "the killed container restarted and ready again")
+CRASH_CONNECTIONS = 8
 
 
 CANNOT_START = {
@@ -302,34 +349,61 @@ CANNOT_START = {
 }
 
 
-def test_a_pod_that_cannot_start_is_named_then_stalled(scenario: Scenario) -> None:
-    """Each case of CANNOT_START, deployed side by side (their deadlines run at once): Reconciling names
-    the failing pod, then Stalled with ProgressDeadlineExceeded names its container."""
-    # The deadline leaves the failure time to show as Reconciling first, even on a busy 2-core machine
-    # (an OOM crash loop needs a few restarts to reach CrashLoopBackOff).
-    for case, (spec, _) in CANNOT_START.items():
-        scenario.deploy(f"wine-{case}", progressDeadlineSeconds=PROGRESS_DEADLINE_SECONDS, **spec)
-    for case, (_, reason) in CANNOT_START.items():
-        name = f"wine-{case}"
-        failing = scenario.wait(
-            name,
-            "Reconciling",
-            timeout=PROGRESS_DEADLINE_SECONDS,
-            extra=lambda o, reason=reason: condition(o, "Reconciling")["reason"] == reason,
-        )
-        assert f"pod {name}-" in condition(failing, "Reconciling")["message"], case
-    for case in CANNOT_START:
-        name = f"wine-{case}"
-        # A crash-looping container is Running for a moment between its back-offs: the status written
-        # then has no failing container to name, the next pod event adds it.
-        stalled = scenario.wait(
-            name,
-            "Stalled",
-            timeout=PROGRESS_DEADLINE_SECONDS + 120,
-            extra=lambda o: "container model-server" in condition(o, "Stalled")["message"],
-        )
-        assert condition(stalled, "Stalled")["reason"] == "ProgressDeadlineExceeded", case
-        assert condition(stalled, "Ready")["status"] == "False", case
+@dataclass
+class Seen:
+    """The Reconciling and Stalled conditions the CANNOT_START cases went through, in order, read every
+    half second by a thread until stopped (bounded: at most 10 minutes)."""
+
+    scenario: Scenario
+    history: dict[str, list[tuple[str, str, str]]] = field(
+        default_factory=dict
+    )  # name -> (type, reason, msg)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 600
+        while not self.stop.wait(0.5) and time.monotonic() < deadline:
+            for case in CANNOT_START:
+                name = f"wine-{case}"
+                try:
+                    obj = self.scenario.resource(name)
+                except client.ApiException:
+                    continue
+                seen = self.history.setdefault(name, [])
+                for ctype in ("Reconciling", "Stalled"):
+                    found = condition(obj, ctype)
+                    if found and found["status"] == "True":
+                        entry = (ctype, found["reason"], found["message"])
+                        if entry not in seen:
+                            seen.append(entry)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cannot_start(
+    real_cluster: LocalCluster,
+    node_mlflow: LocalMlflowServer,
+    node_image: str,
+    trained_models: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Seen]:
+    """The CANNOT_START cases, deployed as the module starts in a namespace (and operator) of their own: their
+    progress deadlines run out while the module's other tests run (a wait of 90 s in nobody's way), and a
+    thread records the conditions they pass through for test_a_pod_that_cannot_start_is_named_then_stalled,
+    the module's last test."""
+    with fresh_namespace(real_cluster) as namespace:
+        log = tmp_path_factory.mktemp("cannot-start") / "operator.log"
+        with LocalOperator(real_cluster.kubeconfig, log, [namespace]) as operator:
+            scenario = Scenario(real_cluster, namespace, operator, node_mlflow, node_image, trained_models)
+            for case, (spec, _) in CANNOT_START.items():
+                scenario.deploy(f"wine-{case}", progressDeadlineSeconds=PROGRESS_DEADLINE_SECONDS, **spec)
+            seen = Seen(scenario)
+            thread = threading.Thread(target=seen.run, daemon=True)
+            thread.start()
+            try:
+                yield seen
+            finally:
+                seen.stop.set()
+                thread.join(timeout=30)
 
 
 def test_drift_through_the_ingress_turns_the_status_from_the_pods(
@@ -359,3 +433,34 @@ def test_drift_through_the_ingress_turns_the_status_from_the_pods(
     assert "alcohol" in wide.splitlines()[1]
     # The operator read the pod at its own address: no URL template in its environment.
     assert "MODELOPS_METRICS_URL_TEMPLATE" not in scenario.operator.env
+
+
+def test_a_pod_that_cannot_start_is_named_then_stalled(cannot_start: Seen) -> None:
+    """Each case of CANNOT_START (deployed side by side when the module started, their deadlines running
+    while the other tests ran): Reconciling named the failing pod first, then Stalled with
+    ProgressDeadlineExceeded names its container."""
+    # The deadline leaves the failure time to show as Reconciling first, even on a busy 2-core machine
+    # (an OOM crash loop needs a few restarts to reach CrashLoopBackOff).
+    for case, (_, reason) in CANNOT_START.items():
+        name = f"wine-{case}"
+        # A crash-looping container is Running for a moment between its back-offs: the status written
+        # then has no failing container to name, the next pod event adds it.
+        stalled = cannot_start.scenario.wait(
+            name,
+            "Stalled",
+            timeout=PROGRESS_DEADLINE_SECONDS + 120,
+            extra=lambda o: "container model-server" in condition(o, "Stalled")["message"],
+        )
+        assert condition(stalled, "Stalled")["reason"] == "ProgressDeadlineExceeded", case
+        assert condition(stalled, "Ready")["status"] == "False", case
+        history = cannot_start.history[name]
+        # (the thread reads every half second: Stalled may not be in the history yet)
+        first_stalled = next(
+            (i for i, (ctype, _, _) in enumerate(history) if ctype == "Stalled"), len(history)
+        )
+        named = [
+            (ctype, why, message)
+            for ctype, why, message in history[:first_stalled]
+            if ctype == "Reconciling" and why == reason and f"pod {name}-" in message
+        ]
+        assert named, (case, history)

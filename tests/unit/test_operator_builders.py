@@ -382,7 +382,7 @@ def test_with_traefik_the_ingress_names_its_retry_middleware_first() -> None:
     middleware = build_retry_middleware(OWNER)
     assert (middleware["kind"], middleware["metadata"]["name"]) == ("Middleware", "wine")
     assert middleware["metadata"]["ownerReferences"][0]["uid"] == "u-1"
-    assert middleware["spec"] == {"retry": {"attempts": 8, "initialInterval": "50ms"}}
+    assert middleware["spec"] == {"retry": {"attempts": 40, "initialInterval": "50ms"}}
     plain = build_ingress(OWNER, spec.ingress)
     assert TRAEFIK_MIDDLEWARES not in (plain["metadata"].get("annotations") or {})
     retried = build_ingress(OWNER, spec.ingress, retry=True)

@@ -20,10 +20,12 @@ DEFAULT_ANNOTATION_PREFIXES = (
 # Traefik's retry (MODELOPS_INGRESS_CONTROLLER=traefik): a Middleware per ModelDeployment, named like it.
 TRAEFIK_API = "traefik.io/v1alpha1"
 TRAEFIK_MIDDLEWARES = "traefik.ingress.kubernetes.io/router.middlewares"
-# Until the endpoint controller takes a dead pod out (about half a second), each attempt may be balanced to
-# it again: 8 attempts spaced from 50 ms (Traefik's backoff, at most 100 ms apart) span that time, and a
-# refused connection costs about a millisecond. Three immediate attempts lost 774 of 9,821 requests then.
-RETRY_ATTEMPTS = 8
+# Until the Ingress controller learns that a dead pod's endpoint is gone (1 to 2 s measured on the real
+# node: the kubelet's next relist, the endpoint controller, Traefik's watch), each attempt may be balanced to
+# it again, half of them with two pods. 40 attempts spaced from 50 ms to 100 ms (Traefik's backoff, +-50 %)
+# span about 2.8 s, and a refused connection costs about a millisecond. 8 attempts (about 0.5 s) lost 9 to
+# 24 requests of 6,000 to 8,000 when the endpoint lingered; three immediate ones lost 774 of 9,821.
+RETRY_ATTEMPTS = 40
 RETRY_INTERVAL = "50ms"
 
 
