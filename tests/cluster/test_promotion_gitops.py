@@ -97,6 +97,16 @@ class Pipeline:
     def resource(self, env: str) -> dict[str, Any]:
         return get_mdep(self.api, self.namespaces[env], "wine-quality")
 
+    def pin(self, env: str, versions: dict[str, str], message: str) -> None:
+        """A commit pinning env's versions, pushed; its Application told at once, as a webhook would."""
+        self.repo.pin(env, versions, message)
+        self.argo.refresh(self.app(env))
+
+    def merge(self, branch: str) -> None:
+        """The reviewer's merge into main, pushed; production's Application told at once."""
+        self.repo.merge(branch)
+        self.argo.refresh(self.app("production"))
+
     def condition(self, env: str, ctype: str) -> dict[str, Any]:
         status = self.resource(env).get("status") or {}
         return next((c for c in status.get("conditions") or [] if c["type"] == ctype), {})
@@ -239,13 +249,13 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
         assert json.loads(registry.get_model_version(name, v1[role]).tags[TAG]) == record
 
     # -- 2. Production pinned to what staging verified: Healthy, Production in the registry. -------------
-    pipeline.repo.pin("production", v1, "Production: wine_quality " + v1["predictor"])
+    pipeline.pin("production", v1, "Production: wine_quality " + v1["predictor"])
     pipeline.wait_health("production", "Healthy")
     wait_for(lambda: pipeline.stage(v1["predictor"]) == "Production", 30, 0.5, "v1 Production")
 
     # -- 3. A hand edit naming an unverified version: applied, not Healthy, nothing moves. ---------------
     v2 = new_versions(registry, trained_models)
-    pipeline.repo.pin("production", v2, "Production: skip staging")
+    pipeline.pin("production", v2, "Production: skip staging")
     _, message, _ = pipeline.wait_health("production", "Progressing", mentions="AwaitingVerification")
     assert f"wine_quality/{v2['predictor']}" in message
     assert "not verified in staging" in message
@@ -293,7 +303,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
         registry.delete_model_version_tag(name, v2[role], TAG)
 
     # -- 5. Staging verifies v2: production rolls out by itself, Healthy, Production in the registry. ----
-    pipeline.repo.pin("staging", v2, "Staging: wine_quality " + v2["predictor"])
+    pipeline.pin("staging", v2, "Staging: wine_quality " + v2["predictor"])
     pipeline.wait_record(v2["predictor"])
     pipeline.wait_health("production", "Healthy")
     assert pipeline.served_predictor("production") == f"models:/wine_quality/{v2['predictor']}"
@@ -301,7 +311,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
 
     # -- 6. modelops promote: staging verifies v3, the command writes the commit, a merge ships it. ------
     v3 = new_versions(registry, trained_models)
-    pipeline.repo.pin("staging", v3, "Staging: wine_quality " + v3["predictor"])
+    pipeline.pin("staging", v3, "Staging: wine_quality " + v3["predictor"])
     pipeline.wait_record(v3["predictor"])
     before = pipeline.repo.manifest("production").read_text()
     done = pipeline.repo.promote("staging", registry.tracking_uri)
@@ -317,7 +327,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
     assert (
         pipeline.served_predictor("production") == f"models:/wine_quality/{v2['predictor']}"
     )  # not merged yet
-    pipeline.repo.merge(branch)  # the reviewer's merge
+    pipeline.merge(branch)  # the reviewer's merge
     wait_for(
         lambda: pipeline.served_predictor("production") == f"models:/wine_quality/{v3['predictor']}",
         90,
@@ -327,7 +337,7 @@ def test_staging_verifies_production_is_gated_and_promote_ships_it(
     pipeline.wait_health("production", "Healthy")
 
     # -- 7. A version that cannot work is Degraded in Argo CD, with the status's reason. ----------------
-    pipeline.repo.pin(
+    pipeline.pin(
         "production",
         {"predictor": "99999", "drift": v3["drift"], "outlier": v3["outlier"]},
         "Production: a typo",

@@ -312,6 +312,20 @@ class LocalArgoCD(Managed):
     def apply_application(self, application: dict[str, Any]) -> None:
         kubectl(self.kubeconfig, "apply", "-n", NAMESPACE, "-f", "-", stdin=json.dumps(application))
 
+    def refresh(self, name: str) -> None:
+        """What a Git host's webhook does on a push (this setup has none): the Application reads its
+        repository now, past the revision cache, instead of at the next resync."""
+        kubectl(
+            self.kubeconfig,
+            "annotate",
+            "application",
+            name,
+            "-n",
+            NAMESPACE,
+            "argocd.argoproj.io/refresh=hard",
+            "--overwrite",
+        )
+
     def application(self, name: str) -> dict[str, Any]:
         return json.loads(kubectl(self.kubeconfig, "get", "application", name, "-n", NAMESPACE, "-o", "json"))
 
