@@ -23,6 +23,7 @@ from modelops_operator.builders.common import HTTP_PORT_NAME, OWNER_LABEL
 from modelops_operator.builders.deployment import build_canary_deployment
 from modelops_operator.builders.route import build_track_service, track_service_name
 from modelops_operator.drift_status import ready_endpoints
+from modelops_operator.image import CANARY_BUILD, image_of_build
 from modelops_operator.kube import KubeError
 from modelops_operator.registry import RegistryError, ResolvedModel, resolve_model
 from modelops_operator.spec import ROLES, Canary
@@ -205,9 +206,6 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
         draining = bool(previous_raw or p.look_for_leftovers) and remove_canary_pods(p)
         fields = {"canary": DRAINING if draining else None}
         return Step(None, st.Check.passed("NotRequested", "no canary"), fields=fields)
-    if p.spec.image.build is not None:
-        message = "a canary needs spec.image.reference: a built image carries the stable versions only"
-        return Step(DETAIL, st.Check.waiting("BuildNotSupported", message), fields={"canary": None})
     try:
         challenger = challenger_models(p, canary, stable)
     except RegistryError as e:
@@ -236,6 +234,17 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
             )
         else:
             state = cn.State.start(key, now)
+    image_fields: dict[str, Any] = {}
+    baked = p.spec.image.build is not None
+    if baked and state.phase == cn.PROGRESSING:  # the challenger's own image, built like the stable's
+        assert p.spec.image.build is not None
+        building = image_of_build(p, challenger, p.spec.image.build, CANARY_BUILD)
+        image_fields = dict(building.fields)
+        if building.value is None:  # the canary (and its clock) starts once its image exists
+            draining = remove_canary_pods(p)
+            check = replace(building.check, message=f"the challenger's image: {building.check.message}")
+            return Step(DETAIL, check, fields=image_fields | {"canary": DRAINING if draining else None})
+        image = building.value
     if cn.due(state, canary, now):
         try:
             measured, failing = measure(p)
@@ -259,7 +268,7 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
     if live is not None and not owned_by(live, p):
         message = f"Deployment {name} exists and is not this ModelDeployment's: the canary cannot start"
         return Step(DETAIL, st.Check.stuck("CanaryNameTaken", message), fields={"canary": None})
-    wanted = build_canary_deployment(p.body, p.spec, challenger, image, canary_pods)
+    wanted = build_canary_deployment(p.body, p.spec, challenger, image, canary_pods, baked)
     p.kube.apply(wanted, live)
     routed = p.spec.route is not None
     route_weight = None
@@ -275,7 +284,7 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
         if ready_endpoints(slices, HTTP_PORT_NAME, service["metadata"]["name"]):
             route_weight = weight
     share = (route_weight or 0) if routed else cn.share(stable_pods, canary_pods)
-    fields = {"canary": status_of(state, challenger, (stable_pods, canary_pods, share))}
+    fields = image_fields | {"canary": status_of(state, challenger, (stable_pods, canary_pods, share))}
     plan = CanaryPlan(None if p.spec.autoscaling else stable_pods, route_weight, routed)
     return Step(DETAIL, check_of(state), plan, fields, events)
 

@@ -611,6 +611,21 @@ def _drift_status_schema() -> dict[str, Any]:
     }
 
 
+def _build_status_schema(description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {
+            "image": {"type": "string"},
+            "digest": {"type": "string"},
+            "reason": {"type": "string", "description": "ImageBuilt, or ImageReused (found)."},
+            "failed": {"type": "string"},
+            "message": {"type": "string"},
+            "generation": {"type": "integer"},
+        },
+    }
+
+
 def _canary_status_schema() -> dict[str, Any]:
     text = {"type": "string"}
     return {
@@ -692,19 +707,13 @@ def status_schema() -> dict[str, Any]:
             "trainingRunId": {"type": "string"},
             "image": {"type": "string"},
             "imageDigest": _str("The digest of the image the pods run (sha256:...), when known."),
-            "build": {
-                "type": "object",
-                "description": "The last build: its derived tag and the digest pushed, or why it failed "
-                "(final for that generation).",
-                "properties": {
-                    "image": {"type": "string"},
-                    "digest": {"type": "string"},
-                    "reason": {"type": "string", "description": "ImageBuilt, or ImageReused (found)."},
-                    "failed": {"type": "string"},
-                    "message": {"type": "string"},
-                    "generation": {"type": "integer"},
-                },
-            },
+            "build": _build_status_schema(
+                "The last build: its derived tag and the digest pushed, or why it failed (final for that "
+                "generation)."
+            ),
+            "canaryBuild": _build_status_schema(
+                "The canary challenger's build (spec.image.build with spec.canary), as build is the stable's."
+            ),
             "url": {"type": "string"},
             "replicas": {"type": "integer"},
             "readyReplicas": {"type": "integer"},

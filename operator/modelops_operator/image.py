@@ -36,6 +36,7 @@ from modelops_operator.steps import Pass, Step
 from modelops_operator.verification import DIGEST
 
 DETAIL = "ImageReady"
+BUILD, CANARY_BUILD = "build", "canaryBuild"  # the status fields of the stable's and the canary's builds
 MAX_REGISTRY_ANSWER = 64 << 10  # a HEAD and a token: nothing large is expected
 log = logging.getLogger(__name__)
 
@@ -50,20 +51,27 @@ def ensure_image(p: Pass, models: Mapping[str, ResolvedModel]) -> Step[str]:
         return Step(DETAIL, st.Check.passed("ImageReference", reference), reference, fields)
     build = p.spec.image.build
     assert build is not None  # parse_spec guarantees reference xor build
+    return image_of_build(p, models, build, BUILD)
+
+
+def image_of_build(p: Pass, models: Mapping[str, ResolvedModel], build: Build, slot: str) -> Step[str]:
+    """The image `build` makes of these versions, remembered in status.<slot> (BUILD: the stable pods';
+    CANARY_BUILD: the canary's challenger): the value once it exists, the Job started or followed till
+    then."""
     allowed = p.settings.builder_images
     if "*" not in allowed and build.builder_image not in allowed:
         message = f"builder image {build.builder_image[:200]!r} is not one this operator runs"
         return Step(DETAIL, st.Check.stuck("BuilderNotAllowed", message))
     tagged = f"{build.repository}:{derive_image_tag(models, build)}"
-    recorded = p.status.get("build") or {}
+    recorded = p.status.get(slot) or {}
     if recorded.get("image") == tagged:
         if DIGEST.fullmatch(str(recorded.get("digest"))):
             reason = "ImageReused" if recorded.get("reason") == "ImageReused" else "ImageBuilt"
-            return built(build, tagged, str(recorded["digest"]), reason)
+            return built(build, slot, tagged, str(recorded["digest"]), reason)
         if recorded.get("failed") and recorded.get("generation") == p.generation:
             # A failed build is final for the generation that started it; a spec edit tries again.
             return Step(DETAIL, st.Check.stuck(str(recorded["failed"]), str(recorded.get("message", ""))))
-    return run_build(p, models, build, tagged)
+    return run_build(p, models, build, slot, tagged)
 
 
 def named_image_digest(p: Pass, image: str, available: bool) -> Step[None]:
@@ -77,8 +85,9 @@ def named_image_digest(p: Pass, image: str, available: bool) -> Step[None]:
     return Step(None, st.Check.passed("Read", ""), fields={"imageDigest": digest} if digest else {})
 
 
-def built(build: Build, tagged: str, digest: str, reason: str = "ImageBuilt") -> Step[str]:
-    """The built image, by digest unless the spec says otherwise, and the status that remembers it."""
+def built(build: Build, slot: str, tagged: str, digest: str, reason: str = "ImageBuilt") -> Step[str]:
+    """The built image, by digest unless the spec says otherwise, and the status that remembers it (the
+    stable's build also names the pods' image)."""
     image = f"{build.repository}@{digest}" if build.pin_digest else tagged
     # Status is merge-patched: the keys of a failure are removed explicitly.
     record = {
@@ -89,12 +98,14 @@ def built(build: Build, tagged: str, digest: str, reason: str = "ImageBuilt") ->
         "message": None,
         "generation": None,
     }
-    fields = {"image": image, "imageDigest": digest, "build": record}
+    fields: dict[str, Any] = {slot: record}
+    if slot == BUILD:
+        fields |= {"image": image, "imageDigest": digest}
     return Step(DETAIL, st.Check.passed(reason, f"{tagged} is {digest}"), image, fields)
 
 
-def failed(p: Pass, tagged: str, job_name: str, reason: str, message: str) -> Step[str]:
-    """A build that failed: the Job (and its pod) deleted, the reason kept in status.build."""
+def failed(p: Pass, slot: str, tagged: str, job_name: str, reason: str, message: str) -> Step[str]:
+    """A build that failed: the Job (and its pod) deleted, the reason kept in status.<slot>."""
     p.kube.delete("batch/v1", "Job", p.namespace, job_name)
     message = f"build Job {job_name}: {message}"
     record = {
@@ -104,7 +115,7 @@ def failed(p: Pass, tagged: str, job_name: str, reason: str, message: str) -> St
         "message": message,
         "generation": p.generation,
     }
-    return Step(DETAIL, st.Check.stuck(reason, message), None, {"build": record})
+    return Step(DETAIL, st.Check.stuck(reason, message), None, {slot: record})
 
 
 def registry_digest(p: Pass, reference: str, secrets: Sequence[str]) -> str | None:
@@ -134,7 +145,9 @@ def registry_digest(p: Pass, reference: str, secrets: Sequence[str]) -> str | No
         return None
 
 
-def run_build(p: Pass, models: Mapping[str, ResolvedModel], build: Build, tagged: str) -> Step[str]:
+def run_build(
+    p: Pass, models: Mapping[str, ResolvedModel], build: Build, slot: str, tagged: str
+) -> Step[str]:
     """Start, follow and conclude the build Job of `tagged`: a concluded Job is deleted either way."""
     job_name = build_job_name(p.name, tagged.rsplit(":", 1)[1])
     job = p.kube.get("batch/v1", "Job", p.namespace, job_name)
@@ -143,7 +156,7 @@ def run_build(p: Pass, models: Mapping[str, ResolvedModel], build: Build, tagged
         # Before building: the registry may have the tag already (the same inputs, built elsewhere).
         digest = registry_digest(p, tagged, [build.push_secret] if build.push_secret else [])
         if digest is not None:
-            return built(build, tagged, digest, "ImageReused")
+            return built(build, slot, tagged, digest, "ImageReused")
         plain_http = p.settings.plain_http_registries
         p.kube.apply(build_job(p.body, p.spec, models, p.generation, plain_http))
         return Step(DETAIL, st.Check.waiting("BuildRunning", f"build Job {job_name} started"))
@@ -151,19 +164,21 @@ def run_build(p: Pass, models: Mapping[str, ResolvedModel], build: Build, tagged
     if state == "running":
         stuck = pull_failure(pod) if pod else None
         if stuck is not None:
-            return failed(p, tagged, job_name, *stuck)
+            return failed(p, slot, tagged, job_name, *stuck)
         return Step(DETAIL, st.Check.waiting("BuildRunning", f"build Job {job_name} running"))
     if state == "timedout":
-        return failed(p, tagged, job_name, "BuildTimeout", message)
+        return failed(p, slot, tagged, job_name, "BuildTimeout", message)
     if state == "failed":
         return failed(
-            p, tagged, job_name, *((build_failure(pod) if pod else None) or ("BuildFailed", message))
+            p, slot, tagged, job_name, *((build_failure(pod) if pod else None) or ("BuildFailed", message))
         )
     digest = built_digest(pod) if pod else None
     if digest is None:
-        return failed(p, tagged, job_name, "DigestMissing", "completed, but its builder reported no digest")
+        return failed(
+            p, slot, tagged, job_name, "DigestMissing", "completed, but its builder reported no digest"
+        )
     p.kube.delete("batch/v1", "Job", p.namespace, job_name)
-    return built(build, tagged, digest)
+    return built(build, slot, tagged, digest)
 
 
 def build_pod(p: Pass, job_name: str) -> dict[str, Any] | None:

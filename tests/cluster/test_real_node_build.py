@@ -238,6 +238,51 @@ def test_a_build_on_the_node_runs_by_digest_and_serves_through_the_ingress(build
     assert again["status"]["imageDigest"] == digest
     assert world.listed("Job", f"modelops.dev/deployment={twin}") == []
 
+    # A canary of a built ModelDeployment: the challenger's own image, built the same way, runs beside it.
+    challenger = new_versions(registry, world.trained)["predictor"]
+    doc = world.manifest(twin, versions)
+    doc["spec"]["canary"] = {
+        "models": {"predictor": {"name": predictor, "version": challenger}},
+        "weight": 50,
+        "analysisSeconds": 3600,  # held: what runs is checked here, not the decision
+    }
+    world.apply(doc)
+
+    def canary_image() -> dict[str, Any] | None:
+        status = world.resource(twin).get("status") or {}
+        built = status.get("canaryBuild") or {}
+        return built if built.get("digest") and (status.get("canary") or {}).get("canaryPods") else None
+
+    wait_for(canary_image, BUILD_READY_TIMEOUT, 1, "the challenger's image built and its pods planned")
+    canary_build = world.resource(twin)["status"]["canaryBuild"]
+    assert f":p{challenger}-d{versions['drift']}-o{versions['outlier']}-" in canary_build["image"]
+    assert canary_build["digest"] != digest
+    assert (
+        world.registry_client().tag_digest(canary_build["image"], world.credentials())
+        == canary_build["digest"]
+    )
+    assert world.resource(twin)["status"]["imageDigest"] == digest  # the stable pods' image unchanged
+    with world.cluster.api_client() as api:
+        deployment = client.AppsV1Api(api).read_namespaced_deployment(f"{twin}-canary", world.namespace)
+    (container,) = deployment.spec.template.spec.containers
+    assert container.image == f"{repository}@{canary_build['digest']}"
+    assert not [e for e in container.env or () if e.name == "MODELOPS_PREDICTOR_URI"]  # baked as well
+
+    answered: set[str] = set()
+    with httpx.Client(
+        base_url=world.cluster.node.ingress_url, headers={"Host": f"{twin}.modelops.test"}, timeout=30
+    ) as http:
+
+        def both_answer() -> bool:  # bounded by wait_for: a request every 0.2 s for at most 3 minutes
+            answer = http.post("/predict", json=EXAMPLE)
+            if answer.status_code == 200:
+                answered.add(answer.json()["model_versions"]["predictor"])
+            return len(answered) == 2
+
+        wait_for(both_answer, 180, 0.2, "answers from the stable and the challenger's built image")
+    assert answered == {f"{predictor}/{versions['predictor']}", f"{predictor}/{challenger}"}
+    assert world.listed("Job", f"modelops.dev/deployment={twin}") == []  # its build Job gone too
+
 
 def version_without_files(registry: MlflowClient, trained: dict[str, Any]) -> str:
     """A new READY version of the predictor whose files are not in the artifact store: it resolves (the
