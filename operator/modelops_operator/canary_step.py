@@ -18,8 +18,9 @@ from typing import Any
 
 from modelops_operator import canary as cn
 from modelops_operator import drift_probe
+from modelops_operator import drift_status as ds
 from modelops_operator import status as st
-from modelops_operator.builders.common import HTTP_PORT_NAME, OWNER_LABEL
+from modelops_operator.builders.common import HTTP_PORT_NAME, OWNER_LABEL, SERVICE_PORT
 from modelops_operator.builders.deployment import build_canary_deployment
 from modelops_operator.builders.route import build_track_service, track_service_name
 from modelops_operator.drift_status import ready_endpoints
@@ -97,6 +98,12 @@ def rejection(
     return None
 
 
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """Whether a pod's Ready condition is True."""
+    conditions = (pod.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def measure(p: Pass) -> tuple[tuple[cn.Signals, cn.Signals] | None, str | None]:
     """The canary pods' and the stable pods' Signals from their /metrics (None: no canary pod ready), and
     the first canary pod that cannot start (crash loop, image pull), described. Raises KubeError when the
@@ -105,6 +112,18 @@ def measure(p: Pass) -> tuple[tuple[cn.Signals, cn.Signals] | None, str | None]:
     pods = p.kube.list_objects("v1", "Pod", p.namespace, selector)
     failures = sorted((f for pod in pods for f in st.container_failures(pod)[:1]), key=lambda f: f.pod)
     failing = failures[0].describe() if failures else None
+    if failing is None:  # a pod that runs but is not ready may say its models do not load (it retries)
+        waiting = [
+            ds.Endpoint(pod["metadata"]["name"], pod["status"]["podIP"], SERVICE_PORT)
+            for pod in pods
+            if (pod.get("status") or {}).get("podIP") and not pod_ready(pod)
+        ]
+        errors = asyncio.run(
+            drift_probe.load_errors(waiting, p.settings.metrics_url_template, p.namespace, p.name)
+        )
+        if errors:
+            pod_name = min(errors)
+            failing = f"pod {pod_name}: its models do not load: {errors[pod_name]}"
     canary_pods = {pod["metadata"]["name"] for pod in pods}
     slices = p.kube.list_objects(
         "discovery.k8s.io/v1", "EndpointSlice", p.namespace, f"kubernetes.io/service-name={p.name}"

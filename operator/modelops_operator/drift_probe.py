@@ -9,11 +9,13 @@ through a proxy).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
+import modelops_contract as contract
 from modelops_operator import drift_status as ds
 from modelops_operator.builders.common import HTTP_PORT_NAME, OWNER_LABEL
 from modelops_operator.canary import CANARY, TRACK_LABEL
@@ -21,6 +23,7 @@ from modelops_operator.kube import Kube, KubeError
 
 SCRAPE_TIMEOUT_SECONDS = 3.0
 MAX_METRICS_BYTES = 4 << 20
+MAX_READY_BYTES = 16 << 10  # a readiness answer: an error body of a few hundred bytes
 
 
 def _error_text(error: BaseException) -> str:
@@ -66,6 +69,49 @@ async def scrape_endpoints(
         else:
             texts[endpoint.pod] = result
     return texts, failures
+
+
+def readiness_url_template(metrics_template: str) -> str | None:
+    """The OIP readiness URL of a pod, made from the metrics URL template by its path (None when the
+    template does not end with the service's metrics path: a proxy that only knows /metrics)."""
+    if not metrics_template.endswith(contract.METRICS_PATH):
+        return None
+    return metrics_template.removesuffix(contract.METRICS_PATH) + contract.OIP_READY_PATH
+
+
+def load_error_of(status: int, body: bytes) -> str | None:
+    """The reason in a readiness answer that says the pod's models failed to load (contract.LOAD_FAILED),
+    cut at 300 characters (a pod's answer is its tenant's); None for any other answer."""
+    if status != 503 or len(body) > MAX_READY_BYTES:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("reason") != contract.LOAD_FAILED:
+        return None
+    return str(doc.get("error", ""))[:300]  # the protocol's error object: "error" is the message
+
+
+async def _load_error(session: aiohttp.ClientSession, url: str) -> str | None:
+    async with session.get(url, allow_redirects=False) as response:
+        body = await response.content.read(MAX_READY_BYTES + 1)
+        return load_error_of(response.status, body)
+
+
+async def load_errors(
+    pods: list[ds.Endpoint], metrics_template: str, namespace: str, name: str
+) -> dict[str, str]:
+    """Pod -> why its models do not load, for the pods (not ready) that say so on their OIP readiness
+    route; a pod that does not answer, or answers anything else, is left out."""
+    template = readiness_url_template(metrics_template)
+    if template is None or not pods:
+        return {}
+    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        urls = [ds.metrics_url(template, p, namespace, name) for p in pods]
+        results = await asyncio.gather(*(_load_error(session, url) for url in urls), return_exceptions=True)
+    return {p.pod: r for p, r in zip(pods, results, strict=True) if isinstance(r, str)}
 
 
 async def observe(kube: Kube, body: Mapping[str, Any], url_template: str, now: str) -> dict[str, Any]:

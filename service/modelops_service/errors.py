@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import modelops_contract as contract
+
 
 class ServiceError(Exception):
     """Root of every error the service answers with; carries its HTTP status code."""
@@ -56,7 +58,7 @@ class ModelLoadError(ServiceError):
     """A model could not be loaded from the registry or the bento."""
 
     status_code = 503
-    reason = "ModelLoadError"
+    reason = contract.LOAD_FAILED  # what the operator looks for on a canary pod that is not ready
 
 
 class NotFound(ServiceError):

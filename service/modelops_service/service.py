@@ -24,7 +24,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from modelops_service import oip
-from modelops_service.errors import InternalError, NotReady, PayloadTooLarge, ServiceError, error_body
+from modelops_service.errors import (
+    InternalError,
+    ModelLoadError,
+    NotReady,
+    PayloadTooLarge,
+    ServiceError,
+    error_body,
+)
 from modelops_service.events import LOG_FLUSH_SECONDS, EventLog, acceptable_request_id
 from modelops_service.schema import ERROR_RESPONSES, PredictResponse, request_body_spec
 from modelops_service.settings import Settings, load_settings
@@ -139,7 +146,7 @@ class ModelService:
         try:
             models = load_models(self.settings)
         except ServiceError as e:
-            self.load_error = e.message
+            self.load_error = e.message  # a ModelLoadError's (load_models' one error) message
             logger.error("model loading failed: %s", e.message)
             return False
         metrics = MonitoringMetrics(self.settings.service_name)
@@ -160,9 +167,12 @@ class ModelService:
             time.sleep(delay)
             delay = min(delay * 2, 300.0)
 
-    def _not_ready(self) -> NotReady:
-        """Why this worker cannot answer yet: its load error, or that it is still loading."""
-        return NotReady(self.load_error or "the models are still loading")
+    def _not_ready(self) -> ServiceError:
+        """Why this worker cannot answer yet: its last load attempt failed (contract.LOAD_FAILED, with the
+        reason; it retries in the background), or it is still loading (NotReady)."""
+        if self.load_error is not None:
+            return ModelLoadError(self.load_error)
+        return NotReady("the models are still loading")
 
     def __is_ready__(self) -> bool:
         """Ready once the predictor and both detectors are loaded."""

@@ -37,13 +37,21 @@ from tests.fixtures.operator import (
 pytestmark = pytest.mark.cluster
 
 ALIAS_POLL_SECONDS = 2  # the operator's MODELOPS_ALIAS_POLL_SECONDS in these tests (default 60)
+# The retries of a temporary failure (a Secret that comes later, a registry back from an outage) wait at most
+# this long here (MODELOPS_MAX_BACKOFF_SECONDS, default 60): the tests see the recovery, not the backoff.
+MAX_BACKOFF_SECONDS = 8
 
 
 @pytest.fixture(scope="module")
 def operator(kubeconfig: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalOperator]:
     """The real `kopf run` (all namespaces), polling aliases often so that a moved alias shows quickly."""
     log_dir = tmp_path_factory.mktemp("operator")
-    yield from module_operator(kubeconfig, log_dir, MODELOPS_ALIAS_POLL_SECONDS=str(ALIAS_POLL_SECONDS))
+    yield from module_operator(
+        kubeconfig,
+        log_dir,
+        MODELOPS_ALIAS_POLL_SECONDS=str(ALIAS_POLL_SECONDS),
+        MODELOPS_MAX_BACKOFF_SECONDS=str(MAX_BACKOFF_SECONDS),
+    )
 
 
 def test_staging_sample_becomes_ready_and_is_recorded_in_the_registry(

@@ -31,7 +31,14 @@ from modelops_support.mlflow_server import LocalMlflowServer
 from modelops_support.waiting import wait_for
 from tests.fixtures.cluster import fresh_namespace
 from tests.fixtures.image import REPO, build_image
-from tests.fixtures.operator import condition, get_mdep, manifest, new_versions, wait_condition
+from tests.fixtures.operator import (
+    condition,
+    get_mdep,
+    manifest,
+    new_versions,
+    version_without_files,
+    wait_condition,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -284,22 +291,6 @@ def test_a_build_on_the_node_runs_by_digest_and_serves_through_the_ingress(build
     assert world.listed("Job", f"modelops.dev/deployment={twin}") == []  # its build Job gone too
 
 
-def version_without_files(registry: MlflowClient, trained: dict[str, Any]) -> str:
-    """A new READY version of the predictor whose files are not in the artifact store: it resolves (the
-    registry knows it) and its download fails, as for a version whose files were deleted."""
-    name = trained["models"]["predictor"]["name"]
-    run = registry.create_run("0").info  # a run that logged nothing: its model folder has no files
-    registry.set_terminated(run.run_id)
-    created = registry.create_model_version(name, f"{run.artifact_uri}/model", run_id=run.run_id)
-    wait_for(
-        lambda: registry.get_model_version(name, created.version).status == "READY",
-        30,
-        0.2,
-        "the version without files READY",
-    )
-    return str(created.version)
-
-
 FAILURES = {
     "bad credentials": "CredentialsRefused",
     "base image missing": "BaseImageUnavailable",
@@ -322,7 +313,7 @@ def failing_build(world: BuildWorld, registry: MlflowClient, case: str) -> dict[
         predictor = doc["spec"]["models"]["predictor"]["name"]
         doc["spec"]["models"]["predictor"] = {
             "name": predictor,
-            "version": version_without_files(registry, world.trained),
+            "version": version_without_files(registry, predictor),
         }
     else:  # the download (a Python process importing MLflow) cannot fit in 48 MiB
         build["resources"] = {"requests": {"memory": "32Mi"}, "limits": {"memory": "48Mi"}}

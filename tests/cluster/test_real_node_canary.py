@@ -34,6 +34,7 @@ from modelops_training.data import load_wine
 from modelops_training.pipeline import SKOPS_TRUSTED_TYPES, fit_drift_detector, quiet_signature
 from tests.fixtures.data import wine_records
 from tests.fixtures.node import CANARY_ENVIRONMENT
+from tests.fixtures.operator import version_without_files
 from tests.fixtures.scenario import Scenario
 from tests.monitoring import dashboard, dashboard_expressions, metric_names
 
@@ -259,6 +260,25 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
         error_requests = sum(load.answers.values()) + len(load.failures) - requests_before
         assert f"modelops.rejected.{CANARY_ENVIRONMENT}" in registry.get_model_version(predictor, broken).tags
 
+        # A challenger whose models do not load (its files are gone): its pod runs, never ready (it retries
+        # the download), never gets a request, and says why on its readiness route: rolled back on that
+        # (podsFailing) at once, not after progressDeadlineSeconds; rejected in the registry.
+        missing = version_without_files(registry, predictor)
+        missing_moved = time.monotonic()
+        registry.set_registered_model_alias(predictor, "challenger", missing)
+        crashed = wait_decision(
+            scenario, f"{predictor}/{missing},", "RolledBack", "the one that cannot start"
+        )
+        missing_decision = time.monotonic() - missing_moved
+        assert crashed["failed"]["check"] == "podsFailing", crashed
+        assert "its models do not load" in crashed["failed"]["value"], crashed
+        assert f"models:/{predictor}/{missing}" in crashed["failed"]["value"], crashed
+        assert (
+            f"modelops.rejected.{CANARY_ENVIRONMENT}" in registry.get_model_version(predictor, missing).tags
+        )
+        assert missing not in load.first_seen
+        wait_for(lambda: canary_deployment(scenario) is None, 60, 0.5, "the canary Deployment removed")
+
         # A good challenger: its steps, an operator restart in the middle, promotion, the stable rolls.
         answers_before = sum(load.answers.values())
         moved = time.monotonic()
@@ -368,7 +388,9 @@ def test_challengers_by_alias_are_rolled_back_or_promoted_under_load(
         f"challenger's alias move to two promoted pods; drifting detector's alias move -> rollback "
         f"{drift_decision:.1f} s; broken challenger's alias move -> rollback {broken_decision:.1f} s, "
         f"{len(error_failures)} of its phase's {error_requests} requests answered 500, the last "
-        f"{max(broken_at, default=decided) - decided:.1f} s after the decision; {len(outside)} other failures"
+        f"{max(broken_at, default=decided) - decided:.1f} s after the decision; "
+        f"challenger that cannot start: alias move -> rollback {missing_decision:.1f} s; "
+        f"{len(outside)} other failures"
     )
     assert outside == [], f"{len(outside)} of {total} requests failed: {outside[:5]}"
     assert len(broken_at) == len(error_failures), "an InternalError before the broken challenger served"

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from modelops_drift.logs import parse_line
+from modelops_operator.drift_probe import load_error_of
 from modelops_service.settings import DEFAULT_SERVICE_NAME
 from modelops_support.local_service import LocalService
 from modelops_support.waiting import WaitTimeout, wait_for
@@ -273,10 +274,15 @@ def test_not_ready_until_models_load(service_models: dict[str, str], tmp_path: P
         assert service.probe("/readyz") == 503
         response = httpx.post(f"{service.url}/predict", json=[GOOD], timeout=10)
         assert response.status_code == 503
+        assert response.json()["error"] == "ModelLoadError"  # failed, not loading: it retries meanwhile
         assert "no_such_model" in response.json()["message"]
         # The Open Inference Protocol's probes say the same (a probe may use either).
         assert (service.probe("/v2/health/live"), service.probe("/v2/health/ready")) == (200, 503)
         response = httpx.get(f"{service.url}/v2/health/ready", timeout=10)
         assert "no_such_model" in response.json()["error"]
+        # ... and the operator reads it so (a canary pod whose models do not load is rolled back).
+        why = load_error_of(response.status_code, response.content)
+        assert why is not None
+        assert "no_such_model" in why
     finally:
         service.close()

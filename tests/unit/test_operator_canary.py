@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 import pytest
 
 from modelops_operator import canary as cn
+from modelops_operator.drift_probe import MAX_READY_BYTES, load_error_of, readiness_url_template
 from modelops_operator.registry import ResolvedModel
 from modelops_operator.spec import Canary, CanaryThresholds, ModelRef, SpecError, parse_spec
 from modelops_operator.verification import format_time, gate_check, parse_time
@@ -323,3 +325,47 @@ def test_canary_pods_that_never_become_ready_roll_it_back_after_the_deadline() -
     state = cn.advance(state, c, None, at(130), None, 120)
     assert state.phase == cn.ROLLED_BACK
     assert state.failed == {"check": "podsReady", "value": "none after 130 s", "threshold": "within 120 s"}
+
+
+def test_the_readiness_url_comes_from_the_metrics_template_or_not_at_all() -> None:
+    assert (
+        readiness_url_template("http://{address}:{port}/metrics") == "http://{address}:{port}/v2/health/ready"
+    )
+    assert (
+        readiness_url_template("http://proxy/{namespace}/{pod}/metrics")
+        == "http://proxy/{namespace}/{pod}/v2/health/ready"
+    )
+    assert (
+        readiness_url_template("http://proxy/scrape?pod={pod}") is None
+    )  # not the service's path: not asked
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            503,
+            {"error": "cannot load models:/m/6: no MLmodel", "reason": "ModelLoadError"},
+            "cannot load models:/m/6: no MLmodel",
+        ),
+        (
+            503,
+            {"error": "the models are still loading", "reason": "NotReady"},
+            None,
+        ),  # loading: not a failure
+        (200, {"ready": True}, None),
+        (503, {"error": "x" * 1000, "reason": "ModelLoadError"}, "x" * 300),  # a tenant's pod: cut
+        (503, ["ModelLoadError"], None),
+        (503, "not json", None),
+    ],
+)
+def test_a_pod_says_its_models_do_not_load_only_in_the_protocols_words(
+    status: int, body: object, expected: str | None
+) -> None:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    assert load_error_of(status, raw) == expected
+
+
+def test_an_oversized_readiness_answer_is_not_read() -> None:
+    body = json.dumps({"error": "x", "reason": "ModelLoadError", "pad": "y" * MAX_READY_BYTES}).encode()
+    assert load_error_of(503, body) is None
