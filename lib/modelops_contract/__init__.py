@@ -87,8 +87,8 @@ READINESS_PATH = "/readyz"
 METRICS_PATH = "/metrics"
 # The Open Inference Protocol's readiness: 200 once the models are loaded; 503 before, with the protocol's
 # error object {"error": message, "reason": kind}, where the kind LOAD_FAILED says the last load attempt
-# failed (the service keeps retrying) and the message names the model and why. The operator asks a canary pod that is not
-# ready, so that a challenger whose models do not load is rolled back at once.
+# failed (the service keeps retrying) and the message names the model and why. The operator asks a canary
+# pod that is not ready, so that a challenger whose models do not load is rolled back at once.
 OIP_READY_PATH = "/v2/health/ready"
 LOAD_FAILED = "ModelLoadError"
 
