@@ -106,8 +106,8 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
 
 def measure(p: Pass) -> tuple[tuple[cn.Signals, cn.Signals] | None, str | None]:
     """The canary pods' and the stable pods' Signals from their /metrics (None: no canary pod ready), and
-    the first canary pod that cannot start (crash loop, image pull), described. Raises KubeError when the
-    pods cannot be listed."""
+    the first canary pod that cannot start (crash loop, image pull) or whose models do not load, described.
+    Raises KubeError when the pods cannot be listed."""
     selector = f"{OWNER_LABEL}={p.name},{cn.TRACK_LABEL}={cn.CANARY}"
     pods = p.kube.list_objects("v1", "Pod", p.namespace, selector)
     failures = sorted((f for pod in pods for f in st.container_failures(pod)[:1]), key=lambda f: f.pod)
@@ -118,9 +118,10 @@ def measure(p: Pass) -> tuple[tuple[cn.Signals, cn.Signals] | None, str | None]:
             for pod in pods
             if (pod.get("status") or {}).get("podIP") and not pod_ready(pod)
         ]
-        errors = asyncio.run(
-            drift_probe.load_errors(waiting, p.settings.metrics_url_template, p.namespace, p.name)
-        )
+        errors: dict[str, str] = {}
+        if waiting:
+            template = p.settings.metrics_url_template
+            errors = asyncio.run(drift_probe.load_errors(waiting, template, p.namespace, p.name))
         if errors:
             pod_name = min(errors)
             failing = f"pod {pod_name}: its models do not load: {errors[pod_name]}"
