@@ -382,14 +382,15 @@ def advance(
     weights = schedule(canary)
     where = f"step {state.step + 1}/{len(weights)} ({weights[min(state.step, len(weights) - 1)]} %)"
     analysis: Mapping[str, Any] = dict(state.analysis)
+    none_answered = measured is None or measured[0].pods == 0
+    waited = seconds_between(state.started_at, now)
     if pods_failing is not None:
         failing = [Finding("podsFailing", pods_failing[:300], "none", False)]
-    elif (measured is None or measured[0].pods == 0) and seconds_between(
-        state.started_at, now
-    ) > ready_deadline:
-        waited = f"none after {seconds_between(state.started_at, now):.0f} s"
-        failing = [Finding("podsReady", waited, f"within {ready_deadline:.0f} s", False)]
-    elif measured is None or measured[0].pods == 0:
+    elif none_answered and waited > ready_deadline:
+        failing = [
+            Finding("podsReady", f"none after {waited:.0f} s", f"within {ready_deadline:.0f} s", False)
+        ]
+    elif none_answered or measured is None:
         return replace(state, analyzed_at=now, message=f"{where}: no canary pod answered on /metrics yet")
     else:
         canary_signals, stable_signals = measured

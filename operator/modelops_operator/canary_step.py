@@ -255,10 +255,9 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
         else:
             state = cn.State.start(key, now)
     image_fields: dict[str, Any] = {}
-    baked = p.spec.image.build is not None
-    if baked and state.phase == cn.PROGRESSING:  # the challenger's own image, built like the stable's
-        assert p.spec.image.build is not None
-        building = image_of_build(p, challenger, p.spec.image.build, CANARY_BUILD)
+    build = p.spec.image.build
+    if build is not None and state.phase == cn.PROGRESSING:  # the challenger's own image, like the stable's
+        building = image_of_build(p, challenger, build, CANARY_BUILD)
         image_fields = dict(building.fields)
         if building.value is None:  # the canary (and its clock) starts once its image exists
             draining = remove_canary_pods(p)
@@ -288,7 +287,7 @@ def run_canary(p: Pass, stable: Mapping[str, ResolvedModel], image: str) -> Step
     if live is not None and not owned_by(live, p):
         message = f"Deployment {name} exists and is not this ModelDeployment's: the canary cannot start"
         return Step(DETAIL, st.Check.stuck("CanaryNameTaken", message), fields={"canary": None})
-    wanted = build_canary_deployment(p.body, p.spec, challenger, image, canary_pods, baked)
+    wanted = build_canary_deployment(p.body, p.spec, challenger, image, canary_pods, build is not None)
     p.kube.apply(wanted, live)
     routed = p.spec.route is not None
     route_weight = None

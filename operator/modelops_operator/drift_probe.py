@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -21,6 +21,7 @@ from modelops_operator.builders.common import HTTP_PORT_NAME, OWNER_LABEL
 from modelops_operator.canary import CANARY, TRACK_LABEL
 from modelops_operator.kube import Kube, KubeError
 
+T = TypeVar("T")
 SCRAPE_TIMEOUT_SECONDS = 3.0
 MAX_METRICS_BYTES = 4 << 20
 MAX_READY_BYTES = 16 << 10  # a readiness answer: an error body of a few hundred bytes
@@ -53,14 +54,25 @@ async def _scrape(session: aiohttp.ClientSession, url: str) -> str:
         return b"".join(chunks).decode("utf-8", errors="replace")
 
 
+async def _ask_each(
+    endpoints: list[ds.Endpoint],
+    url_template: str,
+    namespace: str,
+    name: str,
+    ask: Callable[[aiohttp.ClientSession, str], Awaitable[T]],
+) -> list[T | BaseException]:
+    """`ask` every endpoint at once (SCRAPE_TIMEOUT_SECONDS in all): its answer or its error, in order."""
+    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        urls = [ds.metrics_url(url_template, e, namespace, name) for e in endpoints]
+        return await asyncio.gather(*(ask(session, url) for url in urls), return_exceptions=True)
+
+
 async def scrape_endpoints(
     endpoints: list[ds.Endpoint], url_template: str, namespace: str, name: str
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Every endpoint's /metrics at once: (pod -> text, pod -> error of those that did not answer)."""
-    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        urls = [ds.metrics_url(url_template, e, namespace, name) for e in endpoints]
-        results = await asyncio.gather(*(_scrape(session, url) for url in urls), return_exceptions=True)
+    results = await _ask_each(endpoints, url_template, namespace, name, _scrape)
     texts: dict[str, str] = {}
     failures: dict[str, str] = {}
     for endpoint, result in zip(endpoints, results, strict=True):
@@ -107,10 +119,7 @@ async def load_errors(
     template = readiness_url_template(metrics_template)
     if template is None or not pods:
         return {}
-    timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        urls = [ds.metrics_url(template, p, namespace, name) for p in pods]
-        results = await asyncio.gather(*(_load_error(session, url) for url in urls), return_exceptions=True)
+    results = await _ask_each(pods, template, namespace, name, _load_error)
     return {p.pod: r for p, r in zip(pods, results, strict=True) if isinstance(r, str)}
 
 
