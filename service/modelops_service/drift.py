@@ -8,7 +8,6 @@ import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import special
@@ -50,6 +49,14 @@ class DriftReport:
 CHI2_CACHE_SIZE = 4096  # distinct batch category counts remembered per categorical feature set
 
 
+@functools.lru_cache(maxsize=64)  # by batch size, bounded by the row limits
+def effective_size(n_ref: int, n: int) -> int:
+    """scipy's asymptotic two-sample mode: kstwo with the rounded effective sample size m*n/(m+n) (half
+    to even, as numpy's round)."""
+    m, n2 = float(n_ref), float(n)
+    return round(m * n2 / (m + n2))
+
+
 @functools.lru_cache(maxsize=65536)
 def ks_sf(statistic: float, n: int) -> float:
     """Survival function of the two-sided one-sample K-S statistic for n (scipy's kstwo.sf).
@@ -71,45 +78,63 @@ def _complex_keys(columns: np.ndarray) -> np.ndarray:
 class SortedColumns:
     """Each row of a (features, n) array sorted, searchable for all features at once.
 
-    Searched in its distinct values, with the number of values before each: a reference of real data has
-    few distinct values per feature (the wine reference: 2,494 distinct of 53,592 values, 40 KB of keys
-    instead of 857 KB), so the searches touch a table that fits the CPU's caches."""
+    Kept as its distinct values, each with the share of its feature's values below it (a reference of real
+    data has few distinct values per feature: the wine reference 2,494 of 53,592, 40 KB of keys instead of
+    857 KB, a table that stays in the CPU's caches), and an end marker (feature, +inf) per feature holding
+    1.0. A search for a finite value of feature f lands in f's own part of the table (at worst on its end
+    marker), so one search and one `take` give every feature's shares."""
 
     def __init__(self, sorted_rows: np.ndarray) -> None:
-        self.n = sorted_rows.shape[1]
-        keys = _complex_keys(sorted_rows).ravel()
+        features, self.n = sorted_rows.shape
+        ends = np.full((features, 1), np.inf)
+        keys = _complex_keys(np.concatenate([sorted_rows, ends], axis=1)).ravel()
         first = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
         self.keys = keys[first]  # distinct, in order
-        self._before = np.append(first, keys.size)  # values before each distinct one (and all of them)
-        self.offsets = (np.arange(sorted_rows.shape[0]) * self.n)[:, np.newaxis]
+        # the first of equal values in a sorted row has as many of its feature's values before it as its
+        # place in the row; the end marker's place is n (all of them)
+        self.shares = (first % (self.n + 1)) / self.n
+        self.features = np.arange(features)[:, np.newaxis]
 
-    def count(self, keys: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
-        """Per feature, how many values are < (left) or <= (right) each point; `keys` are the points'
-        complex keys (_complex_keys), the result is (features, points per feature)."""
-        found = self._before.take(np.searchsorted(self.keys, keys, side=side))
-        return found.reshape(self.offsets.shape[0], -1) - self.offsets
+    def shares_before(self, keys: np.ndarray) -> np.ndarray:
+        """For each point's complex key (_complex_keys), the share of its feature's values below it."""
+        return self.shares.take(np.searchsorted(self.keys, keys))
+
+
+@functools.lru_cache(maxsize=64)  # one (2, 1, n) array per batch size seen: bounded by the row limits
+def _sample_shares(n: int) -> np.ndarray:
+    """[j / n] and [(j + 1) / n] for j < n: a sorted sample's share below its j-th value and up to it."""
+    share = np.arange(n + 1) / n
+    return np.stack([share[:-1], share[1:]])[:, np.newaxis, :]
+
+
+_SIDES = np.array([1.0, -1.0])[:, np.newaxis, np.newaxis]
 
 
 def ks_statistics(ref: SortedColumns, x: np.ndarray) -> np.ndarray:
-    """Two-sided K-S distance of each feature of `x` (features, rows) from the reference, equal to scipy's
-    ks_2samp (asymptotic mode).
+    """Two-sided K-S distance of each feature of `x` (features, rows; finite values) from the reference,
+    equal to scipy's ks_2samp (asymptotic mode).
 
     Both CDFs are right-continuous steps, so F_ref - F_x peaks just before a sample value (on the interval
-    ending there F_x is flat and F_ref at its highest) and F_x - F_ref at a sample value: counts of
-    reference values below and up to each sample value suffice. They are the counts scipy divides at the
-    same points, so the statistics are equal to the last bit (tests/unit/test_service_drift.py).
+    ending there F_x is flat and F_ref at its highest) and F_x - F_ref at a sample value: the reference's
+    shares below and up to each sample value suffice. They are the shares scipy subtracts at the same
+    points, so the statistics are equal to the last bit (tests/unit/test_service_drift.py). "Up to v" is
+    "below the next float after v", so both sides are one search.
 
-    The sample's own counts need no search: with the values sorted, the j-th has at least j values below
+    The sample's own shares need no search: with the values sorted, the j-th has at least j values below
     it and at most j + 1 up to it, equal at the first (below) and the last (up to) of equal values, where
     each side's difference is largest; the others' differences are smaller, so the maxima are scipy's.
+    The side scipy clips to [0, 1] needs no clip here: it never exceeds 1, and the other side is at least
+    0 (its first value's share below, minus 0).
     """
-    n1, n2 = ref.n, x.shape[1]
-    keys = _complex_keys(np.sort(x, axis=1)).ravel()
-    below_ref, upto_ref = ref.count(keys, "left"), ref.count(keys, "right")
-    share = np.arange(n2 + 1) / n2  # j / n2: the sample's share below the j-th value, and up to it
-    max_s = (below_ref / n1 - share[:-1]).max(axis=1)
-    min_s = np.clip((share[1:] - upto_ref / n1).max(axis=1), 0, 1)  # scipy clips this side to [0, 1]
-    return np.where(min_s > max_s, min_s, max_s)
+    values = np.sort(x, axis=1)
+    keys = np.empty((2, *values.shape), dtype=np.complex128)
+    keys.real = ref.features
+    keys.imag[0] = values
+    keys.imag[1] = np.nextafter(values, np.inf)
+    differences = ref.shares_before(keys)
+    differences -= _sample_shares(values.shape[1])  # [F_ref - j/n below, F_ref - (j+1)/n up to]
+    differences *= _SIDES  # the second side's sign turned: (j+1)/n - F_ref up to each value (exact)
+    return differences.max(axis=(0, 2))
 
 
 def chi2_contingency_test(observed: np.ndarray) -> tuple[float, float]:
@@ -144,8 +169,9 @@ class TabularDriftTest:
         self.threshold = float(p_val)
         self.categorical = sorted(set(categorical))
         self.n_ref = x_ref.shape[0]
-        self.numeric = [f for f in range(x_ref.shape[1]) if f not in self.categorical]
-        self._ref = SortedColumns(np.sort(x_ref[:, self.numeric].T, axis=1))
+        # Every column searched, categorical ones too (their K-S result is dropped for the chi-squared
+        # test's): one search for all, and no per-call selection of the numeric columns.
+        self._ref = SortedColumns(np.sort(x_ref.T, axis=1))
         self._ref_counts = {
             f: dict(zip(*np.unique(x_ref[:, f], return_counts=True), strict=True)) for f in self.categorical
         }
@@ -153,17 +179,9 @@ class TabularDriftTest:
 
     def feature_scores(self, x: np.ndarray) -> tuple[list[float], list[float]]:
         """p-values and distances per feature, in feature order."""
-        n2 = x.shape[0]
-        p_value = [0.0] * len(self.feature_names)
-        distance = [0.0] * len(self.feature_names)
-        # scipy's asymptotic two-sample mode: kstwo with the rounded effective sample size
-        m, n = sorted([float(self.n_ref), float(n2)], reverse=True)
-        en = round(m * n / (m + n))  # half to even, as numpy's round
-        if self.numeric:
-            statistics = ks_statistics(self._ref, x[:, self.numeric].T)
-            for f, d in zip(self.numeric, statistics.tolist(), strict=True):
-                distance[f] = d
-                p_value[f] = ks_sf(d, en)
+        distance = ks_statistics(self._ref, x.T).tolist()
+        en = effective_size(self.n_ref, x.shape[0])
+        p_value = [ks_sf(d, en) for d in distance]  # the categorical ones are replaced below
         for f in self.categorical:
             batch_counts = Counter(x[:, f].tolist())
             # Memoised like ks_sf: a small batch has few possible category counts.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -131,6 +132,12 @@ class WindowState:
             drift = RawJSON(self.drift.json) if encoded else self.drift.as_dict()
         return {"rows": self.rows, "size": self.size, "min_rows": self.min_rows, "drift": drift}
 
+    @functools.cached_property
+    def json(self) -> str:
+        """as_dict() as JSON text, encoded on first use and kept: the Monitor hands the same state to
+        every request until the window's row count or report changes (once full, until its next test)."""
+        return to_json(self.as_dict(encoded=True))
+
 
 @dataclass(frozen=True)
 class Monitoring:
@@ -146,7 +153,7 @@ class Monitoring:
         in its place, for to_json."""
         return {
             "drift": self.drift.as_dict(),
-            "window": self.window.as_dict(encoded=encoded),
+            "window": RawJSON(self.window.json) if encoded else self.window.as_dict(),
             "outliers": self.outliers.as_dict(),
         }
 
@@ -183,6 +190,7 @@ class Monitor:
         self.window = SlidingWindow(settings.window_size, n_features)
         self.on_window_report = on_window_report
         self._window_drift: DriftReport | None = None
+        self._state: WindowState | None = None  # the latest window state handed out (_window_state)
         self._tested_at = 0  # window.total when the reported test took its snapshot
         self._requested_at = 0  # window.total when the latest test (finished or not) took its snapshot
         self._requested_time = 0.0  # clock() then
@@ -231,14 +239,18 @@ class Monitor:
                 self._running = False
                 self._idle.notify_all()
         with self._lock:
-            window = WindowState(
-                len(self.window),
-                self.window.size,
-                self.settings.window_min_rows,
-                self._window_drift,
-                self._tested_at,
-            )
+            window = self._window_state()
         return Monitoring(drift, window, outliers)
+
+    def _window_state(self) -> WindowState:
+        """The window's state now (call with the lock held): the previous request's object while its row
+        count and report are the same, so its JSON is encoded once for all of them."""
+        state, rows = self._state, len(self.window)
+        if state is None or state.rows != rows or state.drift is not self._window_drift:
+            state = self._state = WindowState(
+                rows, self.window.size, self.settings.window_min_rows, self._window_drift, self._tested_at
+            )
+        return state
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no window test is due or runs (tests and shutdown); False on timeout."""

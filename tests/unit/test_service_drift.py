@@ -84,6 +84,31 @@ def test_vectorised_ks_equals_scipy_per_feature(seed: int) -> None:
     assert statistics.tolist() == [ks_2samp(ref[f], x[f], method="asymp").statistic for f in range(3)]
 
 
+BIG = float(np.finfo(np.float64).max)
+
+
+@pytest.mark.parametrize(
+    ("ref", "x"),
+    [
+        ([0, 0, 1, 1, 2], [2, 2, 3]),  # on the reference's largest value and beyond it
+        ([0, 0, 1, 1, 2], [-1, 0]),  # below its smallest and on it
+        ([5, 5, 5, 5], [5]),  # a constant feature, the sample on it
+        ([5, 5, 5, 5], [4, 6]),
+        ([-BIG, 0, BIG], [BIG, -BIG, 0]),  # the largest floats: "up to BIG" is "below +inf"
+        ([-0.0, 0.0, 1e-300], [0.0, -0.0, 5e-324]),  # signed zeros and the smallest subnormal
+    ],
+)
+def test_ks_statistic_at_the_edges_equals_scipy(ref: list[float], x: list[float]) -> None:
+    """The search lands on a feature's end marker (+inf, share 1) beyond its largest value and never in
+    the next feature's part: each feature here is next to one whose values are all smaller."""
+    ref_a, x_a = np.array(ref, dtype=float), np.array(x, dtype=float)
+    low_ref, low_x = np.full(len(ref), -1e9), np.full(len(x), -1e9)
+    reference_rows = np.sort(np.stack([ref_a, low_ref, ref_a]), axis=1)
+    statistics = ks_statistics(SortedColumns(reference_rows), np.stack([x_a, low_x, x_a]))
+    expected = ks_2samp(ref_a, x_a, method="asymp").statistic
+    assert statistics.tolist() == [expected, 0.0, expected]
+
+
 def test_remembered_chi2_results_are_those_of_each_batch() -> None:
     """One test object over many small batches (the chi-squared results are memoised per batch counts):
     every categorical p-value still equals scipy's for that batch."""
