@@ -402,7 +402,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-fuzz", action="store_true", help="no rows after the fuzz corpus")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--duration", type=int, default=5, help="seconds per measurement (bounded load)")
-    parser.add_argument("--rounds", type=int, default=3, help="measurements per target (median reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="measurements per target (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load first")
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
     parser.add_argument("--skip-anchors", action="store_true", help="only this service (on and off)")
