@@ -22,6 +22,7 @@ from modelops_cluster.nodeconfig import (
     kube_proxy_config,
     kubelet_config,
 )
+from modelops_cluster.realnode import cri_serving
 
 LAYOUT = Layout(Path("/tmp/c"), Ports(1, 2, 3, 4, 5, 6))
 NETWORK = NodeNetwork.of(LAYOUT)
@@ -174,3 +175,16 @@ def test_pause_archive_is_an_oci_layout_named_for_containerd() -> None:
 )
 def test_image_names_as_the_cri_looks_them_up(ref: str, expected: str) -> None:
     assert normalized(ref) == expected
+
+
+def test_the_cri_serves_only_once_this_runs_containerd_says_so(tmp_path: Path) -> None:
+    """A log that keeps an earlier run's lines: only what this run wrote (from its offset) counts."""
+    log = tmp_path / "containerd.log"
+    assert not cri_serving(log, 0)  # no log yet
+    earlier = b'time="..." level=info msg="Start streaming server"\n'
+    log.write_bytes(earlier + b'time="..." level=info msg="containerd successfully booted in 0.04s"\n')
+    assert cri_serving(log, 0)
+    assert not cri_serving(log, len(earlier))  # this run: booted, CRI still recovering
+    with open(log, "ab") as f:
+        f.write(b'time="..." level=info msg="Start streaming server"\n')
+    assert cri_serving(log, len(earlier))

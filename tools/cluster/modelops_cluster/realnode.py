@@ -86,6 +86,21 @@ def can_run_real_node() -> str | None:
     return None
 
 
+# containerd's CRI logs this as its last step before it serves (containerd 1.6 to 2.x: criService.Run,
+# just before it marks itself initialized).
+CRI_SERVING_LINE = b"Start streaming server"
+
+
+def cri_serving(log_file: Path, offset: int) -> bool:
+    """Whether containerd's log, from `offset` (where this run's lines begin), says its CRI serves."""
+    try:
+        with open(log_file, "rb") as log:
+            log.seek(offset)
+            return CRI_SERVING_LINE in log.read()
+    except FileNotFoundError:
+        return False
+
+
 class RealNode:
     """The node's processes and host state for one LocalCluster run."""
 
@@ -197,18 +212,25 @@ class RealNode:
         """containerd with the CRI plugin, and the pause image in its store."""
         self.scrub_store()
         self.paths.containerd_config.write_text(containerd_config(self.paths))
+        appended = containerd.append and containerd.log_file.exists()  # else the start truncates the log
+        log_start = containerd.log_file.stat().st_size if appended else 0  # where this run's lines begin
         containerd.start()
-        self._wait_socket(containerd, 60)
+        self._wait_socket(containerd, 60, log_start)
         if self.containerd.ensure_pause(self.bin_dir / "modelops-pause", PAUSE_IMAGE):
             log.info("pause image imported into %s", self.paths.images_root)
 
-    def _wait_socket(self, component: Component, timeout: float) -> None:
+    def _wait_socket(self, component: Component, timeout: float, cri_log_from: int | None = None) -> None:
+        """Until containerd answers on its socket and, with `cri_log_from` (where this run's lines begin in
+        its log), its CRI serves: the CRI finishes starting after the socket answers (recovering what a
+        previous run left can take half a second), and a kubelet that asks before gets 'server is not
+        initialized yet' and exits."""
+
         def answers() -> bool:
             component.check_running()
             if not self.paths.containerd_socket.exists():
                 return False
             self.containerd.ctr("version", timeout=5)
-            return True
+            return cri_log_from is None or cri_serving(component.log_file, cri_log_from)
 
         # ImageError or a time-out from ctr: not answering yet.
         ignore = (ImageError, subprocess.TimeoutExpired)
