@@ -98,12 +98,6 @@ def rejection(
     return None
 
 
-def pod_ready(pod: Mapping[str, Any]) -> bool:
-    """Whether a pod's Ready condition is True."""
-    conditions = (pod.get("status") or {}).get("conditions") or ()
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 def measure(p: Pass) -> tuple[tuple[cn.Signals, cn.Signals] | None, str | None]:
     """The canary pods' and the stable pods' Signals from their /metrics (None: no canary pod ready), and
     the first canary pod that cannot start (crash loop, image pull) or whose models do not load, described.
@@ -116,7 +110,7 @@ def measure(p: Pass) -> tuple[tuple[cn.Signals, cn.Signals] | None, str | None]:
         waiting = [
             ds.Endpoint(pod["metadata"]["name"], pod["status"]["podIP"], SERVICE_PORT)
             for pod in pods
-            if (pod.get("status") or {}).get("podIP") and not pod_ready(pod)
+            if (pod.get("status") or {}).get("podIP") and not st.is_true(pod.get("status"), "Ready")
         ]
         errors: dict[str, str] = {}
         if waiting:
